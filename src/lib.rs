@@ -1,0 +1,15 @@
+//! ringstore: a leaderless, Dynamo-style key-value store.
+//!
+//! The crate holds the deterministic core (no I/O runtime, no clock, no global RNG) and, in
+//! later modules, the real runtime that drives it. See `docs/architecture.md`.
+//!
+//! Core modules:
+//! - [`ring`]: tokens, the consistent-hashing ring with virtual nodes, preference lists.
+//! - [`version`]: dotted version vector sets (siblings, causal contexts, tombstones).
+//! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
+//! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
+
+pub mod merkle;
+pub mod ring;
+pub mod store;
+pub mod version;

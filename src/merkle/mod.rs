@@ -1,0 +1,1 @@
+//! Merkle trees for anti-entropy (stub: being written).

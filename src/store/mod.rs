@@ -1,0 +1,1 @@
+//! Local storage (stub: being written).

@@ -1,0 +1,1 @@
+//! Dotted version vector sets (stub: being written).
