@@ -10,6 +10,9 @@
 //! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
 
 pub mod merkle;
+pub mod node_id;
 pub mod ring;
 pub mod store;
 pub mod version;
+
+pub use node_id::NodeId;
