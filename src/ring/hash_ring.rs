@@ -17,8 +17,8 @@
 //!   of the lowest `NodeId`; the loser simply has one token fewer.
 //!
 //! # Limits
-//! - A node whose every token lost a collision owns nothing (probability about `V·T/2^64`);
-//!   it still counts as a member but appears in no preference list.
+//! - A node whose every token lost a collision owns nothing (all V of its tokens would have to
+//!   collide: negligible); it still counts as a member but appears in no preference list.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -389,6 +389,39 @@ mod tests {
                 prop_assert_eq!(lost.len(), usize::from(old.len() == n));
             }
         }
+
+        // Dynamo §4.2, the mirror of a join: when any node leaves, only the key ranges it
+        // replicated change, each losing it and gaining one other node.
+        #[test]
+        fn leave_changes_only_the_leavers_replica_sets(
+            first_id in 0u64..1_000_000,
+            count in 2u64..10,
+            leaver_offset in 0u64..10,
+            vnodes in 1u32..64,
+            keys in prop::collection::vec(any::<u64>(), 200),
+        ) {
+            let n = 3;
+            let before = ring_of(first_id, count, 0, vnodes);
+            let leaver = NodeId(first_id + leaver_offset % count);
+            let after = before.without_member(leaver).unwrap();
+            // Leaving and re-joining restores the very same ring.
+            let rejoined = after.with_member(RingMember::new(leaver, vnodes)).unwrap();
+            prop_assert_eq!(&rejoined, &before);
+            for key in keys {
+                let key = sample_key(key);
+                let old: HashSet<NodeId> = before.preference_list(&key, n).iter().collect();
+                let new: HashSet<NodeId> = after.preference_list(&key, n).iter().collect();
+                if !old.contains(&leaver) {
+                    prop_assert_eq!(&old, &new);
+                    continue;
+                }
+                let lost: Vec<NodeId> = old.difference(&new).copied().collect();
+                let gained: Vec<NodeId> = new.difference(&old).copied().collect();
+                prop_assert_eq!(lost, vec![leaver]);
+                // With no more than n nodes there is nobody left to take its place.
+                prop_assert_eq!(gained.len(), usize::from(count as usize > n));
+            }
+        }
     }
 
     // Dynamo §4.2 / §6.2: adding one node to n moves about 1/(n+1) of the keys (seeded sample
