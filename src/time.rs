@@ -76,6 +76,9 @@ mod tests {
         assert_eq!(Time::from_micros(2500).as_millis(), 2);
         assert_eq!(Time(10).since(Time(20)), Duration::ZERO);
         assert_eq!(Time(u64::MAX) + Duration::from_secs(1), Time(u64::MAX));
-        assert_eq!(Time::from_millis(1) + Duration::from_millis(2), Time::from_millis(3));
+        assert_eq!(
+            Time::from_millis(1) + Duration::from_millis(2),
+            Time::from_millis(3)
+        );
     }
 }

@@ -294,7 +294,6 @@ pub fn diff_with(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ring::{Token, key_token};

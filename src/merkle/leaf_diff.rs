@@ -117,7 +117,6 @@ fn ring_order(range: TokenRange, a: &[u8], b: &[u8]) -> Ordering {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::merkle::{MerkleTree, TreeShape, diff};

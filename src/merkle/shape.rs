@@ -229,7 +229,6 @@ fn arc_width(range: TokenRange) -> u128 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

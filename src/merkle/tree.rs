@@ -171,7 +171,6 @@ impl MerkleTree {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ring::{Token, TokenRange};

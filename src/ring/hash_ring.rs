@@ -316,7 +316,6 @@ fn validate(members: &mut [RingMember]) -> Result<(), RingError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

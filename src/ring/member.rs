@@ -88,7 +88,6 @@ pub fn vnode_token(node: NodeId, index: u32) -> Token {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

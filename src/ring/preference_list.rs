@@ -233,7 +233,6 @@ impl Ring {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ring::member::{RingMember, Zone};

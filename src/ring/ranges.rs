@@ -103,7 +103,6 @@ pub fn changed_ranges(old: &Ring, new: &Ring, n: usize) -> Vec<RangeChange> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ring::member::RingMember;

@@ -112,7 +112,6 @@ impl Ring {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ring::key_token;
