@@ -26,7 +26,8 @@ pub struct NodeConfig {
     pub r: u8,
     /// Default write quorum (W); a request may ask for another. Default 2.
     pub w: u8,
-    /// Virtual nodes (tokens) this node owns on the ring: its weight. Default 64.
+    /// Virtual nodes (tokens) this node owns on the ring: its weight. Default 256 (the
+    /// balance measured in docs/ring.md).
     pub vnodes: u32,
     /// Default time a client request may take before it fails. Default 2 s.
     pub request_timeout: Duration,
@@ -82,7 +83,7 @@ impl Default for NodeConfig {
             n: 3,
             r: 2,
             w: 2,
-            vnodes: 64,
+            vnodes: 256,
             request_timeout: Duration::from_secs(2),
             sloppy_after: Duration::from_millis(200),
             gossip_interval: Duration::from_secs(1),
