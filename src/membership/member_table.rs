@@ -51,7 +51,9 @@ pub const MAX_ZONE_LEN: usize = 64;
 ///
 /// `Joining → Up → Leaving → Left`
 ///
-/// A restart with a higher generation starts over (usually at `Joining` or `Up`).
+/// A restart with a higher generation starts over (usually at `Joining` or `Up`). The variant
+/// order is the life-cycle order: `set_status` and the digest rely on it (append, never
+/// reorder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MemberStatus {
     /// Announced but not yet owning ranges (optional: the node core may go straight to `Up`).

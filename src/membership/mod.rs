@@ -14,9 +14,11 @@
 //! 1. each gossip round: [`MemberTable::bump_heartbeat`], then send
 //!    [`MemberTable::entries`] to a random peer;
 //! 2. on a received table: [`MemberTable::merge`]; for each node in
-//!    [`MergeReport::heartbeats`] call [`FailureDetector::heartbeat`]; if
-//!    [`MergeReport::changed`] is not empty, rebuild the ring from
-//!    [`MemberTable::ring_members`];
+//!    [`MergeReport::heartbeats`] call [`FailureDetector::heartbeat`], for each node in
+//!    [`MergeReport::changed`] call [`FailureDetector::expect`] (or
+//!    [`FailureDetector::remove`] if it is now `Left`); if `changed` is not empty, rebuild the
+//!    ring from [`MemberTable::ring_members`]; then reply with its own table (push-pull: the
+//!    measurements in `docs/membership.md` show push-only gossip causes false suspicions);
 //! 3. before routing a request: [`FailureDetector::is_up`].
 //!
 //! # Guarantees
