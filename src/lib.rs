@@ -9,6 +9,7 @@
 //! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
 //! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
 
+pub mod membership;
 pub mod merkle;
 pub mod node_id;
 pub mod ring;
