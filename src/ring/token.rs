@@ -128,11 +128,36 @@ mod tests {
 
     #[test]
     fn intervals_cover_exactly_the_arc() {
-        for (s, e) in [(10u64, 20u64), (u64::MAX - 1, 5), (7, 7), (u64::MAX, 3), (3, u64::MAX)] {
+        for (s, e) in [
+            (10u64, 20u64),
+            (u64::MAX - 1, 5),
+            (7, 7),
+            (u64::MAX, 3),
+            (3, u64::MAX),
+        ] {
             let r = TokenRange::new(Token(s), Token(e));
-            for t in [0u64, 1, 3, 4, 5, 6, 7, 8, 10, 11, 20, 21, u64::MAX - 1, u64::MAX] {
+            for t in [
+                0u64,
+                1,
+                3,
+                4,
+                5,
+                6,
+                7,
+                8,
+                10,
+                11,
+                20,
+                21,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
                 let in_intervals = r.intervals().iter().any(|&(lo, hi)| lo <= t && t <= hi);
-                assert_eq!(in_intervals, r.contains(Token(t)), "range {s}..{e} token {t}");
+                assert_eq!(
+                    in_intervals,
+                    r.contains(Token(t)),
+                    "range {s}..{e} token {t}"
+                );
             }
         }
     }
