@@ -11,6 +11,9 @@
 //! never flushes it implicitly) but not the page cache: this test checks the write path and
 //! journal recovery, not the fsync itself; power loss is modelled by `MemoryStore::crash`.
 
+// Unwrap is fine in tests (team rule); helpers outside #[test] fns need the allowance.
+#![allow(clippy::unwrap_used)]
+
 use ringstore::ring::TokenRange;
 use ringstore::store::{DurableConfig, DurableStore, ScanCursor, Store, SyncPolicy};
 use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
@@ -107,7 +110,9 @@ fn stored_indices(store: &DurableStore) -> BTreeSet<u64> {
     let mut indices = BTreeSet::new();
     let mut cursor: Option<ScanCursor> = None;
     loop {
-        let page = store.scan(TokenRange::full(), cursor.as_ref(), 1_000).unwrap();
+        let page = store
+            .scan(TokenRange::full(), cursor.as_ref(), 1_000)
+            .unwrap();
         for entry in page.entries {
             let name = String::from_utf8(entry.key).unwrap();
             let i: u64 = name.strip_prefix("crash-key-").unwrap().parse().unwrap();
@@ -150,7 +155,10 @@ fn crash_and_check(policy_name: &str) {
         match lines_rx.recv_timeout(LINE_TIMEOUT) {
             Ok(line) => acked.extend(ack_of(&line)),
             Err(RecvTimeoutError::Timeout) => {
-                panic!("no output from the child for {LINE_TIMEOUT:?} ({} acks)", acked.len())
+                panic!(
+                    "no output from the child for {LINE_TIMEOUT:?} ({} acks)",
+                    acked.len()
+                )
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = child.0.wait().unwrap();
@@ -160,13 +168,17 @@ fn crash_and_check(policy_name: &str) {
     }
     child.0.kill().unwrap();
     let status = child.0.wait().unwrap();
-    assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL mid-stream");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the child must die by SIGKILL mid-stream"
+    );
     // Acks the child printed before it died were durable too: read them all.
     acked.extend(lines_rx.iter().filter_map(|line| ack_of(&line)));
     reader.join().unwrap();
 
-    let store = DurableStore::open(dir.path(), DurableConfig::new(policy_named(policy_name)))
-        .unwrap();
+    let store =
+        DurableStore::open(dir.path(), DurableConfig::new(policy_named(policy_name))).unwrap();
     check_acked_survived(&store, &acked, policy_name);
 }
 
@@ -182,7 +194,11 @@ fn check_acked_survived(store: &DurableStore, acked: &BTreeSet<u64>, policy_name
     assert!(stored.is_superset(acked));
     // Writes are sequential, so what survived is a prefix of the write order.
     let highest = stored.last().copied().unwrap_or(0);
-    assert_eq!(stored.len() as u64, highest + 1, "survivors are not a prefix");
+    assert_eq!(
+        stored.len() as u64,
+        highest + 1,
+        "survivors are not a prefix"
+    );
     eprintln!(
         "{policy_name}: {} writes acknowledged, all present; {} unacknowledged writes also \
          survived",
@@ -208,8 +224,8 @@ fn acknowledged_writes_survive_sigkill_group_commit() {
 #[should_panic(expected = "acknowledged key 3 was lost")]
 fn checker_detects_a_lost_acknowledged_key() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = DurableStore::open(dir.path(), DurableConfig::new(SyncPolicy::EveryWrite))
-        .unwrap();
+    let mut store =
+        DurableStore::open(dir.path(), DurableConfig::new(SyncPolicy::EveryWrite)).unwrap();
     for i in 0..3 {
         store.merge(&key(i), &versions(i)).unwrap();
     }

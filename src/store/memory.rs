@@ -384,6 +384,7 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
 mod tests {
     use super::*;
     use crate::version::{ActorId, CausalContext, Value};

@@ -51,7 +51,9 @@ mod durable;
 mod layout;
 mod memory;
 
-pub use durable::{DEFAULT_CACHE_SIZE_BYTES, DurableConfig, DurableStore};
+pub use durable::{
+    DEFAULT_CACHE_SIZE_BYTES, DEFAULT_MAX_JOURNAL_BYTES, DurableConfig, DurableStore,
+};
 pub use memory::MemoryStore;
 
 use crate::NodeId;
@@ -372,4 +374,5 @@ fn merged_set(previous: Option<&VersionSet>, incoming: &VersionSet) -> (VersionS
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
 mod tests;
