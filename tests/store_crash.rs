@@ -15,7 +15,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ringstore::ring::TokenRange;
-use ringstore::store::{DurableConfig, DurableStore, ScanCursor, Store, SyncPolicy};
+use ringstore::store::{DurableConfig, DurableStore, ScanCursor, Store, StoreError, SyncPolicy};
 use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -36,6 +36,15 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(60);
 const GROUP_MAX_WRITES: u32 = 64;
 /// The child stops on its own after this many writes (the parent kills it long before).
 const CHILD_MAX_WRITES: u64 = 10_000_000;
+/// Selects the full-disk child role and names its directory.
+const FULL_DISK_DIR_ENV: &str = "RINGSTORE_FULL_DISK_CHILD_DIR";
+/// The largest file the full-disk child may write (`RLIMIT_FSIZE`): fjall preallocates 64 MiB
+/// journals, so the journal can be created but not grown past that.
+const FULL_DISK_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Value size of the full-disk child's writes.
+const LARGE_VALUE_BYTES: usize = 256 * 1024;
+/// The full-disk child gives up (and the test fails) after this many successful writes.
+const FULL_DISK_MAX_WRITES: u64 = 2_000;
 /// The size of each written value.
 const VALUE_BYTES: usize = 100;
 
@@ -48,6 +57,22 @@ fn policy_named(name: &str) -> SyncPolicy {
         },
         other => panic!("unknown policy {other}"),
     }
+}
+
+/// A large, incompressible value (so the journal grows as fast as the writes).
+fn large_versions(i: u64) -> VersionSet {
+    let mut state = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let value: Vec<u8> = (0..LARGE_VALUE_BYTES)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut set = VersionSet::default();
+    set.update(&CausalContext::default(), ActorId(1), Value::Data(value));
+    set
 }
 
 fn key(i: u64) -> Vec<u8> {
@@ -88,6 +113,35 @@ fn crash_child() {
             out.flush().unwrap();
         }
     }
+}
+
+/// The child role of the full-disk test: writes large values until the file-size limit it
+/// runs under makes a write fail, then checks the store refuses further work.
+#[test]
+#[ignore = "child role of the full-disk test, run by it in a separate process"]
+fn full_disk_child() {
+    let Ok(dir) = std::env::var(FULL_DISK_DIR_ENV) else {
+        return;
+    };
+    let mut store = DurableStore::open(&dir, DurableConfig::new(SyncPolicy::EveryWrite)).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0..FULL_DISK_MAX_WRITES {
+        match store.merge(&key(i), &large_versions(i)) {
+            Ok(_) => writeln!(out, "ack {i}").unwrap(),
+            Err(error) => {
+                writeln!(out, "error {error}").unwrap();
+                let poisoned = matches!(
+                    store.merge(&key(i + 1), &versions(i + 1)),
+                    Err(StoreError::Poisoned)
+                ) && matches!(store.sync(), Err(StoreError::Poisoned));
+                writeln!(out, "poisoned {poisoned}").unwrap();
+                out.flush().unwrap();
+                return;
+            }
+        }
+        out.flush().unwrap();
+    }
+    writeln!(out, "never failed").unwrap();
 }
 
 /// Kills and reaps the child if the test fails before it does so itself.
@@ -230,4 +284,48 @@ fn checker_detects_a_lost_acknowledged_key() {
         store.merge(&key(i), &versions(i)).unwrap();
     }
     check_acked_survived(&store, &(0..4).collect(), "every");
+}
+
+// A full disk (here: a file-size limit, the same EFBIG/ENOSPC path) makes a write return an
+// error, never a panic; the store then refuses further writes, and reopening it without the
+// limit recovers every acknowledged write.
+#[test]
+fn full_disk_is_an_error_and_acknowledged_writes_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    // SIGXFSZ would kill the child; ignoring it (inherited across exec) turns it into EFBIG.
+    let output = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; exec prlimit --fsize=\"$0\" -- \"$@\""])
+        .arg(FULL_DISK_FILE_BYTES.to_string())
+        .arg(std::env::current_exe().unwrap())
+        .args(["full_disk_child", "--exact", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(FULL_DISK_DIR_ENV, dir.path())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed: {}\n{stdout}",
+        output.status
+    );
+    let acked: BTreeSet<u64> = stdout.lines().filter_map(ack_of).collect();
+    let error = stdout.lines().find(|l| l.starts_with("error "));
+    assert!(error.is_some(), "no write failed:\n{stdout}");
+    assert!(stdout.lines().any(|l| l == "poisoned true"), "{stdout}");
+    assert!(!acked.is_empty(), "no write succeeded before the limit");
+    eprintln!(
+        "full disk after {} writes: {}",
+        acked.len(),
+        error.unwrap_or_default()
+    );
+
+    let store = DurableStore::open(dir.path(), DurableConfig::new(SyncPolicy::EveryWrite)).unwrap();
+    for &i in &acked {
+        assert_eq!(
+            store.get(&key(i)).unwrap(),
+            Some(large_versions(i)),
+            "lost {i}"
+        );
+    }
 }
