@@ -13,6 +13,8 @@ pub mod merkle;
 pub mod node_id;
 pub mod ring;
 pub mod store;
+pub mod time;
 pub mod version;
 
 pub use node_id::NodeId;
+pub use time::Time;

@@ -1,14 +1,63 @@
-//! Dotted version vector sets (STUB: the real implementation is being written; the signatures
-//! below are the contract other modules may rely on).
+//! Versions of a key: dotted version vector sets, siblings, causal contexts and tombstones.
+//!
+//! # What this implements
+//! Dynamo (§4.4) versions every object with a vector clock so that concurrent writes survive as
+//! *siblings* and a client that read a set of versions can write one that supersedes them. Plain
+//! vector clocks keyed by the coordinating server lose concurrent updates (two clients writing
+//! through the same server look sequential), and keyed by client they grow without bound.
+//! ringstore uses a **dotted version vector set** (DVVSet; Preguiça, Baquero, Almeida, Fonte,
+//! Gonçalves, "Dotted Version Vectors: Logical Clocks for Optimistic Replication", 2010, and the
+//! compact "DVVSet" of Riak's `dvvset` module): one [`VersionSet`] per key holds a single
+//! version vector with one entry per *actor* (a replica that coordinated a write), and, for each
+//! actor, the values of its most recent events that no later write has superseded.
+//!
+//! # Guarantees
+//! - **Exact concurrency.** Two writes are siblings iff neither's causal context covered the
+//!   other; a write made with the context of a read supersedes exactly the versions that read
+//!   saw, no more (no lost update) and no fewer (no false conflict). A property test checks this
+//!   against an oracle that tracks every version's full causal past.
+//! - **Bounded growth.** The vector has one entry per actor that ever wrote the key; the live
+//!   values are at most one per concurrent writer: `k` clients looping read-modify-write keep at
+//!   most `k` siblings.
+//! - **Merge laws.** [`VersionSet::merge`] is commutative, associative and idempotent, so
+//!   replicas may exchange sets in any order, any number of times (read repair, hinted handoff
+//!   and anti-entropy all just merge).
+//! - **Tombstones are versions.** A delete writes [`Value::Tombstone`] with the reader's context:
+//!   it supersedes what the reader saw, and a write concurrent with it survives as a sibling.
+//!
+//! # Actors
+//! Dots are stamped by an [`ActorId`], not by the `NodeId`: a node draws a fresh random actor id
+//! when its store is created, so a node that lost its disk and rejoins under the same node id
+//! cannot reuse old dots (which would make two different values share one dot and lose one).
+//!
+//! # Known limits
+//! - A client retrying a write with the same context makes one extra sibling per retry (the
+//!   retry is a new event). Siblings with equal values are shown once by
+//!   [`VersionSet::distinct_values`], and the next read-modify-write clears them.
+//! - Entries for actors are never dropped while the key lives; tombstone collection (the node
+//!   core) removes the whole set once every replica has the tombstone.
+
+mod context;
+mod version_set;
+
+pub use context::{CausalContext, ContextError, MAX_CONTEXT_ENCODED_LEN};
+pub use version_set::{Dot, MAX_SIBLINGS, VersionSet, VersionSetError};
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
-/// The identity that stamps versions: one per replica store incarnation.
+/// The identity that stamps versions: one per replica store incarnation (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ActorId(pub u64);
 
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a{:016x}", self.0)
+    }
+}
+
 /// One version's payload: a value, or a tombstone left by a delete.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Value {
     /// The bytes a client put.
     Data(Vec<u8>),
@@ -16,47 +65,17 @@ pub enum Value {
     Tombstone,
 }
 
-/// The causal context a read returns and a write passes back (a version vector).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CausalContext {
-    entries: Vec<(ActorId, u64)>,
-}
-
-/// All the live versions (siblings) of one key, with the causal history that produced them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionSet {
-    stub: Vec<Value>,
-}
-
-impl VersionSet {
-    /// Adds a new version written by `actor` with the client's `context`.
-    pub fn update(&mut self, _context: &CausalContext, _actor: ActorId, value: Value) {
-        self.stub = vec![value];
+impl Value {
+    /// Whether this version is a delete.
+    pub fn is_tombstone(&self) -> bool {
+        matches!(self, Value::Tombstone)
     }
-    /// Merges another replica's set into this one (commutative, associative, idempotent).
-    pub fn merge(&mut self, other: &VersionSet) {
-        if self.stub.is_empty() {
-            self.stub = other.stub.clone();
+
+    /// The bytes of a data version; `None` for a tombstone.
+    pub fn data(&self) -> Option<&[u8]> {
+        match self {
+            Value::Data(bytes) => Some(bytes),
+            Value::Tombstone => None,
         }
-    }
-    /// The causal context covering every version in this set.
-    pub fn context(&self) -> CausalContext {
-        CausalContext::default()
-    }
-    /// The live versions.
-    pub fn siblings(&self) -> impl Iterator<Item = &Value> {
-        self.stub.iter()
-    }
-    /// Whether the set holds no version.
-    pub fn is_empty(&self) -> bool {
-        self.stub.is_empty()
-    }
-    /// Whether every live version is a tombstone (and there is at least one).
-    pub fn is_deleted(&self) -> bool {
-        !self.stub.is_empty() && self.stub.iter().all(|v| matches!(v, Value::Tombstone))
-    }
-    /// A stable 64-bit digest of the set (equal sets, equal digests), for Merkle leaves.
-    pub fn digest(&self) -> u64 {
-        self.stub.len() as u64
     }
 }

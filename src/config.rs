@@ -1,0 +1,232 @@
+//! [`NodeConfig`]: every knob of the node core in one place, with documented defaults.
+//!
+//! The core reads nothing else: no environment, no files. The runtime fills this from a config
+//! file; the simulator from its scenario. [`NodeConfig::validate`] refuses inconsistent values
+//! with an error that names the field.
+//!
+//! # Invariants (after `validate`)
+//! - `1 <= r <= n`, `1 <= w <= n`, `n <= MAX_REPLICAS`;
+//! - every interval and timeout is non-zero;
+//! - `hint_window < tombstone_grace`: a hint for a key is dropped before that key's tombstone
+//!   may be collected, so a stale hint cannot resurrect a collected delete.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The largest replication factor accepted.
+pub const MAX_REPLICAS: u8 = 16;
+
+/// Timings and limits of one node. `Default` gives a LAN cluster of a few nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeConfig {
+    /// Replicas per key (Dynamo's N). Default 3.
+    pub n: u8,
+    /// Default read quorum (R); a request may ask for another. Default 2.
+    pub r: u8,
+    /// Default write quorum (W); a request may ask for another. Default 2.
+    pub w: u8,
+    /// Virtual nodes (tokens) this node owns on the ring: its weight. Default 256 (the
+    /// balance measured in docs/ring.md).
+    pub vnodes: u32,
+    /// Default time a client request may take before it fails. Default 2 s.
+    pub request_timeout: Duration,
+    /// How long the coordinator waits for a replica before it sends the write to the next
+    /// healthy node of the extended preference list with a hint (sloppy quorum). Default 200 ms.
+    pub sloppy_after: Duration,
+    /// Gossip round interval: heartbeat and membership exchange. Default 1 s.
+    pub gossip_interval: Duration,
+    /// Phi above which a peer is judged down (phi accrual detector). Default 8.
+    pub phi_threshold: f64,
+    /// Interval between hint replay rounds. Default 1 s.
+    pub hint_replay_interval: Duration,
+    /// Hints older than this are dropped; anti-entropy repairs what they carried. Default 3 h.
+    pub hint_window: Duration,
+    /// Most hints kept for one owner; further writes for it get no hint (anti-entropy covers).
+    /// Default 100,000.
+    pub max_hints_per_owner: u64,
+    /// Hints sent to an owner in one batch. Default 256.
+    pub hint_batch: usize,
+    /// Interval between anti-entropy exchanges (one range with one peer each). Default 10 s.
+    pub anti_entropy_interval: Duration,
+    /// Most keys one anti-entropy exchange repairs, so that repair cannot starve clients.
+    /// Default 1,000.
+    pub anti_entropy_max_keys: usize,
+    /// Depth of the per-peer anti-entropy Merkle trees (2^depth leaves over the whole ring);
+    /// every node of a cluster must use the same. Default 14 (16,384 leaves, 256 KiB a tree).
+    pub anti_entropy_tree_depth: u8,
+    /// Interval between ownership-handoff rounds (keys this node holds but no longer owns are
+    /// pushed to their owners, then dropped). Default 2 s.
+    pub handoff_interval: Duration,
+    /// Keys moved in one handoff batch. Default 256.
+    pub handoff_batch: usize,
+    /// A tombstone may be collected this long after this node first saw it, once every
+    /// replica has it. Default 24 h.
+    pub tombstone_grace: Duration,
+    /// Interval between tombstone-collection rounds. Default 60 s.
+    pub tombstone_gc_interval: Duration,
+    /// Largest key accepted, in bytes. Default 1 KiB.
+    pub max_key_bytes: usize,
+    /// Largest value accepted, in bytes. Default 1 MiB.
+    pub max_value_bytes: usize,
+    /// Most client requests in flight at one coordinator; more are refused as overloaded.
+    /// Default 10,000.
+    pub max_inflight_requests: usize,
+    /// Group commit: the longest the store may hold acknowledged-pending writes before it
+    /// syncs. Default 2 ms (the driver syncs after each batch of inputs anyway).
+    pub group_commit_window: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            n: 3,
+            r: 2,
+            w: 2,
+            vnodes: 256,
+            request_timeout: Duration::from_secs(2),
+            sloppy_after: Duration::from_millis(200),
+            gossip_interval: Duration::from_secs(1),
+            phi_threshold: 8.0,
+            hint_replay_interval: Duration::from_secs(1),
+            hint_window: Duration::from_secs(3 * 3600),
+            max_hints_per_owner: 100_000,
+            hint_batch: 256,
+            anti_entropy_interval: Duration::from_secs(10),
+            anti_entropy_max_keys: 1000,
+            anti_entropy_tree_depth: 14,
+            handoff_interval: Duration::from_secs(2),
+            handoff_batch: 256,
+            tombstone_grace: Duration::from_secs(24 * 3600),
+            tombstone_gc_interval: Duration::from_secs(60),
+            max_key_bytes: 1024,
+            max_value_bytes: 1 << 20,
+            max_inflight_requests: 10_000,
+            group_commit_window: Duration::from_millis(2),
+        }
+    }
+}
+
+/// A config value that cannot work, named.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// N is 0 or above [`MAX_REPLICAS`].
+    #[error("n = {0} is out of range 1..={MAX_REPLICAS}")]
+    BadN(u8),
+    /// R is 0 or above N.
+    #[error("r = {r} must be between 1 and n = {n}")]
+    BadR {
+        /// The R given.
+        r: u8,
+        /// The N in force.
+        n: u8,
+    },
+    /// W is 0 or above N.
+    #[error("w = {w} must be between 1 and n = {n}")]
+    BadW {
+        /// The W given.
+        w: u8,
+        /// The N in force.
+        n: u8,
+    },
+    /// A duration or count that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    /// The hint window is not shorter than the tombstone grace period.
+    #[error("hint_window ({hint_window:?}) must be shorter than tombstone_grace ({grace:?})")]
+    HintWindowNotBelowGrace {
+        /// The hint window.
+        hint_window: Duration,
+        /// The grace period.
+        grace: Duration,
+    },
+}
+
+impl NodeConfig {
+    /// Checks the invariants listed in the module docs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.n == 0 || self.n > MAX_REPLICAS {
+            return Err(ConfigError::BadN(self.n));
+        }
+        if self.r == 0 || self.r > self.n {
+            return Err(ConfigError::BadR {
+                r: self.r,
+                n: self.n,
+            });
+        }
+        if self.w == 0 || self.w > self.n {
+            return Err(ConfigError::BadW {
+                w: self.w,
+                n: self.n,
+            });
+        }
+        let durations = [
+            ("request_timeout", self.request_timeout),
+            ("sloppy_after", self.sloppy_after),
+            ("gossip_interval", self.gossip_interval),
+            ("hint_replay_interval", self.hint_replay_interval),
+            ("hint_window", self.hint_window),
+            ("anti_entropy_interval", self.anti_entropy_interval),
+            ("handoff_interval", self.handoff_interval),
+            ("tombstone_grace", self.tombstone_grace),
+            ("tombstone_gc_interval", self.tombstone_gc_interval),
+        ];
+        for (name, d) in durations {
+            if d.is_zero() {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        let counts = [
+            ("vnodes", self.vnodes as usize),
+            ("hint_batch", self.hint_batch),
+            ("anti_entropy_max_keys", self.anti_entropy_max_keys),
+            ("handoff_batch", self.handoff_batch),
+            ("max_key_bytes", self.max_key_bytes),
+            ("max_value_bytes", self.max_value_bytes),
+            ("max_inflight_requests", self.max_inflight_requests),
+            ("anti_entropy_tree_depth", usize::from(self.anti_entropy_tree_depth)),
+        ];
+        for (name, c) in counts {
+            if c == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if self.hint_window >= self.tombstone_grace {
+            return Err(ConfigError::HintWindowNotBelowGrace {
+                hint_window: self.hint_window,
+                grace: self.tombstone_grace,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The defaults are valid, and each broken value is named in its error.
+    #[test]
+    fn defaults_validate_and_bad_values_are_named() {
+        assert_eq!(NodeConfig::default().validate(), Ok(()));
+        let bad_r = NodeConfig {
+            r: 4,
+            ..NodeConfig::default()
+        };
+        assert_eq!(bad_r.validate(), Err(ConfigError::BadR { r: 4, n: 3 }));
+        let zero = NodeConfig {
+            gossip_interval: Duration::ZERO,
+            ..NodeConfig::default()
+        };
+        assert_eq!(zero.validate(), Err(ConfigError::Zero("gossip_interval")));
+        let window = NodeConfig {
+            hint_window: Duration::from_secs(10),
+            tombstone_grace: Duration::from_secs(5),
+            ..NodeConfig::default()
+        };
+        assert!(matches!(
+            window.validate(),
+            Err(ConfigError::HintWindowNotBelowGrace { .. })
+        ));
+    }
+}

@@ -1,0 +1,682 @@
+//! Coordination of client requests: forwarding, sloppy-quorum puts, quorum gets, read repair.
+//!
+//! # Dynamo §4.5 and §4.6, as ringstore does them
+//! - **Any node accepts a request.** A node outside the key's preference list forwards it to the
+//!   first node of the list it judges up, and relays the answer. A forwarded request is never
+//!   forwarded again (rings may briefly disagree; the receiver coordinates).
+//! - **Put.** The coordinator stamps the new version from its local copy and the client's
+//!   context, stores it durably, and sends the merged set to the other targets. Targets are the
+//!   N nodes of the preference list, each one judged down replaced by the next healthy node of
+//!   the extended list, which receives the write with a hint naming the intended owner. A target
+//!   that has not answered after `sloppy_after` (or that failed) is replaced the same way. The
+//!   client is answered after W acknowledgements (the coordinator's own included when it is a
+//!   target), each durable at its sender.
+//! - **Get.** The coordinator asks the first N nodes of the extended list it judges up, answers
+//!   after R responses with the merged set, keeps collecting until every target answered or the
+//!   deadline, then sends the merged set to every target whose answer was stale or missing (read
+//!   repair), after the client has its answer.
+//! - **Failure.** A request that cannot reach its quorum in time fails with
+//!   [`RequestError::Quorum`], naming the quorum, the acknowledgements, every node tried and how
+//!   each failed.
+//!
+//! # Invariants
+//! - An operation answers its client exactly once.
+//! - A put's coordinator durably stores every version it stamps (even when it is not a target),
+//!   so that its actor's counter for the key never goes back (see `node` on epochs).
+
+use super::{ClientId, Node, Timer};
+use crate::NodeId;
+use crate::protocol::{KeyVersions, OpId, PeerMessage};
+use crate::request::{
+    ClientOp, ClientReply, ClientRequest, ClientResult, ReadResult, ReplicaFailure, RequestError,
+};
+use crate::store::Store;
+use crate::version::{CausalContext, MAX_SIBLINGS, Value, VersionSet};
+use std::time::Duration;
+
+/// Where an operation's answer goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReplyTo {
+    /// A client of this node.
+    Client(ClientId),
+    /// A node that forwarded the request.
+    Peer {
+        /// The forwarder.
+        node: NodeId,
+        /// Its handle.
+        op: OpId,
+    },
+}
+
+/// A client-facing operation in flight.
+pub(super) enum Operation {
+    Put(PutOp),
+    Get(GetOp),
+    Forwarded { reply_to: ReplyTo, target: NodeId },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum TargetState {
+    Pending,
+    Acked,
+    Failed(ReplicaFailure),
+}
+
+/// One node a put was sent to.
+struct PutTarget {
+    node: NodeId,
+    /// The owner this node stands in for (sloppy quorum).
+    hint_for: Option<NodeId>,
+    state: TargetState,
+    /// Whether a fallback has already been sent in this target's place.
+    replaced: bool,
+}
+
+pub(super) struct PutOp {
+    reply_to: ReplyTo,
+    item: KeyVersions,
+    w: u8,
+    targets: Vec<PutTarget>,
+    /// The extended preference list, for fallbacks.
+    walk: Vec<NodeId>,
+    n: usize,
+    replied: bool,
+}
+
+pub(super) struct GetOp {
+    reply_to: ReplyTo,
+    key: Vec<u8>,
+    r: u8,
+    targets: Vec<NodeId>,
+    responses: Vec<(NodeId, Option<VersionSet>)>,
+    failures: Vec<(NodeId, ReplicaFailure)>,
+    replied: bool,
+}
+
+impl PutOp {
+    fn acks(&self) -> u8 {
+        let acked = self
+            .targets
+            .iter()
+            .filter(|t| t.state == TargetState::Acked)
+            .count();
+        u8::try_from(acked).unwrap_or(u8::MAX)
+    }
+
+    fn quorum_error(&self) -> RequestError {
+        let mut tried: Vec<NodeId> = self.targets.iter().map(|t| t.node).collect();
+        tried.dedup();
+        let failures = self
+            .targets
+            .iter()
+            .filter_map(|t| match &t.state {
+                TargetState::Pending => Some((t.node, ReplicaFailure::TimedOut)),
+                TargetState::Failed(f) => Some((t.node, f.clone())),
+                TargetState::Acked => None,
+            })
+            .collect();
+        RequestError::Quorum {
+            needed: self.w,
+            acks: self.acks(),
+            tried,
+            failures,
+        }
+    }
+}
+
+impl GetOp {
+    fn merged(&self) -> VersionSet {
+        let mut merged = VersionSet::new();
+        for (_, set) in self.responses.iter() {
+            if let Some(set) = set {
+                merged.merge(set);
+            }
+        }
+        merged
+    }
+
+    fn quorum_error(&self) -> RequestError {
+        let mut failures = self.failures.clone();
+        for &node in &self.targets {
+            let answered = self.responses.iter().any(|(n, _)| *n == node)
+                || self.failures.iter().any(|(n, _)| *n == node);
+            if !answered {
+                failures.push((node, ReplicaFailure::TimedOut));
+            }
+        }
+        RequestError::Quorum {
+            needed: self.r,
+            acks: u8::try_from(self.responses.len()).unwrap_or(u8::MAX),
+            tried: self.targets.clone(),
+            failures,
+        }
+    }
+
+    fn all_answered(&self) -> bool {
+        self.responses.len() + self.failures.len() >= self.targets.len()
+    }
+}
+
+/// The client's view of a merged set.
+pub(super) fn read_result(set: &VersionSet) -> ReadResult {
+    let mut has_tombstones = false;
+    let mut values = Vec::new();
+    for value in set.distinct_values() {
+        match value {
+            Value::Data(bytes) => values.push(bytes.clone()),
+            Value::Tombstone => has_tombstones = true,
+        }
+    }
+    ReadResult {
+        values,
+        context: set.context(),
+        has_tombstones,
+    }
+}
+
+impl<S: Store> Node<S> {
+    pub(super) fn on_client_request(&mut self, reply_to: ReplyTo, request: ClientRequest) {
+        if let Err(e) = self.validate_request(&request) {
+            self.stats.requests_failed += 1;
+            self.answer(reply_to, Err(e), false);
+            return;
+        }
+        if self.ops.len() >= self.config.max_inflight_requests {
+            self.stats.requests_failed += 1;
+            let e = RequestError::Overloaded {
+                inflight: self.ops.len(),
+                max: self.config.max_inflight_requests,
+            };
+            self.answer(reply_to, Err(e), false);
+            return;
+        }
+        let Some(ring) = self.ring.as_ref() else {
+            self.stats.requests_failed += 1;
+            self.answer(reply_to, Err(RequestError::NoReplicas), false);
+            return;
+        };
+        let n = usize::from(self.config.n);
+        let preference = ring.preference_list(request.op.key(), n);
+        let timeout = request
+            .timeout_ms
+            .map_or(self.config.request_timeout, Duration::from_millis);
+        // Dynamo §4.5: a node outside the preference list forwards to the first one up.
+        if !preference.contains(self.id) && matches!(reply_to, ReplyTo::Client(_)) {
+            let up = preference.iter().find(|&node| self.is_up(node));
+            if let Some(target) = up {
+                let op = self.new_op_id();
+                self.ops
+                    .insert(op, Operation::Forwarded { reply_to, target });
+                self.send(target, PeerMessage::Forward { op, request });
+                self.timers.set(Timer::OpDeadline(op), self.now + timeout);
+                return;
+            }
+        }
+        let r = request.r.unwrap_or(self.config.r);
+        let w = request.w.unwrap_or(self.config.w);
+        match request.op {
+            ClientOp::Get { key } => self.start_get(reply_to, key, r, timeout),
+            ClientOp::Put {
+                key,
+                value,
+                context,
+            } => self.start_put(reply_to, key, Value::Data(value), &context, w, timeout),
+            ClientOp::Delete { key, context } => {
+                self.start_put(reply_to, key, Value::Tombstone, &context, w, timeout)
+            }
+        }
+    }
+
+    fn validate_request(&self, request: &ClientRequest) -> Result<(), RequestError> {
+        let key = request.op.key();
+        if key.is_empty() {
+            return Err(RequestError::EmptyKey);
+        }
+        if key.len() > self.config.max_key_bytes {
+            return Err(RequestError::KeyTooLarge {
+                len: key.len(),
+                max: self.config.max_key_bytes,
+            });
+        }
+        if let ClientOp::Put { value, .. } = &request.op
+            && value.len() > self.config.max_value_bytes
+        {
+            return Err(RequestError::ValueTooLarge {
+                len: value.len(),
+                max: self.config.max_value_bytes,
+            });
+        }
+        let n = self.config.n;
+        for (which, asked) in [('r', request.r), ('w', request.w)] {
+            if let Some(asked) = asked
+                && (asked == 0 || asked > n)
+            {
+                return Err(RequestError::InvalidQuorum { which, asked, n });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an operation's answer where it belongs.
+    fn answer(&mut self, reply_to: ReplyTo, result: ClientResult, needs_sync: bool) {
+        match reply_to {
+            ReplyTo::Client(id) => self.reply_client(id, result, needs_sync),
+            ReplyTo::Peer { node, op } => {
+                let message = PeerMessage::ForwardReply { op, result };
+                if needs_sync {
+                    self.send_after_sync(node, message);
+                } else {
+                    self.send(node, message);
+                }
+            }
+        }
+    }
+
+    fn start_put(
+        &mut self,
+        reply_to: ReplyTo,
+        key: Vec<u8>,
+        value: Value,
+        context: &CausalContext,
+        w: u8,
+        timeout: Duration,
+    ) {
+        let local = match self.store.get(&key) {
+            Ok(local) => local,
+            Err(e) => {
+                self.stats.requests_failed += 1;
+                let detail = e.to_string();
+                self.answer(reply_to, Err(RequestError::Storage { detail }), false);
+                return;
+            }
+        };
+        let mut set = local.unwrap_or_default();
+        set.update(context, self.actor, value);
+        if set.sibling_count() > MAX_SIBLINGS {
+            self.stats.requests_failed += 1;
+            let e = RequestError::TooManySiblings {
+                count: set.sibling_count(),
+                max: MAX_SIBLINGS,
+            };
+            self.answer(reply_to, Err(e), false);
+            return;
+        }
+        let merged = match self.merge_local(&key, &set) {
+            Ok(outcome) => outcome.merged,
+            Err(e) => {
+                self.stats.requests_failed += 1;
+                let detail = e.to_string();
+                self.answer(reply_to, Err(RequestError::Storage { detail }), false);
+                return;
+            }
+        };
+        let walk: Vec<NodeId> = match self.ring.as_ref() {
+            Some(ring) => ring.walk(&key).collect(),
+            None => Vec::new(),
+        };
+        let n = usize::from(self.config.n).min(walk.len());
+        let mut targets: Vec<PutTarget> = Vec::with_capacity(n);
+        for i in 0..n {
+            let owner = walk[i];
+            if self.is_up(owner) {
+                targets.push(PutTarget {
+                    node: owner,
+                    hint_for: None,
+                    state: TargetState::Pending,
+                    replaced: false,
+                });
+            } else {
+                match self.next_fallback(&walk, n, &targets) {
+                    Some(fallback) => targets.push(PutTarget {
+                        node: fallback,
+                        hint_for: Some(owner),
+                        state: TargetState::Pending,
+                        replaced: false,
+                    }),
+                    // No healthy node left: try the owner anyway, it may be up after all.
+                    None => targets.push(PutTarget {
+                        node: owner,
+                        hint_for: None,
+                        state: TargetState::Pending,
+                        replaced: false,
+                    }),
+                }
+            }
+        }
+        let item = KeyVersions {
+            key,
+            versions: merged,
+        };
+        for target in targets.iter_mut() {
+            if target.node == self.id && target.hint_for.is_none() {
+                target.state = TargetState::Acked;
+            }
+        }
+        let op = self.new_op_id();
+        for target in &targets {
+            if target.state == TargetState::Pending {
+                if target.hint_for.is_some() {
+                    self.stats.hinted_writes += 1;
+                }
+                let message = PeerMessage::Replicate {
+                    op,
+                    item: item.clone(),
+                    hint_for: target.hint_for,
+                };
+                self.send(target.node, message);
+            }
+        }
+        let put = PutOp {
+            reply_to,
+            item,
+            w,
+            targets,
+            walk,
+            n,
+            replied: false,
+        };
+        self.ops.insert(op, Operation::Put(put));
+        self.timers.set(Timer::OpDeadline(op), self.now + timeout);
+        if self.config.sloppy_after < timeout {
+            self.timers
+                .set(Timer::Sloppy(op), self.now + self.config.sloppy_after);
+        }
+        self.check_put(op);
+    }
+
+    /// The next node of the extended list past the first `n` that is up and not yet a target.
+    fn next_fallback(&self, walk: &[NodeId], n: usize, targets: &[PutTarget]) -> Option<NodeId> {
+        walk.iter()
+            .skip(n)
+            .copied()
+            .find(|&node| self.is_up(node) && !targets.iter().any(|t| t.node == node))
+    }
+
+    /// Answers the put once it has W acks; forgets it once every target has answered.
+    fn check_put(&mut self, op: OpId) {
+        let Some(Operation::Put(put)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        let mut answer = None;
+        if !put.replied && put.acks() >= put.w {
+            put.replied = true;
+            answer = Some((
+                put.reply_to,
+                Ok(ClientReply::Written {
+                    context: put.item.versions.context(),
+                }),
+            ));
+        }
+        let done = put.targets.iter().all(|t| {
+            t.state != TargetState::Pending || t.replaced
+        });
+        let replied = put.replied;
+        if let Some((reply_to, result)) = answer {
+            self.stats.writes_ok += 1;
+            self.answer(reply_to, result, true);
+        }
+        if done && replied {
+            self.ops.remove(&op);
+            self.timers.cancel(Timer::OpDeadline(op));
+            self.timers.cancel(Timer::Sloppy(op));
+        }
+    }
+
+    pub(super) fn on_replicate_ack(
+        &mut self,
+        from: NodeId,
+        op: OpId,
+        outcome: Result<(), ReplicaFailure>,
+    ) {
+        let Some(Operation::Put(put)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        let Some(index) = put
+            .targets
+            .iter()
+            .position(|t| t.node == from && t.state == TargetState::Pending)
+        else {
+            return;
+        };
+        let failed = outcome.is_err();
+        put.targets[index].state = match outcome {
+            Ok(()) => TargetState::Acked,
+            Err(f) => TargetState::Failed(f),
+        };
+        if failed {
+            self.replace_target(op, index);
+        }
+        self.check_put(op);
+    }
+
+    /// Sends the write meant for target `index` to the next fallback, with a hint.
+    fn replace_target(&mut self, op: OpId, index: usize) {
+        let Some(Operation::Put(put)) = self.ops.get(&op) else {
+            return;
+        };
+        let target = &put.targets[index];
+        if target.replaced {
+            return;
+        }
+        let owner = target.hint_for.unwrap_or(target.node);
+        let Some(fallback) = self.next_fallback(&put.walk, put.n, &put.targets) else {
+            return;
+        };
+        let message = PeerMessage::Replicate {
+            op,
+            item: put.item.clone(),
+            hint_for: Some(owner),
+        };
+        if let Some(Operation::Put(put)) = self.ops.get_mut(&op) {
+            put.targets[index].replaced = true;
+            put.targets.push(PutTarget {
+                node: fallback,
+                hint_for: Some(owner),
+                state: TargetState::Pending,
+                replaced: false,
+            });
+        }
+        self.stats.hinted_writes += 1;
+        self.send(fallback, message);
+    }
+
+    /// Dynamo §4.6: targets that have not answered in time are replaced by fallbacks.
+    pub(super) fn on_sloppy_timer(&mut self, op: OpId) {
+        let pending: Vec<usize> = match self.ops.get(&op) {
+            Some(Operation::Put(put)) if !put.replied => put
+                .targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.state == TargetState::Pending && !t.replaced)
+                .map(|(i, _)| i)
+                .collect(),
+            _ => return,
+        };
+        for index in pending {
+            self.replace_target(op, index);
+        }
+        self.check_put(op);
+    }
+
+    pub(super) fn on_op_deadline(&mut self, op: OpId) {
+        self.timers.cancel(Timer::Sloppy(op));
+        match self.ops.remove(&op) {
+            Some(Operation::Put(put)) => {
+                if !put.replied {
+                    self.stats.requests_failed += 1;
+                    let e = put.quorum_error();
+                    self.answer(put.reply_to, Err(e), false);
+                }
+            }
+            Some(Operation::Get(get)) => {
+                if !get.replied {
+                    self.stats.requests_failed += 1;
+                    let e = get.quorum_error();
+                    self.answer(get.reply_to, Err(e), false);
+                }
+                self.read_repair(&get);
+            }
+            Some(Operation::Forwarded { reply_to, target }) => {
+                self.stats.requests_failed += 1;
+                let e = RequestError::Quorum {
+                    needed: 1,
+                    acks: 0,
+                    tried: vec![target],
+                    failures: vec![(target, ReplicaFailure::TimedOut)],
+                };
+                self.answer(reply_to, Err(e), false);
+            }
+            None => {
+                // Maybe an operation of another mechanism.
+                self.on_background_deadline(op);
+            }
+        }
+    }
+
+    pub(super) fn on_forward_reply(&mut self, op: OpId, result: ClientResult) {
+        if let Some(Operation::Forwarded { reply_to, .. }) = self.ops.get(&op) {
+            let reply_to = *reply_to;
+            self.ops.remove(&op);
+            self.timers.cancel(Timer::OpDeadline(op));
+            self.answer(reply_to, result, false);
+        } else {
+            self.stats.messages_ignored += 1;
+        }
+    }
+
+    fn start_get(&mut self, reply_to: ReplyTo, key: Vec<u8>, r: u8, timeout: Duration) {
+        let n = usize::from(self.config.n);
+        let targets: Vec<NodeId> = match self.ring.as_ref() {
+            Some(ring) => {
+                let walk: Vec<NodeId> = ring.walk(&key).collect();
+                let mut up: Vec<NodeId> = walk
+                    .iter()
+                    .copied()
+                    .filter(|&node| self.is_up(node))
+                    .take(n)
+                    .collect();
+                if up.is_empty() {
+                    up = walk.into_iter().take(n).collect();
+                }
+                up
+            }
+            None => Vec::new(),
+        };
+        let op = self.new_op_id();
+        let mut get = GetOp {
+            reply_to,
+            key: key.clone(),
+            r,
+            targets: targets.clone(),
+            responses: Vec::new(),
+            failures: Vec::new(),
+            replied: false,
+        };
+        for &target in &targets {
+            if target == self.id {
+                match self.store.get(&key) {
+                    Ok(set) => get.responses.push((self.id, set)),
+                    Err(e) => get.failures.push((
+                        self.id,
+                        ReplicaFailure::Storage {
+                            detail: e.to_string(),
+                        },
+                    )),
+                }
+            } else {
+                self.send(
+                    target,
+                    PeerMessage::Read {
+                        op,
+                        key: key.clone(),
+                    },
+                );
+            }
+        }
+        self.ops.insert(op, Operation::Get(get));
+        self.timers.set(Timer::OpDeadline(op), self.now + timeout);
+        self.check_get(op);
+    }
+
+    pub(super) fn on_read_reply(
+        &mut self,
+        from: NodeId,
+        op: OpId,
+        outcome: Result<Option<VersionSet>, ReplicaFailure>,
+    ) {
+        let Some(Operation::Get(get)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        let known = get.targets.contains(&from)
+            && !get.responses.iter().any(|(n, _)| *n == from)
+            && !get.failures.iter().any(|(n, _)| *n == from);
+        if !known {
+            return;
+        }
+        match outcome {
+            Ok(set) => get.responses.push((from, set)),
+            Err(f) => get.failures.push((from, f)),
+        }
+        self.check_get(op);
+    }
+
+    /// Answers the get at R responses (or fails it when R can no longer be reached); repairs
+    /// and forgets it once every target answered.
+    fn check_get(&mut self, op: OpId) {
+        let Some(Operation::Get(get)) = self.ops.get_mut(&op) else {
+            return;
+        };
+        let mut answer = None;
+        if !get.replied {
+            let responses = get.responses.len();
+            let reachable = get.targets.len() - get.failures.len();
+            if responses >= usize::from(get.r) {
+                get.replied = true;
+                answer = Some(Ok(ClientReply::Read(read_result(&get.merged()))));
+            } else if reachable < usize::from(get.r) {
+                get.replied = true;
+                answer = Some(Err(get.quorum_error()));
+            }
+        }
+        let reply_to = get.reply_to;
+        let done = get.all_answered();
+        if let Some(result) = answer {
+            match &result {
+                Ok(_) => self.stats.reads_ok += 1,
+                Err(_) => self.stats.requests_failed += 1,
+            }
+            self.answer(reply_to, result, false);
+        }
+        if done && let Some(Operation::Get(get)) = self.ops.remove(&op) {
+            self.timers.cancel(Timer::OpDeadline(op));
+            self.read_repair(&get);
+        }
+    }
+
+    /// Dynamo §4.5 read repair: every target that answered with a stale or missing set gets
+    /// the merged one. Targets that did not answer are left to hints and anti-entropy.
+    fn read_repair(&mut self, get: &GetOp) {
+        let merged = get.merged();
+        if merged.is_empty() {
+            return;
+        }
+        let digest = merged.digest();
+        for (node, set) in &get.responses {
+            let stale = set.as_ref().is_none_or(|s| s.digest() != digest);
+            if !stale {
+                continue;
+            }
+            self.stats.read_repairs += 1;
+            if *node == self.id {
+                // A failure here is repaired later by anti-entropy.
+                let _ = self.merge_local(&get.key, &merged);
+            } else {
+                let item = KeyVersions {
+                    key: get.key.clone(),
+                    versions: merged.clone(),
+                };
+                self.send(*node, PeerMessage::Repair { item });
+            }
+        }
+    }
+}

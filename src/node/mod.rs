@@ -1,0 +1,633 @@
+//! The node: ringstore's protocol logic for one node, as a deterministic state machine.
+//!
+//! # Shape (sans-IO)
+//! A [`Node`] owns its [`Store`], its membership view and every operation in flight. A driver
+//! feeds it inputs with the current time and drains its outputs:
+//!
+//! ```text
+//! node.step(now, Input::Peer { from, message })      // a message arrived
+//! node.step(now, Input::Client { id, request })      // a get / put / delete
+//! node.tick(now)                                     // its earliest deadline passed
+//! for out in node.drain_outputs() { ... }            // Send { to, message } | Reply { id, result }
+//! node.next_deadline()                               // sleep until then
+//! ```
+//!
+//! The node never reads a clock, never blocks, never spawns, and draws randomness only from the
+//! seeded RNG it was built with: the simulator and the real runtime drive this same code.
+//!
+//! # Durability (raft-rs's `Ready` rule)
+//! Every output that claims durability (a replica's ack, a client's "written", a hint or
+//! transfer ack) is released only by [`Node::drain_outputs`], which first syncs the store if
+//! any write is pending. A driver that drains once per batch of inputs gets group commit: many
+//! writes, one fsync, each acknowledged only after its sync. If the sync fails, those outputs
+//! turn into failures.
+//!
+//! # The mechanisms (Dynamo §4), one file each
+//! - [`coordinator`](self::coordinator): gets and puts with sloppy quorums, forwarding, read
+//!   repair (§4.5, §4.6);
+//! - [`replica`](self::replica): what a replica does with writes, reads and repairs it receives;
+//! - [`hints`](self::hints): durable hinted handoff and its replay (§4.6);
+//! - [`anti_entropy`](self::anti_entropy): Merkle-tree exchanges with each peer (§4.7);
+//! - [`gossip`](self::gossip): membership, failure detection and the ring (§4.8);
+//! - [`handoff`](self::handoff): moving keys to their new owners after a join or leave (§4.9);
+//! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them.
+//!
+//! # Actors and epochs
+//! A node stamps versions with an [`ActorId`] it draws at random and persists. It draws a new one
+//! at every start and before it drops keys (handoff, tombstone collection): a version it
+//! stamped may exist on other nodes while its own copy is gone, and stamping again from an empty
+//! local copy with the same actor would reuse a dot (Riak's "vnode epochs" solve the same
+//! problem). The cost is one version-vector entry per (key, epoch that wrote it).
+
+mod anti_entropy;
+mod coordinator;
+mod gossip;
+mod handoff;
+mod hints;
+mod peer_trees;
+mod replica;
+mod timers;
+mod tombstones;
+
+#[cfg(test)]
+mod tests;
+
+pub use timers::Timer;
+
+use crate::config::NodeConfig;
+use crate::membership::{FailureDetector, MemberInfo, MemberStatus, MemberTable, PhiConfig};
+use crate::protocol::{OpId, PeerMessage};
+use crate::request::{ClientRequest, ClientResult, ReplicaFailure, RequestError};
+use crate::ring::Ring;
+use crate::store::{Store, StoreError};
+use crate::version::ActorId;
+use crate::{NodeId, Time};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use timers::TimerQueue;
+
+/// A driver's handle for one client request; echoed in the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+/// What a driver feeds the node.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A message from a peer.
+    Peer {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// A client request.
+    Client {
+        /// The driver's handle, echoed in the reply.
+        id: ClientId,
+        /// The request.
+        request: ClientRequest,
+    },
+    /// An operator command.
+    Admin(AdminCommand),
+}
+
+/// Operator commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Decommission: leave the ring, hand every key to its new owners, then report `Left`.
+    Leave,
+}
+
+/// What the node asks its driver to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send a message to a peer.
+    Send {
+        /// The peer.
+        to: NodeId,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// Answer a client request.
+    Reply {
+        /// The driver's handle.
+        id: ClientId,
+        /// The answer.
+        result: ClientResult,
+    },
+}
+
+/// Why a node could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The store failed while loading the node's metadata.
+    #[error("store failed at start-up: {0}")]
+    Store(#[from] StoreError),
+    /// The persisted metadata does not decode.
+    #[error("persisted node metadata \"{0}\" is corrupt")]
+    CorruptMeta(&'static str),
+}
+
+/// How a node first enters the cluster.
+#[derive(Clone, Debug)]
+pub struct NodeIdentity {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its peer address, as gossiped to others (opaque to the core).
+    pub addr: String,
+    /// Its zone (failure domain), if any.
+    pub zone: Option<String>,
+    /// Nodes to gossip with until the membership table knows better.
+    pub seeds: Vec<NodeId>,
+}
+
+/// Counters for metrics and the simulator's report. Monotonic over the node's life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Puts and deletes that reached W.
+    pub writes_ok: u64,
+    /// Gets that reached R.
+    pub reads_ok: u64,
+    /// Client requests that failed.
+    pub requests_failed: u64,
+    /// Writes sent to a fallback with a hint.
+    pub hinted_writes: u64,
+    /// Hints delivered to their owner and removed.
+    pub hints_delivered: u64,
+    /// Hints dropped because they outlived the hint window or exceeded the per-owner limit.
+    pub hints_dropped: u64,
+    /// Read-repair messages sent.
+    pub read_repairs: u64,
+    /// Keys sent or received by anti-entropy.
+    pub anti_entropy_keys: u64,
+    /// Anti-entropy exchanges completed.
+    pub anti_entropy_rounds: u64,
+    /// Keys handed off to new owners and dropped here.
+    pub keys_handed_off: u64,
+    /// Tombstones collected.
+    pub tombstones_collected: u64,
+    /// Messages from peers that could not be handled (unknown operation, refused).
+    pub messages_ignored: u64,
+}
+
+/// An output and whether it claims durability (released only after a sync).
+struct PendingOutput {
+    output: Output,
+    needs_sync: bool,
+}
+
+/// One node's protocol state. See the module docs.
+pub struct Node<S: Store> {
+    id: NodeId,
+    config: NodeConfig,
+    store: S,
+    rng: ChaCha8Rng,
+    actor: ActorId,
+    members: MemberTable,
+    detector: FailureDetector,
+    ring: Option<Ring>,
+    seeds: Vec<NodeId>,
+    outputs: Vec<PendingOutput>,
+    timers: TimerQueue,
+    next_op: u64,
+    ops: BTreeMap<OpId, coordinator::Operation>,
+    hints: hints::HintReplay,
+    anti_entropy: anti_entropy::AntiEntropy,
+    trees: peer_trees::PeerTrees,
+    handoff: handoff::Handoff,
+    tombstones: tombstones::TombstoneCollector,
+    stats: NodeStats,
+    now: Time,
+}
+
+/// Metadata names in the store.
+const META_MEMBERS: &str = "members";
+const META_GENERATION: &str = "generation";
+
+impl<S: Store> Node<S> {
+    /// Starts a node on `store`, restoring its membership view from the store when it has one.
+    /// Every random choice of the node's life flows from `seed`.
+    pub fn new(
+        config: NodeConfig,
+        identity: NodeIdentity,
+        mut store: S,
+        seed: u64,
+        now: Time,
+    ) -> Result<Self, NodeError> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ identity.id.0.rotate_left(32));
+        // A fresh actor at every start (see the module docs on epochs).
+        let actor = ActorId(rng.next_u64());
+        let generation = match store.meta(META_GENERATION)? {
+            Some(bytes) => {
+                let arr: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| NodeError::CorruptMeta(META_GENERATION))?;
+                u64::from_le_bytes(arr) + 1
+            }
+            None => 1,
+        };
+        store.set_meta(META_GENERATION, &generation.to_le_bytes())?;
+        let local = MemberInfo {
+            node: identity.id,
+            addr: identity.addr.clone(),
+            zone: identity.zone.clone(),
+            vnodes: config.vnodes,
+            status: MemberStatus::Up,
+            generation,
+            version: 1,
+            heartbeat: 0,
+        };
+        let mut members = MemberTable::new(local);
+        if let Some(bytes) = store.meta(META_MEMBERS)? {
+            let saved: Vec<MemberInfo> =
+                postcard::from_bytes(&bytes).map_err(|_| NodeError::CorruptMeta(META_MEMBERS))?;
+            // Our own saved entry is older than the fresh one, except for a status we chose:
+            // a node that was leaving keeps leaving after a restart.
+            let own_status = saved
+                .iter()
+                .find(|m| m.node == identity.id)
+                .map(|m| m.status);
+            let others: Vec<MemberInfo> =
+                saved.into_iter().filter(|m| m.node != identity.id).collect();
+            members.merge(&others);
+            if let Some(status @ (MemberStatus::Leaving | MemberStatus::Left)) = own_status {
+                members.set_status(identity.id, status);
+            }
+        }
+        let phi = PhiConfig {
+            threshold: config.phi_threshold,
+            ..PhiConfig::default()
+        };
+        let detector = FailureDetector::new(phi).map_err(|_| {
+            NodeError::Config(crate::config::ConfigError::Zero("phi_threshold"))
+        })?;
+        let mut node = Node {
+            id: identity.id,
+            config,
+            store,
+            rng,
+            actor,
+            members,
+            detector,
+            ring: None,
+            seeds: identity.seeds,
+            outputs: Vec::new(),
+            timers: TimerQueue::default(),
+            next_op: 1,
+            ops: BTreeMap::new(),
+            hints: hints::HintReplay::default(),
+            anti_entropy: anti_entropy::AntiEntropy::default(),
+            trees: peer_trees::PeerTrees::default(),
+            handoff: handoff::Handoff::default(),
+            tombstones: tombstones::TombstoneCollector::default(),
+            stats: NodeStats::default(),
+            now,
+        };
+        node.rebuild_ring();
+        node.persist_members();
+        for peer in node.known_peers() {
+            node.detector.expect(peer, now);
+        }
+        // Spread the periodic timers so that nodes started together do not act in lockstep.
+        let periodic = [
+            (Timer::Gossip, node.config.gossip_interval),
+            (Timer::HintReplay, node.config.hint_replay_interval),
+            (Timer::AntiEntropy, node.config.anti_entropy_interval),
+            (Timer::Handoff, node.config.handoff_interval),
+            (Timer::TombstoneGc, node.config.tombstone_gc_interval),
+        ];
+        for (timer, interval) in periodic {
+            let jitter = node.jitter(interval);
+            node.timers.set(timer, now + jitter);
+        }
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The store (read-only), for status pages and checkers.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Gives the store back (a crash in the simulator, a shutdown in the runtime).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The membership table as this node sees it.
+    pub fn members(&self) -> &MemberTable {
+        &self.members
+    }
+
+    /// The ring this node routes by (`None` until it knows at least one Up member).
+    pub fn ring(&self) -> Option<&Ring> {
+        self.ring.as_ref()
+    }
+
+    /// Whether this node judges `peer` up at `now`.
+    pub fn is_up(&self, peer: NodeId) -> bool {
+        peer == self.id || self.detector.is_up(peer, self.now)
+    }
+
+    /// The failure detector's suspicion of `peer`.
+    pub fn phi(&self, peer: NodeId) -> f64 {
+        self.detector.phi(peer, self.now)
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// The status this node gossips for itself.
+    pub fn status(&self) -> MemberStatus {
+        self.members
+            .get(self.id)
+            .map_or(MemberStatus::Up, |m| m.status)
+    }
+
+    /// How many operations (client requests, exchanges, batches) are in flight.
+    pub fn ops_in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The earliest time the node wants [`Node::tick`] to be called.
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.timers.next_deadline()
+    }
+
+    /// Feeds one input. Timers due at `now` fire first.
+    pub fn step(&mut self, now: Time, input: Input) {
+        self.tick(now);
+        match input {
+            Input::Peer { from, message } => self.on_peer_message(from, message),
+            Input::Client { id, request } => {
+                self.on_client_request(coordinator::ReplyTo::Client(id), request)
+            }
+            Input::Admin(AdminCommand::Leave) => self.start_leaving(),
+        }
+    }
+
+    /// Fires every timer due at or before `now`.
+    pub fn tick(&mut self, now: Time) {
+        if now > self.now {
+            self.now = now;
+        }
+        while let Some(timer) = self.timers.pop_due(self.now) {
+            self.on_timer(timer);
+        }
+    }
+
+    /// Takes every output, syncing the store first when some output claims durability.
+    pub fn drain_outputs(&mut self) -> Vec<Output> {
+        let needs_sync = self.store.unsynced_writes() > 0
+            && self.outputs.iter().any(|pending| pending.needs_sync);
+        let sync_failure = if needs_sync {
+            self.store.sync().err().map(|e| e.to_string())
+        } else if self.store.unsynced_writes() > 0 {
+            // Nothing waits on these writes yet: sync anyway so the window stays bounded.
+            self.store.sync().err().map(|e| e.to_string())
+        } else {
+            None
+        };
+        let pending = std::mem::take(&mut self.outputs);
+        let mut out = Vec::with_capacity(pending.len());
+        for PendingOutput { output, needs_sync } in pending {
+            match (&sync_failure, needs_sync) {
+                (Some(detail), true) => {
+                    if let Some(failed) = Self::as_failure(output, detail) {
+                        out.push(failed);
+                    }
+                }
+                _ => out.push(output),
+            }
+        }
+        out
+    }
+
+    /// What a durability-claiming output becomes when the sync failed (or `None`: drop it and
+    /// let the sender retry).
+    fn as_failure(output: Output, detail: &str) -> Option<Output> {
+        let failure = ReplicaFailure::Storage {
+            detail: detail.to_string(),
+        };
+        match output {
+            Output::Reply { id, result: Ok(_) } => Some(Output::Reply {
+                id,
+                result: Err(RequestError::Storage {
+                    detail: detail.to_string(),
+                }),
+            }),
+            Output::Send {
+                to,
+                message: PeerMessage::ReplicateAck { op, .. },
+            } => Some(Output::Send {
+                to,
+                message: PeerMessage::ReplicateAck {
+                    op,
+                    outcome: Err(failure),
+                },
+            }),
+            Output::Send {
+                to,
+                message: PeerMessage::TransferAck { batch, .. },
+            } => Some(Output::Send {
+                to,
+                message: PeerMessage::TransferAck {
+                    batch,
+                    outcome: Err(failure),
+                },
+            }),
+            Output::Send {
+                to,
+                message: PeerMessage::ForwardReply { op, result: Ok(_) },
+            } => Some(Output::Send {
+                to,
+                message: PeerMessage::ForwardReply {
+                    op,
+                    result: Err(RequestError::Storage {
+                        detail: detail.to_string(),
+                    }),
+                },
+            }),
+            // Hint acks and anything else: drop; the sender retries.
+            _ => None,
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::OpDeadline(op) => self.on_op_deadline(op),
+            Timer::Sloppy(op) => self.on_sloppy_timer(op),
+            Timer::Gossip => {
+                self.gossip_round();
+                let at = self.now + self.config.gossip_interval;
+                self.timers.set(Timer::Gossip, at);
+            }
+            Timer::HintReplay => {
+                self.replay_hints();
+                let at = self.now + self.config.hint_replay_interval;
+                self.timers.set(Timer::HintReplay, at);
+            }
+            Timer::AntiEntropy => {
+                self.start_anti_entropy();
+                let at = self.now + self.config.anti_entropy_interval;
+                self.timers.set(Timer::AntiEntropy, at);
+            }
+            Timer::Handoff => {
+                self.handoff_round();
+                let at = self.now + self.config.handoff_interval;
+                self.timers.set(Timer::Handoff, at);
+            }
+            Timer::TombstoneGc => {
+                self.tombstone_round();
+                let at = self.now + self.config.tombstone_gc_interval;
+                self.timers.set(Timer::TombstoneGc, at);
+            }
+        }
+    }
+
+    fn on_peer_message(&mut self, from: NodeId, message: PeerMessage) {
+        match message {
+            PeerMessage::Forward { op, request } => {
+                self.on_client_request(coordinator::ReplyTo::Peer { node: from, op }, request)
+            }
+            PeerMessage::ForwardReply { op, result } => self.on_forward_reply(op, result),
+            PeerMessage::Replicate { op, item, hint_for } => {
+                self.on_replicate(from, op, item, hint_for)
+            }
+            PeerMessage::ReplicateAck { op, outcome } => self.on_replicate_ack(from, op, outcome),
+            PeerMessage::Read { op, key } => self.on_read(from, op, key),
+            PeerMessage::ReadReply { op, outcome } => self.on_read_reply(from, op, outcome),
+            PeerMessage::Repair { item } => self.on_repair(item),
+            PeerMessage::HintDelivery { batch, hints } => self.on_hint_delivery(from, batch, hints),
+            PeerMessage::HintAck { batch, ids } => self.on_hint_ack(from, batch, ids),
+            PeerMessage::Gossip {
+                members,
+                want_reply,
+            } => self.on_gossip(from, members, want_reply),
+            PeerMessage::AeHashes {
+                session,
+                ring,
+                depth,
+                nodes,
+            } => self.on_ae_hashes(from, session, ring, depth, nodes),
+            PeerMessage::AeHashesReply { session, hashes } => {
+                self.on_ae_hashes_reply(from, session, hashes)
+            }
+            PeerMessage::AeKeys {
+                session,
+                leaves,
+                entries,
+            } => self.on_ae_keys(from, session, leaves, entries),
+            PeerMessage::AeKeysReply {
+                session,
+                items,
+                wanted,
+            } => self.on_ae_keys_reply(from, session, items, wanted),
+            PeerMessage::AePush { session: _, items } => self.on_ae_push(items),
+            PeerMessage::Transfer { batch, items } => self.on_transfer(from, batch, items),
+            PeerMessage::TransferAck { batch, outcome } => {
+                self.on_transfer_ack(from, batch, outcome)
+            }
+            PeerMessage::TombstoneCheck { op, key, digest } => {
+                self.on_tombstone_check(from, op, key, digest)
+            }
+            PeerMessage::TombstoneCheckReply { op, holds } => {
+                self.on_tombstone_check_reply(from, op, holds)
+            }
+            PeerMessage::TombstonePurge { key, digest } => self.on_tombstone_purge(key, digest),
+        }
+    }
+
+    // ----- helpers shared by the mechanisms -----
+
+    fn send(&mut self, to: NodeId, message: PeerMessage) {
+        self.outputs.push(PendingOutput {
+            output: Output::Send { to, message },
+            needs_sync: false,
+        });
+    }
+
+    /// Sends a message that claims durability of something this node wrote.
+    fn send_after_sync(&mut self, to: NodeId, message: PeerMessage) {
+        self.outputs.push(PendingOutput {
+            output: Output::Send { to, message },
+            needs_sync: true,
+        });
+    }
+
+    fn reply_client(&mut self, id: ClientId, result: ClientResult, needs_sync: bool) {
+        self.outputs.push(PendingOutput {
+            output: Output::Reply { id, result },
+            needs_sync,
+        });
+    }
+
+    fn new_op_id(&mut self) -> OpId {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        id
+    }
+
+    /// A random delay in `[0, interval)`.
+    fn jitter(&mut self, interval: std::time::Duration) -> std::time::Duration {
+        let micros = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX).max(1);
+        std::time::Duration::from_micros(self.rng.next_u64() % micros)
+    }
+
+    /// Draws a new actor: called before this node drops keys (see the module docs).
+    fn new_epoch(&mut self) {
+        self.actor = ActorId(self.rng.next_u64());
+    }
+
+    /// Every member other than this node that has not left, plus seeds.
+    fn known_peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self
+            .members
+            .entries()
+            .filter(|m| m.node != self.id && m.status != MemberStatus::Left)
+            .map(|m| m.node)
+            .collect();
+        for &seed in &self.seeds {
+            if seed != self.id && !peers.contains(&seed) && self.members.get(seed).is_none() {
+                peers.push(seed);
+            }
+        }
+        peers
+    }
+
+    /// Saves the membership table so that a restart routes at once.
+    fn persist_members(&mut self) {
+        let entries: Vec<MemberInfo> = self.members.entries().cloned().collect();
+        if let Ok(bytes) = postcard::to_stdvec(&entries) {
+            // A failure here only costs a slower restart; the next change retries.
+            let _ = self.store.set_meta(META_MEMBERS, &bytes);
+        }
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// A deadline of a background operation (hint batch, exchange, handoff, tombstone check).
+    fn on_background_deadline(&mut self, op: OpId) {
+        let _ = self.on_hint_batch_deadline(op)
+            || self.on_ae_deadline(op)
+            || self.on_handoff_deadline(op)
+            || self.on_tombstone_deadline(op);
+    }
+}

@@ -1,0 +1,106 @@
+//! What a node does as a replica: merge what coordinators, repairers and handoffs send it, and
+//! answer reads.
+//!
+//! Every write goes through [`Node::merge_local`], the one place where the store is written and
+//! the per-peer Merkle trees are kept in step with it (incrementally, from the digest before and
+//! after the merge).
+//!
+//! # Invariants
+//! - A `ReplicateAck` or `TransferAck` that says "ok" is released only after the store synced
+//!   (see `Node::drain_outputs`).
+//! - A fallback stores a hinted write only in the hint area, never as its own data: it is not a
+//!   replica of the key, and its reads must not answer for it.
+
+use super::Node;
+use crate::NodeId;
+use crate::protocol::{KeyVersions, OpId, PeerMessage};
+use crate::request::ReplicaFailure;
+use crate::store::{MergeOutcome, Store, StoreError};
+use crate::version::VersionSet;
+
+impl<S: Store> Node<S> {
+    /// Merges `set` into the key's stored set and keeps the Merkle trees in step.
+    pub(super) fn merge_local(
+        &mut self,
+        key: &[u8],
+        set: &VersionSet,
+    ) -> Result<MergeOutcome, StoreError> {
+        let outcome = self.store.merge(key, set)?;
+        if outcome.changed {
+            self.trees.on_write(
+                self.ring.as_ref(),
+                self.id,
+                usize::from(self.config.n),
+                key,
+                outcome.previous_digest,
+                Some(outcome.digest),
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Removes a key whose set still has `digest`, keeping the Merkle trees in step.
+    pub(super) fn remove_local(&mut self, key: &[u8], digest: u64) -> Result<bool, StoreError> {
+        let removed = self.store.remove_if_digest(key, digest)?;
+        if removed {
+            self.trees.on_write(
+                self.ring.as_ref(),
+                self.id,
+                usize::from(self.config.n),
+                key,
+                Some(digest),
+                None,
+            );
+        }
+        Ok(removed)
+    }
+
+    pub(super) fn on_replicate(
+        &mut self,
+        from: NodeId,
+        op: OpId,
+        item: KeyVersions,
+        hint_for: Option<NodeId>,
+    ) {
+        let outcome = match hint_for {
+            Some(owner) if owner != self.id => self.store_hint(owner, &item),
+            _ => self
+                .merge_local(&item.key, &item.versions)
+                .map(|_| ())
+                .map_err(|e| ReplicaFailure::Storage {
+                    detail: e.to_string(),
+                }),
+        };
+        let message = PeerMessage::ReplicateAck { op, outcome };
+        self.send_after_sync(from, message);
+    }
+
+    pub(super) fn on_read(&mut self, from: NodeId, op: OpId, key: Vec<u8>) {
+        let outcome = self
+            .store
+            .get(&key)
+            .map_err(|e| ReplicaFailure::Storage {
+                detail: e.to_string(),
+            });
+        self.send(from, PeerMessage::ReadReply { op, outcome });
+    }
+
+    pub(super) fn on_repair(&mut self, item: KeyVersions) {
+        // A failed repair is retried by anti-entropy.
+        let _ = self.merge_local(&item.key, &item.versions);
+    }
+
+    /// Range handoff: merge every key, answer once durable.
+    pub(super) fn on_transfer(&mut self, from: NodeId, batch: OpId, items: Vec<KeyVersions>) {
+        let mut outcome = Ok(());
+        for item in &items {
+            if let Err(e) = self.merge_local(&item.key, &item.versions) {
+                outcome = Err(ReplicaFailure::Storage {
+                    detail: e.to_string(),
+                });
+                break;
+            }
+        }
+        self.send_after_sync(from, PeerMessage::TransferAck { batch, outcome });
+    }
+}

@@ -1,0 +1,435 @@
+//! Scenario tests of the node core: several `Node`s driven through a small in-memory harness
+//! (a FIFO queue of messages delivered instantly, time advanced to the next deadline when the
+//! queue is empty). The full simulator, with latency, loss and partitions, lives in `sim/`.
+
+use super::*;
+use crate::request::{ClientReply, ReadResult};
+use crate::store::{MemoryStore, SyncPolicy};
+use crate::version::CausalContext;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// A handful of nodes exchanging messages through one queue.
+struct Cluster {
+    config: NodeConfig,
+    nodes: BTreeMap<NodeId, Node<MemoryStore>>,
+    /// Stores of crashed nodes, waiting for a restart.
+    crashed: BTreeMap<NodeId, MemoryStore>,
+    queue: VecDeque<(NodeId, NodeId, PeerMessage)>,
+    /// Nodes cut off from everyone: messages to and from them are dropped.
+    isolated: BTreeSet<NodeId>,
+    replies: BTreeMap<ClientId, ClientResult>,
+    now: Time,
+    next_client: u64,
+    seed: u64,
+}
+
+fn test_config() -> NodeConfig {
+    NodeConfig {
+        gossip_interval: Duration::from_millis(100),
+        hint_replay_interval: Duration::from_millis(200),
+        anti_entropy_interval: Duration::from_secs(3600),
+        handoff_interval: Duration::from_millis(200),
+        tombstone_gc_interval: Duration::from_secs(3600),
+        request_timeout: Duration::from_millis(500),
+        sloppy_after: Duration::from_millis(100),
+        vnodes: 16,
+        ..NodeConfig::default()
+    }
+}
+
+impl Cluster {
+    fn new(count: u64, config: NodeConfig) -> Self {
+        let seed = 7;
+        let mut cluster = Cluster {
+            config,
+            nodes: BTreeMap::new(),
+            crashed: BTreeMap::new(),
+            queue: VecDeque::new(),
+            isolated: BTreeSet::new(),
+            replies: BTreeMap::new(),
+            now: Time::from_millis(1),
+            next_client: 1,
+            seed,
+        };
+        for id in 1..=count {
+            cluster.start(NodeId(id), MemoryStore::new(SyncPolicy::EveryWrite), NodeId(1));
+        }
+        cluster
+    }
+
+    fn start(&mut self, id: NodeId, store: MemoryStore, seed_node: NodeId) {
+        let seeds: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .chain(std::iter::once(seed_node))
+            .filter(|&n| n != id)
+            .collect();
+        let identity = NodeIdentity {
+            id,
+            addr: format!("node-{}", id.0),
+            zone: None,
+            seeds,
+        };
+        let node = Node::new(self.config.clone(), identity, store, self.seed, self.now).unwrap();
+        self.nodes.insert(id, node);
+    }
+
+    fn node(&self, id: u64) -> &Node<MemoryStore> {
+        &self.nodes[&NodeId(id)]
+    }
+
+    /// Collects every node's outputs into the queue and the reply map.
+    fn collect(&mut self) {
+        for (&id, node) in self.nodes.iter_mut() {
+            for out in node.drain_outputs() {
+                match out {
+                    Output::Send { to, message } => self.queue.push_back((id, to, message)),
+                    Output::Reply { id: client, result } => {
+                        self.replies.insert(client, result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers queued messages, then advances time to the next deadline, until `until`.
+    fn run_until(&mut self, until: Time) {
+        loop {
+            self.collect();
+            if let Some((from, to, message)) = self.queue.pop_front() {
+                let cut = self.isolated.contains(&from) || self.isolated.contains(&to);
+                if let (false, Some(node)) = (cut, self.nodes.get_mut(&to)) {
+                    node.step(self.now, Input::Peer { from, message });
+                }
+                continue;
+            }
+            let next = self.nodes.values().filter_map(|n| n.next_deadline()).min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    for node in self.nodes.values_mut() {
+                        node.tick(self.now);
+                    }
+                }
+                _ => {
+                    self.now = self.now.max(until);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Sends a request to a node and runs until it is answered (bounded by 10 s virtual time).
+    fn request(&mut self, at: u64, request: ClientRequest) -> ClientResult {
+        let id = ClientId(self.next_client);
+        self.next_client += 1;
+        let now = self.now;
+        self.nodes
+            .get_mut(&NodeId(at))
+            .unwrap()
+            .step(now, Input::Client { id, request });
+        let deadline = self.now + Duration::from_secs(10);
+        while !self.replies.contains_key(&id) && self.now < deadline {
+            let step = self.now + Duration::from_millis(10);
+            self.run_until(step);
+        }
+        self.replies.remove(&id).expect("no reply within 10 s of virtual time")
+    }
+
+    fn put(&mut self, at: u64, key: &str, value: &str, context: CausalContext) -> ClientResult {
+        self.request(at, ClientRequest::put(key, value, context))
+    }
+
+    fn get(&mut self, at: u64, key: &str) -> ReadResult {
+        match self.request(at, ClientRequest::get(key)) {
+            Ok(ClientReply::Read(read)) => read,
+            other => panic!("get {key} at n{at} failed: {other:?}"),
+        }
+    }
+
+    fn stored(&self, id: u64, key: &str) -> Option<crate::version::VersionSet> {
+        self.node(id).store().get(key.as_bytes()).unwrap()
+    }
+
+    fn crash(&mut self, id: u64) {
+        let node = self.nodes.remove(&NodeId(id)).unwrap();
+        let mut store = node.into_store();
+        store.crash();
+        self.crashed.insert(NodeId(id), store);
+    }
+
+    fn restart(&mut self, id: u64) {
+        let store = self.crashed.remove(&NodeId(id)).unwrap();
+        self.start(NodeId(id), store, NodeId(1));
+    }
+
+    /// Replicas of `key` as node `at` routes.
+    fn replicas(&self, at: u64, key: &str) -> Vec<u64> {
+        let ring = self.node(at).ring().unwrap();
+        ring.preference_list(key.as_bytes(), usize::from(self.config.n))
+            .iter()
+            .map(|n| n.0)
+            .collect()
+    }
+}
+
+fn written(result: ClientResult) -> CausalContext {
+    match result {
+        Ok(ClientReply::Written { context }) => context,
+        other => panic!("write failed: {other:?}"),
+    }
+}
+
+fn values(read: &ReadResult) -> Vec<String> {
+    let mut v: Vec<String> = read
+        .values
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+// Gossip from one seed converges every node on the same ring.
+#[test]
+fn gossip_converges_on_one_ring() {
+    let mut c = Cluster::new(5, test_config());
+    c.run_for(Duration::from_secs(3));
+    let digests: BTreeSet<u64> = c
+        .nodes
+        .values()
+        .map(|n| gossip::ring_digest(n.ring()))
+        .collect();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(c.node(3).ring().unwrap().node_count(), 5);
+}
+
+// Dynamo §4.5: a put then a get at N=3 R=2 W=2 returns the value, from any node.
+#[test]
+fn put_then_get_at_n3_r2_w2() {
+    let mut c = Cluster::new(5, test_config());
+    c.run_for(Duration::from_secs(3));
+    let ctx = written(c.put(1, "k", "v1", CausalContext::empty()));
+    for at in 1..=5 {
+        let read = c.get(at, "k");
+        assert_eq!(values(&read), vec!["v1"]);
+        assert_eq!(read.context, ctx);
+    }
+    let replicas = c.replicas(1, "k");
+    for id in 1..=5 {
+        assert_eq!(c.stored(id, "k").is_some(), replicas.contains(&id), "n{id}");
+    }
+}
+
+// Dynamo §4.6: with one replica down a W=2 put succeeds through a hinted fallback, and the hint
+// reaches the owner once it is back.
+#[test]
+fn hinted_handoff_reaches_the_owner_after_it_returns() {
+    let mut c = Cluster::new(5, test_config());
+    c.run_for(Duration::from_secs(3));
+    let replicas = c.replicas(1, "hinted");
+    let down = replicas[2];
+    let coordinator = replicas[0];
+    c.crash(down);
+    // Let the failure detector judge it down.
+    c.run_for(Duration::from_secs(20));
+    assert!(!c.node(coordinator).is_up(NodeId(down)));
+    written(c.put(coordinator, "hinted", "v", CausalContext::empty()));
+    let holders: Vec<u64> = c
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.hints_pending().contains_key(&NodeId(down)))
+        .map(|(id, _)| id.0)
+        .collect();
+    assert_eq!(holders.len(), 1, "one fallback holds the hint");
+    assert!(!replicas.contains(&holders[0]));
+    c.restart(down);
+    c.run_for(Duration::from_secs(5));
+    let set = c.stored(down, "hinted").expect("the hint reached the owner");
+    assert_eq!(set.distinct_values().len(), 1);
+    assert!(c.node(holders[0]).hints_pending().is_empty());
+}
+
+// Dynamo §4.5: read repair heals a replica that missed a write (no fallback exists at 3 nodes).
+#[test]
+fn read_repair_heals_a_stale_replica() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(3));
+    c.isolated.insert(NodeId(3));
+    written(c.put(1, "k", "v", CausalContext::empty()));
+    assert!(c.stored(3, "k").is_none());
+    c.isolated.clear();
+    let read = c.get(1, "k");
+    assert_eq!(values(&read), vec!["v"]);
+    c.run_for(Duration::from_millis(100));
+    assert_eq!(c.stored(3, "k"), c.stored(1, "k"));
+    assert!(c.node(1).stats().read_repairs >= 1);
+}
+
+// Dynamo §4.7: anti-entropy heals a replica that missed writes, with no read touching it.
+#[test]
+fn anti_entropy_heals_a_replica_that_missed_writes() {
+    let config = NodeConfig {
+        anti_entropy_interval: Duration::from_millis(500),
+        ..test_config()
+    };
+    let mut c = Cluster::new(3, config);
+    c.run_for(Duration::from_secs(3));
+    c.isolated.insert(NodeId(3));
+    for i in 0..50 {
+        written(c.put(1, &format!("k{i}"), "v", CausalContext::empty()));
+    }
+    c.isolated.clear();
+    c.run_for(Duration::from_secs(10));
+    for i in 0..50 {
+        let key = format!("k{i}");
+        assert_eq!(c.stored(3, &key), c.stored(1, &key), "{key}");
+    }
+    assert!(c.node(3).stats().anti_entropy_keys + c.node(1).stats().anti_entropy_keys >= 50);
+}
+
+// Dynamo §4.4: concurrent blind puts become siblings; a put with the merged context resolves.
+#[test]
+fn concurrent_blind_puts_are_siblings_until_resolved() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(3));
+    written(c.put(1, "k", "a", CausalContext::empty()));
+    written(c.put(2, "k", "b", CausalContext::empty()));
+    let read = c.get(3, "k");
+    assert_eq!(values(&read), vec!["a", "b"]);
+    written(c.put(3, "k", "ab", read.context));
+    assert_eq!(values(&c.get(1, "k")), vec!["ab"]);
+}
+
+// A delete is not resurrected by anti-entropy from a replica that missed it, and its
+// tombstone is collected once every replica has it.
+#[test]
+fn deletes_are_not_resurrected_and_tombstones_are_collected() {
+    let config = NodeConfig {
+        anti_entropy_interval: Duration::from_millis(500),
+        tombstone_gc_interval: Duration::from_millis(500),
+        tombstone_grace: Duration::from_secs(5),
+        hint_window: Duration::from_secs(2),
+        ..test_config()
+    };
+    let mut c = Cluster::new(3, config);
+    c.run_for(Duration::from_secs(3));
+    written(c.put(1, "k", "v", CausalContext::empty()));
+    let read = c.get(1, "k");
+    c.isolated.insert(NodeId(3));
+    written(c.request(1, ClientRequest::delete("k", read.context)));
+    assert!(c.stored(3, "k").is_some_and(|s| !s.is_deleted()));
+    c.isolated.clear();
+    c.run_for(Duration::from_secs(3));
+    assert!(c.stored(3, "k").is_some_and(|s| s.is_deleted()), "AE spread the tombstone");
+    let read = c.get(2, "k");
+    assert!(read.values.is_empty() && read.has_tombstones);
+    c.run_for(Duration::from_secs(20));
+    for id in 1..=3 {
+        assert!(c.stored(id, "k").is_none(), "n{id} still holds the tombstone");
+    }
+    let read = c.get(3, "k");
+    assert!(read.values.is_empty());
+    let collected: u64 = c.nodes.values().map(|n| n.stats().tombstones_collected).sum();
+    assert_eq!(collected, 3);
+}
+
+// Dynamo §4.9: a node joins and another leaves while clients write; no key is lost, and the
+// leaving node ends with nothing.
+#[test]
+fn join_and_leave_under_writes_lose_no_key() {
+    let mut c = Cluster::new(4, test_config());
+    c.run_for(Duration::from_secs(3));
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let mut write = |c: &mut Cluster, i: usize| {
+        let key = format!("key-{i}");
+        let value = format!("value-{i}");
+        if let Ok(ClientReply::Written { .. }) =
+            c.put(1 + (i as u64 % 4), &key, &value, CausalContext::empty())
+        {
+            acked.push((key, value));
+        }
+    };
+    for i in 0..100 {
+        write(&mut c, i);
+    }
+    c.start(NodeId(5), MemoryStore::new(SyncPolicy::EveryWrite), NodeId(1));
+    for i in 100..200 {
+        write(&mut c, i);
+        c.run_for(Duration::from_millis(20));
+    }
+    let now = c.now;
+    c.nodes
+        .get_mut(&NodeId(2))
+        .unwrap()
+        .step(now, Input::Admin(AdminCommand::Leave));
+    for i in 200..300 {
+        write(&mut c, i);
+        c.run_for(Duration::from_millis(20));
+    }
+    c.run_for(Duration::from_secs(20));
+    assert_eq!(c.node(2).status(), MemberStatus::Left);
+    assert_eq!(c.node(2).store().key_count(), 0);
+    assert_eq!(acked.len(), 300);
+    for (key, value) in &acked {
+        let read = c.get(5, key);
+        assert_eq!(values(&read), vec![value.clone()], "{key}");
+        for id in c.replicas(1, key) {
+            assert!(c.stored(id, key).is_some(), "{key} missing on replica n{id}");
+        }
+    }
+    assert!(c.node(5).store().key_count() > 0, "the new node took over ranges");
+}
+
+// Bad requests get a named error and leave nothing behind.
+#[test]
+fn bad_requests_are_refused_by_name() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(2));
+    let mut too_many = ClientRequest::get("k");
+    too_many.r = Some(4);
+    assert_eq!(
+        c.request(1, too_many),
+        Err(RequestError::InvalidQuorum {
+            which: 'r',
+            asked: 4,
+            n: 3
+        })
+    );
+    assert_eq!(
+        c.request(1, ClientRequest::get("")),
+        Err(RequestError::EmptyKey)
+    );
+    let big = vec![b'x'; c.config.max_key_bytes + 1];
+    assert!(matches!(
+        c.request(1, ClientRequest::get(big)),
+        Err(RequestError::KeyTooLarge { .. })
+    ));
+}
+
+// A quorum that cannot be met fails with the counts and the nodes tried.
+#[test]
+fn unreachable_quorum_fails_with_counts() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(2));
+    c.isolated.insert(NodeId(2));
+    c.isolated.insert(NodeId(3));
+    let mut request = ClientRequest::put("k", "v", CausalContext::empty());
+    request.w = Some(3);
+    match c.request(1, request) {
+        Err(RequestError::Quorum {
+            needed, acks, tried, ..
+        }) => {
+            assert_eq!((needed, acks), (3, 1));
+            assert_eq!(tried.len(), 3);
+        }
+        other => panic!("expected a quorum failure, got {other:?}"),
+    }
+}

@@ -1,0 +1,213 @@
+//! Client requests and their answers: what a client asks any node, and what it gets back.
+//!
+//! These types are shared by every front end (HTTP, CLI, the native client, the simulator's
+//! clients) and travel between nodes when a node forwards a request to a key's coordinator.
+//!
+//! # Invariants
+//! - A [`RequestError`] always says what to do about it: which limit was passed, or for a quorum
+//!   failure how many replicas answered of how many needed, and which were tried.
+
+use crate::NodeId;
+use crate::version::CausalContext;
+use serde::{Deserialize, Serialize};
+
+/// One client operation on one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientOp {
+    /// Read the key: its live versions and their context.
+    Get {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Write a value that supersedes what `context` saw (empty context: a blind write).
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The new value.
+        value: Vec<u8>,
+        /// The context of the read this write follows.
+        context: CausalContext,
+    },
+    /// Delete what `context` saw, by writing a tombstone.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+        /// The context of the read this delete follows.
+        context: CausalContext,
+    },
+}
+
+impl ClientOp {
+    /// The key the operation is about.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            ClientOp::Get { key } | ClientOp::Put { key, .. } | ClientOp::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// A client operation with its per-request quorum and deadline (defaults from `NodeConfig`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRequest {
+    /// What to do.
+    pub op: ClientOp,
+    /// Read quorum for this request; `None` for the node's default.
+    pub r: Option<u8>,
+    /// Write quorum for this request; `None` for the node's default.
+    pub w: Option<u8>,
+    /// Deadline for this request in milliseconds; `None` for the node's default.
+    pub timeout_ms: Option<u64>,
+}
+
+impl ClientRequest {
+    /// A request with the node's default quorum and timeout.
+    pub fn new(op: ClientOp) -> Self {
+        Self {
+            op,
+            r: None,
+            w: None,
+            timeout_ms: None,
+        }
+    }
+
+    /// A get of `key`.
+    pub fn get(key: impl Into<Vec<u8>>) -> Self {
+        Self::new(ClientOp::Get { key: key.into() })
+    }
+
+    /// A put of `value` under `key` following a read that returned `context`.
+    pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>, context: CausalContext) -> Self {
+        Self::new(ClientOp::Put {
+            key: key.into(),
+            value: value.into(),
+            context,
+        })
+    }
+
+    /// A delete of `key` following a read that returned `context`.
+    pub fn delete(key: impl Into<Vec<u8>>, context: CausalContext) -> Self {
+        Self::new(ClientOp::Delete {
+            key: key.into(),
+            context,
+        })
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientReply {
+    /// The answer to a get.
+    Read(ReadResult),
+    /// The answer to a put or delete: the context of the version just written, so the client
+    /// can write again without reading.
+    Written {
+        /// Context covering the new version.
+        context: CausalContext,
+    },
+}
+
+/// What a get found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadResult {
+    /// The distinct live values; more than one means siblings. Empty when absent or deleted.
+    pub values: Vec<Vec<u8>>,
+    /// Context to pass back with the next write; empty when the key was never written.
+    pub context: CausalContext,
+    /// Whether tombstones were found (the key was deleted; `values` may still hold writes
+    /// concurrent with the delete).
+    pub has_tombstones: bool,
+}
+
+/// The answer to a client request.
+pub type ClientResult = Result<ClientReply, RequestError>;
+
+/// How a replica failed a coordinator's request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ReplicaFailure {
+    /// It did not answer before the deadline.
+    #[error("timed out")]
+    TimedOut,
+    /// Its store refused the operation (disk full, I/O error, corrupt record).
+    #[error("storage error: {detail}")]
+    Storage {
+        /// What the store said.
+        detail: String,
+    },
+    /// It refused: it is overloaded or leaving.
+    #[error("refused")]
+    Refused,
+}
+
+/// Why a client request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RequestError {
+    /// R or W was 0 or above N.
+    #[error("{which} = {asked} is out of range 1..={n}")]
+    InvalidQuorum {
+        /// "r" or "w".
+        which: char,
+        /// The quorum asked for.
+        asked: u8,
+        /// The replication factor.
+        n: u8,
+    },
+    /// The key was empty.
+    #[error("the key is empty")]
+    EmptyKey,
+    /// The key was longer than the limit.
+    #[error("the key is {len} bytes; the limit is {max}")]
+    KeyTooLarge {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value was longer than the limit.
+    #[error("the value is {len} bytes; the limit is {max}")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Fewer replicas than the quorum acknowledged before the deadline.
+    #[error(
+        "quorum not reached: {acks} of {needed} replicas answered (tried {tried:?}; failed {failures:?})"
+    )]
+    Quorum {
+        /// The quorum (R or W) needed.
+        needed: u8,
+        /// How many answered in time.
+        acks: u8,
+        /// Every node the coordinator sent to.
+        tried: Vec<NodeId>,
+        /// The nodes that failed, and how.
+        failures: Vec<(NodeId, ReplicaFailure)>,
+    },
+    /// The write would leave more siblings than the limit: read, merge and write with the
+    /// context instead.
+    #[error("the key has {count} siblings; the limit is {max}: read and resolve them first")]
+    TooManySiblings {
+        /// Siblings the write would leave.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The coordinator has too many requests in flight.
+    #[error("overloaded: {inflight} requests in flight (limit {max})")]
+    Overloaded {
+        /// Requests in flight.
+        inflight: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// No node is known to be up for this key (e.g. the ring is empty).
+    #[error("no replica of this key is reachable")]
+    NoReplicas,
+    /// The coordinator's own store failed.
+    #[error("storage error at the coordinator: {detail}")]
+    Storage {
+        /// What the store said.
+        detail: String,
+    },
+}
