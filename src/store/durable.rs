@@ -1,0 +1,547 @@
+//! The durable store: the [`Store`] contract on fjall, an LSM-tree engine (the lineage of
+//! Bigtable's tablets, LevelDB and RocksDB; Dynamo §5 used BerkeleyDB and MySQL behind the same
+//! kind of narrow interface).
+//!
+//! One fjall database holds three keyspaces: `data` (version sets by `token ++ key`), `hints`
+//! (by `owner ++ id`) and `meta` (blobs by name). All three share the database's single
+//! write-ahead journal, so one journal fsync makes every previous write of every area durable.
+//!
+//! # Guarantees
+//! - Each mutating call is one journal entry (fjall checksums each entry and recovers the
+//!   journal up to the last complete one), so a crash never leaves half a write.
+//! - Journal writes are never flushed implicitly (`manual_journal_persist`): a write reaches
+//!   the disk through [`Store::sync`] (group commit) or the `fdatasync` that ends each call
+//!   under [`SyncPolicy::EveryWrite`]. Sync uses `fdatasync` (`PersistMode::SyncData`): the
+//!   journal is a preallocated file, and `fdatasync` still persists a size change.
+//! - A failed write or sync poisons the store: it returns [`StoreError::Poisoned`] from then on
+//!   (fjall itself refuses writes after a failed fsync, since the page cache may have dropped
+//!   the unwritten pages). Reopening recovers the durable prefix from the journal.
+//!
+//! # Limits
+//! - [`Store::key_count`] is fjall's `approximate_len`: exact for insert-only histories, an
+//!   overcount of overwritten or removed keys until compaction folds their versions.
+//! - Opening scans the hint keys once (to count them and continue their ids): open time grows
+//!   with the number of stored hints, not with the number of keys.
+//! - fjall runs background threads (memtable flushes, compaction) and keeps a lock file: one
+//!   process opens a directory at a time ([`StoreError::Engine`] with fjall's `Locked`).
+
+use super::layout::{
+    HintBody, check_key, check_record, cursor_after, data_key, decode_hint, decode_record,
+    decode_record_digest, encode_hint, encode_record, hint_key, scan_bounds, split_data_key,
+    split_hint_key,
+};
+use super::{
+    Hint, HintId, KeyDigest, MergeOutcome, ScanCursor, ScanEntry, ScanPage, Store, StoreError,
+    SyncPolicy, effective_limit, merged_set,
+};
+use crate::NodeId;
+use crate::ring::TokenRange;
+use crate::version::VersionSet;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+
+/// The block cache fjall gets unless configured otherwise (fjall recommends 20-25% of memory
+/// for large data sets; a node sets this from its memory budget).
+pub const DEFAULT_CACHE_SIZE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The journal size fjall may retain unless configured otherwise. Journal entries are kept
+/// until the memtables holding them are flushed, and a reopen after a crash replays them all,
+/// so this bounds restart time (replay ran at roughly 2-5 us per entry here, see
+/// `docs/storage.md`); fjall's own default is 512 MiB and its minimum 64 MiB.
+pub const DEFAULT_MAX_JOURNAL_BYTES: u64 = 128 * 1024 * 1024;
+
+/// fjall's lower limit for the retained journal size (it panics below it).
+const MIN_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Keyspace of data records.
+const DATA_KEYSPACE: &str = "data";
+/// Keyspace of hinted-handoff hints.
+const HINTS_KEYSPACE: &str = "hints";
+/// Keyspace of node metadata blobs.
+const META_KEYSPACE: &str = "meta";
+
+/// How a [`DurableStore`] is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurableConfig {
+    /// When writes become durable.
+    pub sync_policy: SyncPolicy,
+    /// fjall's block cache size.
+    pub cache_size_bytes: u64,
+    /// The most journal fjall retains before it forces memtable flushes (bounds crash-restart
+    /// replay); values below 64 MiB are raised to 64 MiB.
+    pub max_journal_bytes: u64,
+}
+
+impl DurableConfig {
+    /// The given policy with the default cache size.
+    pub fn new(sync_policy: SyncPolicy) -> Self {
+        Self {
+            sync_policy,
+            cache_size_bytes: DEFAULT_CACHE_SIZE_BYTES,
+            max_journal_bytes: DEFAULT_MAX_JOURNAL_BYTES,
+        }
+    }
+}
+
+/// A node's store on disk (fjall).
+pub struct DurableStore {
+    db: Database,
+    data: Keyspace,
+    hints: Keyspace,
+    meta: Keyspace,
+    config: DurableConfig,
+    unsynced_writes: u64,
+    hint_counts: BTreeMap<NodeId, u64>,
+    next_hint_id: u64,
+    poisoned: bool,
+}
+
+/// Wraps a fjall error with what the store was doing.
+fn engine(context: &'static str) -> impl FnOnce(fjall::Error) -> StoreError {
+    move |source| StoreError::Engine { context, source }
+}
+
+impl DurableStore {
+    /// Opens (or creates) the store in `dir`, recovering every write whose journal entry
+    /// reached the disk.
+    pub fn open(dir: impl AsRef<Path>, config: DurableConfig) -> Result<Self, StoreError> {
+        let db = Database::builder(dir.as_ref())
+            .cache_size(config.cache_size_bytes)
+            .manual_journal_persist(true)
+            .max_journaling_size(config.max_journal_bytes.max(MIN_JOURNAL_BYTES))
+            .open()
+            .map_err(engine("opening the database"))?;
+        let options = || KeyspaceCreateOptions::default().manual_journal_persist(true);
+        let data = db
+            .keyspace(DATA_KEYSPACE, options)
+            .map_err(engine("opening the data keyspace"))?;
+        let hints = db
+            .keyspace(HINTS_KEYSPACE, options)
+            .map_err(engine("opening the hints keyspace"))?;
+        let meta = db
+            .keyspace(META_KEYSPACE, options)
+            .map_err(engine("opening the meta keyspace"))?;
+
+        let mut hint_counts = BTreeMap::new();
+        let mut next_hint_id = 0u64;
+        for guard in hints.iter() {
+            let storage_key = guard.key().map_err(engine("counting hints"))?;
+            let (owner, id) = split_hint_key(&storage_key)?;
+            *hint_counts.entry(owner).or_insert(0u64) += 1;
+            next_hint_id = next_hint_id.max(id.0.saturating_add(1));
+        }
+
+        Ok(Self {
+            db,
+            data,
+            hints,
+            meta,
+            config,
+            unsynced_writes: 0,
+            hint_counts,
+            next_hint_id,
+            poisoned: false,
+        })
+    }
+
+    /// Syncs and closes the store, reporting a sync failure that dropping it would swallow.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.sync()
+    }
+
+    /// Bytes the store occupies on disk (journal and tables).
+    pub fn disk_space_bytes(&self) -> Result<u64, StoreError> {
+        self.db.disk_space().map_err(engine("measuring disk space"))
+    }
+
+    /// Refuses every call once a write or sync has failed.
+    fn usable(&self) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Completes a mutating call: poisons the store if the write failed, then makes the write
+    /// durable now (`EveryWrite`) or counts it for the next sync (`Group`).
+    fn finish_write(
+        &mut self,
+        written: fjall::Result<()>,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        if let Err(source) = written {
+            self.poisoned = true;
+            return Err(StoreError::Engine { context, source });
+        }
+        self.unsynced_writes += 1;
+        match self.config.sync_policy {
+            SyncPolicy::EveryWrite => self.sync(),
+            SyncPolicy::Group { .. } => Ok(()),
+        }
+    }
+
+    /// The raw data record of `key`, if any.
+    fn raw_record(&self, key: &[u8]) -> Result<Option<fjall::Slice>, StoreError> {
+        check_key(key)?;
+        self.usable()?;
+        self.data
+            .get(data_key(key))
+            .map_err(engine("reading a data record"))
+    }
+
+    /// The entries of a ring-ordered scan, mapped by `entry` from (storage key, record).
+    fn scan_with<E>(
+        &self,
+        range: TokenRange,
+        after: Option<&ScanCursor>,
+        limit: usize,
+        entry: impl Fn(&[u8], &[u8]) -> Result<E, StoreError>,
+    ) -> Result<ScanPage<E>, StoreError> {
+        self.usable()?;
+        let limit = effective_limit(limit);
+        let mut entries = Vec::new();
+        let mut last_key = None;
+        let mut more = false;
+        'intervals: for bounds in scan_bounds(range, after)? {
+            for guard in self.data.range::<Vec<u8>, _>(bounds) {
+                if entries.len() == limit {
+                    more = true;
+                    break 'intervals;
+                }
+                let (storage_key, record) = guard
+                    .into_inner()
+                    .map_err(engine("scanning data records"))?;
+                entries.push(entry(&storage_key, &record)?);
+                last_key = Some(storage_key);
+            }
+        }
+        let next = match (more, last_key) {
+            (true, Some(key)) => Some(cursor_after(key.to_vec())),
+            _ => None,
+        };
+        Ok(ScanPage { entries, next })
+    }
+}
+
+impl Store for DurableStore {
+    fn get(&self, key: &[u8]) -> Result<Option<VersionSet>, StoreError> {
+        match self.raw_record(key)? {
+            Some(record) => Ok(Some(decode_record(key, &record)?.1)),
+            None => Ok(None),
+        }
+    }
+
+    fn digest(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        match self.raw_record(key)? {
+            Some(record) => Ok(Some(decode_record_digest(key, &record)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn merge(&mut self, key: &[u8], incoming: &VersionSet) -> Result<MergeOutcome, StoreError> {
+        let previous = match self.raw_record(key)? {
+            Some(record) => Some(decode_record(key, &record)?),
+            None => None,
+        };
+        let previous_digest = previous.as_ref().map(|(digest, _)| *digest);
+        let (merged, changed) = merged_set(previous.as_ref().map(|(_, set)| set), incoming);
+        let digest = merged.digest();
+        if changed {
+            let written = if merged.is_empty() {
+                self.data.remove(data_key(key))
+            } else {
+                let record = encode_record(&merged, digest)?;
+                self.data.insert(data_key(key), record)
+            };
+            self.finish_write(written, "writing a data record")?;
+        }
+        Ok(MergeOutcome {
+            merged,
+            previous_digest,
+            digest,
+            changed,
+        })
+    }
+
+    fn remove_if_digest(&mut self, key: &[u8], expected_digest: u64) -> Result<bool, StoreError> {
+        let Some(record) = self.raw_record(key)? else {
+            return Ok(false);
+        };
+        if decode_record_digest(key, &record)? != expected_digest {
+            return Ok(false);
+        }
+        let removed = self.data.remove(data_key(key));
+        self.finish_write(removed, "removing a data record")?;
+        Ok(true)
+    }
+
+    fn scan(
+        &self,
+        range: TokenRange,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<ScanPage<ScanEntry>, StoreError> {
+        self.scan_with(range, after, limit, |storage_key, record| {
+            let (token, key) = split_data_key(storage_key)?;
+            let (_, versions) = decode_record(key, record)?;
+            Ok(ScanEntry {
+                token,
+                key: key.to_vec(),
+                versions,
+            })
+        })
+    }
+
+    fn scan_digests(
+        &self,
+        range: TokenRange,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<ScanPage<KeyDigest>, StoreError> {
+        self.scan_with(range, after, limit, |storage_key, record| {
+            let (token, key) = split_data_key(storage_key)?;
+            Ok(KeyDigest {
+                token,
+                key: key.to_vec(),
+                digest: decode_record_digest(key, record)?,
+            })
+        })
+    }
+
+    fn key_count(&self) -> u64 {
+        self.data.approximate_len() as u64
+    }
+
+    fn put_hint(
+        &mut self,
+        owner: NodeId,
+        key: &[u8],
+        versions: &VersionSet,
+        created_at_ms: u64,
+    ) -> Result<HintId, StoreError> {
+        check_key(key)?;
+        self.usable()?;
+        let id = HintId(self.next_hint_id);
+        let record = encode_hint(&HintBody {
+            key: key.to_vec(),
+            versions: versions.clone(),
+            created_at_ms,
+        })?;
+        let written = self.hints.insert(hint_key(owner, id), record);
+        self.finish_write(written, "writing a hint")?;
+        self.next_hint_id = self.next_hint_id.saturating_add(1);
+        *self.hint_counts.entry(owner).or_insert(0) += 1;
+        Ok(id)
+    }
+
+    fn hints_for(
+        &self,
+        owner: NodeId,
+        after: Option<HintId>,
+        limit: usize,
+    ) -> Result<Vec<Hint>, StoreError> {
+        self.usable()?;
+        let start = match after {
+            Some(id) => Bound::Excluded(hint_key(owner, id)),
+            None => Bound::Included(hint_key(owner, HintId(0))),
+        };
+        let end = Bound::Included(hint_key(owner, HintId(u64::MAX)));
+        let mut hints = Vec::new();
+        for guard in self
+            .hints
+            .range::<[u8; 16], _>((start, end))
+            .take(effective_limit(limit))
+        {
+            let (storage_key, record) = guard.into_inner().map_err(engine("reading hints"))?;
+            let (owner, id) = split_hint_key(&storage_key)?;
+            hints.push(decode_hint(&storage_key, &record)?.into_hint(owner, id));
+        }
+        Ok(hints)
+    }
+
+    fn remove_hint(&mut self, owner: NodeId, id: HintId) -> Result<bool, StoreError> {
+        self.usable()?;
+        let storage_key = hint_key(owner, id);
+        let exists = self
+            .hints
+            .contains_key(storage_key)
+            .map_err(engine("looking up a hint"))?;
+        if !exists {
+            return Ok(false);
+        }
+        let removed = self.hints.remove(storage_key);
+        self.finish_write(removed, "removing a hint")?;
+        if let Some(count) = self.hint_counts.get_mut(&owner) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.hint_counts.remove(&owner);
+            }
+        }
+        Ok(true)
+    }
+
+    fn hint_counts(&self) -> BTreeMap<NodeId, u64> {
+        self.hint_counts.clone()
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(name.as_bytes())?;
+        self.usable()?;
+        let value = self
+            .meta
+            .get(name.as_bytes())
+            .map_err(engine("reading metadata"))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn set_meta(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        check_key(name.as_bytes())?;
+        check_record(value)?;
+        self.usable()?;
+        let written = self.meta.insert(name.as_bytes(), value);
+        self.finish_write(written, "writing metadata")
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.usable()?;
+        if self.unsynced_writes == 0 {
+            return Ok(());
+        }
+        if let Err(source) = self.db.persist(PersistMode::SyncData) {
+            self.poisoned = true;
+            return Err(StoreError::Engine {
+                context: "syncing the journal",
+                source,
+            });
+        }
+        self.unsynced_writes = 0;
+        Ok(())
+    }
+
+    fn unsynced_writes(&self) -> u64 {
+        self.unsynced_writes
+    }
+
+    fn sync_policy(&self) -> SyncPolicy {
+        self.config.sync_policy
+    }
+}
+
+impl std::fmt::Debug for DurableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableStore")
+            .field("path", &self.data.path())
+            .field("config", &self.config)
+            .field("unsynced_writes", &self.unsynced_writes)
+            .field("hint_counts", &self.hint_counts)
+            .field("next_hint_id", &self.next_hint_id)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
+mod tests {
+    use super::*;
+    use crate::store::{CorruptReason, StoreArea};
+    use crate::version::{ActorId, CausalContext, Value};
+
+    fn set_of(payload: &[u8]) -> VersionSet {
+        let mut set = VersionSet::default();
+        set.update(
+            &CausalContext::default(),
+            ActorId(1),
+            Value::Data(payload.to_vec()),
+        );
+        set
+    }
+
+    fn open(dir: &Path) -> DurableStore {
+        DurableStore::open(dir, DurableConfig::new(SyncPolicy::EveryWrite)).unwrap()
+    }
+
+    // A record that does not decode is an error naming its key from get, merge and scan, not
+    // a panic; a digest scan still works while the header is intact.
+    #[test]
+    fn corrupt_records_are_errors_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        store.merge(b"good", &set_of(b"g")).unwrap();
+        let digest = 0x1234_5678_9abc_def0u64;
+        let mut bad_body = vec![super::super::layout::RECORD_FORMAT_V1];
+        bad_body.extend_from_slice(&digest.to_be_bytes());
+        bad_body.extend_from_slice(&[0xff; 12]);
+        store.data.insert(data_key(b"bad"), bad_body).unwrap();
+
+        let is_corrupt_bad = |result: Result<_, StoreError>| match result {
+            Err(StoreError::Corrupt { area, key, reason }) => {
+                assert_eq!(area, StoreArea::Data);
+                assert_eq!(key, b"bad");
+                assert!(matches!(reason, CorruptReason::Body(_)), "{reason:?}");
+                true
+            }
+            _ => false,
+        };
+        assert!(is_corrupt_bad(store.get(b"bad").map(|_| ())));
+        assert!(is_corrupt_bad(
+            store.merge(b"bad", &set_of(b"x")).map(|_| ())
+        ));
+        assert!(is_corrupt_bad(
+            store.scan(TokenRange::full(), None, 10).map(|_| ())
+        ));
+        assert_eq!(store.digest(b"bad").unwrap(), Some(digest));
+        let digests = store.scan_digests(TokenRange::full(), None, 10).unwrap();
+        assert_eq!(digests.entries.len(), 2);
+        assert_eq!(store.get(b"good").unwrap(), Some(set_of(b"g")));
+        // The corrupt record can still be collected by its (intact) digest.
+        assert!(store.remove_if_digest(b"bad", digest).unwrap());
+        assert_eq!(
+            store
+                .scan(TokenRange::full(), None, 10)
+                .unwrap()
+                .entries
+                .len(),
+            1
+        );
+
+        store
+            .data
+            .insert(data_key(b"unknown"), vec![7u8; 20])
+            .unwrap();
+        assert!(matches!(
+            store.get(b"unknown"),
+            Err(StoreError::Corrupt {
+                reason: CorruptReason::UnknownFormat(7),
+                ..
+            })
+        ));
+    }
+
+    // Opening where a database cannot live is an error, not a panic.
+    #[test]
+    fn open_on_a_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, b"x").unwrap();
+        let result = DurableStore::open(&file, DurableConfig::new(SyncPolicy::EveryWrite));
+        assert!(
+            matches!(result, Err(StoreError::Engine { .. })),
+            "{result:?}"
+        );
+    }
+
+    // A second open of a directory in use is refused (fjall's lock), not a shared database.
+    #[test]
+    fn second_open_of_the_same_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = open(dir.path());
+        let second = DurableStore::open(dir.path(), DurableConfig::new(SyncPolicy::EveryWrite));
+        assert!(
+            matches!(second, Err(StoreError::Engine { .. })),
+            "{second:?}"
+        );
+    }
+}
