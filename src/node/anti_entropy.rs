@@ -174,6 +174,7 @@ impl<S: Store> Node<S> {
         if result.is_equal() {
             self.timers.cancel(Timer::OpDeadline(session));
             self.stats.anti_entropy_rounds += 1;
+            self.stats.last_anti_entropy = Some(self.now);
             return;
         }
         // Step 2: our keys in the differing leaves, up to the per-exchange bound.
@@ -317,6 +318,7 @@ impl<S: Store> Node<S> {
         }
         self.stats.anti_entropy_keys += push.len() as u64;
         self.stats.anti_entropy_rounds += 1;
+        self.stats.last_anti_entropy = Some(self.now);
         if !push.is_empty() {
             self.send(
                 from,

@@ -169,6 +169,8 @@ pub struct NodeStats {
     pub anti_entropy_keys: u64,
     /// Anti-entropy exchanges completed.
     pub anti_entropy_rounds: u64,
+    /// When the last anti-entropy exchange completed (this node's clock).
+    pub last_anti_entropy: Option<Time>,
     /// Keys handed off to new owners and dropped here.
     pub keys_handed_off: u64,
     /// Tombstones collected.
