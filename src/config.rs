@@ -1,7 +1,7 @@
 //! [`NodeConfig`]: every knob of the node core in one place, with documented defaults.
 //!
 //! The core reads nothing else: no environment, no files. The runtime fills this from a config
-//! file; the simulator from its scenario. [`NodeConfig::validate`] refuses inconsistent values
+//! file (durations written as `"200ms"`, `"2s"`, `"3h"`); the simulator from its scenario. [`NodeConfig::validate`] refuses inconsistent values
 //! with an error that names the field.
 //!
 //! # Invariants (after `validate`)
@@ -30,17 +30,22 @@ pub struct NodeConfig {
     /// balance measured in docs/ring.md).
     pub vnodes: u32,
     /// Default time a client request may take before it fails. Default 2 s.
+    #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// How long the coordinator waits for a replica before it sends the write to the next
     /// healthy node of the extended preference list with a hint (sloppy quorum). Default 200 ms.
+    #[serde(with = "humantime_serde")]
     pub sloppy_after: Duration,
     /// Gossip round interval: heartbeat and membership exchange. Default 1 s.
+    #[serde(with = "humantime_serde")]
     pub gossip_interval: Duration,
     /// Phi above which a peer is judged down (phi accrual detector). Default 8.
     pub phi_threshold: f64,
     /// Interval between hint replay rounds. Default 1 s.
+    #[serde(with = "humantime_serde")]
     pub hint_replay_interval: Duration,
     /// Hints older than this are dropped; anti-entropy repairs what they carried. Default 3 h.
+    #[serde(with = "humantime_serde")]
     pub hint_window: Duration,
     /// Most hints kept for one owner; further writes for it get no hint (anti-entropy covers).
     /// Default 100,000.
@@ -48,6 +53,7 @@ pub struct NodeConfig {
     /// Hints sent to an owner in one batch. Default 256.
     pub hint_batch: usize,
     /// Interval between anti-entropy exchanges (one range with one peer each). Default 10 s.
+    #[serde(with = "humantime_serde")]
     pub anti_entropy_interval: Duration,
     /// Most keys one anti-entropy exchange repairs, so that repair cannot starve clients.
     /// Default 1,000.
@@ -57,13 +63,16 @@ pub struct NodeConfig {
     pub anti_entropy_tree_depth: u8,
     /// Interval between ownership-handoff rounds (keys this node holds but no longer owns are
     /// pushed to their owners, then dropped). Default 2 s.
+    #[serde(with = "humantime_serde")]
     pub handoff_interval: Duration,
     /// Keys moved in one handoff batch. Default 256.
     pub handoff_batch: usize,
     /// A tombstone may be collected this long after this node first saw it, once every
     /// replica has it. Default 24 h.
+    #[serde(with = "humantime_serde")]
     pub tombstone_grace: Duration,
     /// Interval between tombstone-collection rounds. Default 60 s.
+    #[serde(with = "humantime_serde")]
     pub tombstone_gc_interval: Duration,
     /// Largest key accepted, in bytes. Default 1 KiB.
     pub max_key_bytes: usize,
@@ -74,6 +83,7 @@ pub struct NodeConfig {
     pub max_inflight_requests: usize,
     /// Group commit: the longest the store may hold acknowledged-pending writes before it
     /// syncs. Default 2 ms (the driver syncs after each batch of inputs anyway).
+    #[serde(with = "humantime_serde")]
     pub group_commit_window: Duration,
 }
 
@@ -207,6 +217,17 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A config round-trips through TOML-like text with human-readable durations.
+    #[test]
+    fn durations_are_human_readable() {
+        let json = r#"{"n": 5, "request_timeout": "750ms", "hint_window": "2h"}"#;
+        let config: NodeConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(config.n, 5);
+        assert_eq!(config.request_timeout, Duration::from_millis(750));
+        assert_eq!(config.hint_window, Duration::from_secs(7200));
+        assert_eq!(config.r, NodeConfig::default().r);
+    }
 
     // The defaults are valid, and each broken value is named in its error.
     #[test]

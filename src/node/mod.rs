@@ -347,6 +347,11 @@ impl<S: Store> Node<S> {
         self.ring.as_ref()
     }
 
+    /// The digest of the ring this node routes by: nodes that agree on the ring agree on it.
+    pub fn ring_digest(&self) -> u64 {
+        gossip::ring_digest(self.ring.as_ref())
+    }
+
     /// Whether this node judges `peer` up at `now`.
     pub fn is_up(&self, peer: NodeId) -> bool {
         peer == self.id || self.detector.is_up(peer, self.now)
