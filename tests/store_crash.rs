@@ -11,7 +11,7 @@
 //! never flushes it implicitly) but not the page cache: this test checks the write path and
 //! journal recovery, not the fsync itself; power loss is modelled by `MemoryStore::crash`.
 
-// Unwrap is fine in tests (team rule); helpers outside #[test] fns need the allowance.
+// clippy.toml allows unwrap inside #[test] fns only; the helpers below are test code too.
 #![allow(clippy::unwrap_used)]
 
 use ringstore::ring::TokenRange;
