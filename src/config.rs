@@ -184,7 +184,10 @@ impl NodeConfig {
             ("max_key_bytes", self.max_key_bytes),
             ("max_value_bytes", self.max_value_bytes),
             ("max_inflight_requests", self.max_inflight_requests),
-            ("anti_entropy_tree_depth", usize::from(self.anti_entropy_tree_depth)),
+            (
+                "anti_entropy_tree_depth",
+                usize::from(self.anti_entropy_tree_depth),
+            ),
         ];
         for (name, c) in counts {
             if c == 0 {

@@ -9,8 +9,13 @@
 //! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
 //! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
 
+pub mod config;
+pub mod membership;
 pub mod merkle;
+pub mod node;
 pub mod node_id;
+pub mod protocol;
+pub mod request;
 pub mod ring;
 pub mod store;
 pub mod time;

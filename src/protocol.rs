@@ -283,7 +283,8 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, ProtocolError> {
             theirs: version,
         });
     }
-    let (frame, rest) = postcard::take_from_bytes::<Frame>(bytes).map_err(ProtocolError::Malformed)?;
+    let (frame, rest) =
+        postcard::take_from_bytes::<Frame>(bytes).map_err(ProtocolError::Malformed)?;
     if !rest.is_empty() {
         return Err(ProtocolError::TrailingBytes(rest.len()));
     }
@@ -297,8 +298,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> PeerMessage {
-        let versions =
-            VersionSet::with_update(&CausalContext::empty(), ActorId(7), Value::Data(b"v".to_vec()));
+        let versions = VersionSet::with_update(
+            &CausalContext::empty(),
+            ActorId(7),
+            Value::Data(b"v".to_vec()),
+        );
         PeerMessage::Replicate {
             op: OpId(42),
             item: KeyVersions {

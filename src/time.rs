@@ -1,8 +1,9 @@
 //! Time as the sans-IO core sees it: a point on a monotonic clock that the driver passes in.
 //!
-//! The core never reads a clock. The real runtime converts `std::time::Instant` to a [`Time`]
-//! (microseconds since the process started); the simulator passes its virtual time, skewed
-//! and drifted per node. Microseconds because the latency profiles of the quorum experiments
+//! The core never reads a clock. The real runtime passes microseconds since the Unix epoch
+//! (never going backwards: it keeps the maximum it passed), so that times the core stores, such
+//! as a hint's creation time, keep their meaning across restarts; the simulator passes its
+//! virtual time, skewed and drifted per node. Microseconds because the latency profiles of the quorum experiments
 //! (PBS) have sub-millisecond legs.
 //!
 //! # Invariants

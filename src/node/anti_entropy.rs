@@ -95,8 +95,10 @@ impl<S: Store> Node<S> {
         self.anti_entropy
             .sessions
             .insert(session, Session::Walking { peer, walk });
-        self.timers
-            .set(Timer::OpDeadline(session), self.now + self.config.request_timeout);
+        self.timers.set(
+            Timer::OpDeadline(session),
+            self.now + self.config.request_timeout,
+        );
         let ring = super::gossip::ring_digest(self.ring.as_ref());
         self.send(
             peer,
@@ -172,6 +174,7 @@ impl<S: Store> Node<S> {
         if result.is_equal() {
             self.timers.cancel(Timer::OpDeadline(session));
             self.stats.anti_entropy_rounds += 1;
+            self.stats.last_anti_entropy = Some(self.now);
             return;
         }
         // Step 2: our keys in the differing leaves, up to the per-exchange bound.
@@ -202,7 +205,11 @@ impl<S: Store> Node<S> {
     }
 
     /// This node's (key, digest) pairs in `range` that it shares with `peer`, in ring order.
-    fn shared_entries(&self, peer: NodeId, range: TokenRange) -> Result<Vec<LeafEntry>, StoreError> {
+    fn shared_entries(
+        &self,
+        peer: NodeId,
+        range: TokenRange,
+    ) -> Result<Vec<LeafEntry>, StoreError> {
         let Some(ring) = self.ring.as_ref() else {
             return Ok(Vec::new());
         };
@@ -210,9 +217,11 @@ impl<S: Store> Node<S> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
-            let page = self
-                .store
-                .scan_digests(range, cursor.as_ref(), self.config.anti_entropy_max_keys)?;
+            let page = self.store.scan_digests(
+                range,
+                cursor.as_ref(),
+                self.config.anti_entropy_max_keys,
+            )?;
             for entry in page.entries {
                 if shared_with(ring, n, self.id, peer, &entry.key) {
                     out.push(LeafEntry {
@@ -309,6 +318,7 @@ impl<S: Store> Node<S> {
         }
         self.stats.anti_entropy_keys += push.len() as u64;
         self.stats.anti_entropy_rounds += 1;
+        self.stats.last_anti_entropy = Some(self.now);
         if !push.is_empty() {
             self.send(
                 from,

@@ -407,9 +407,10 @@ impl<S: Store> Node<S> {
                 }),
             ));
         }
-        let done = put.targets.iter().all(|t| {
-            t.state != TargetState::Pending || t.replaced
-        });
+        let done = put
+            .targets
+            .iter()
+            .all(|t| t.state != TargetState::Pending || t.replaced);
         let replied = put.replied;
         if let Some((reply_to, result)) = answer {
             self.stats.writes_ok += 1;

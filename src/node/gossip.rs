@@ -115,7 +115,11 @@ impl<S: Store> Node<S> {
 
     /// Decommission: leave the ring now; handoff moves every key away, then the node is `Left`.
     pub(super) fn start_leaving(&mut self) {
-        if self.members.set_status(MemberStatus::Leaving).unwrap_or(false) {
+        if self
+            .members
+            .set_status(MemberStatus::Leaving)
+            .unwrap_or(false)
+        {
             self.rebuild_ring();
             self.persist_members();
             // Tell a few peers at once rather than waiting for the next round.

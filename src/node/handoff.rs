@@ -152,8 +152,10 @@ impl<S: Store> Node<S> {
         let Some(deadline_op) = first_op else {
             return;
         };
-        self.timers
-            .set(Timer::OpDeadline(deadline_op), self.now + self.config.request_timeout);
+        self.timers.set(
+            Timer::OpDeadline(deadline_op),
+            self.now + self.config.request_timeout,
+        );
         self.handoff.batch = Some(Batch {
             keys,
             pending,

@@ -107,8 +107,10 @@ impl<S: Store> Node<S> {
             }
             let op = self.new_op_id();
             self.hints.in_flight.insert(op, (owner, ids));
-            self.timers
-                .set(Timer::OpDeadline(op), self.now + self.config.request_timeout);
+            self.timers.set(
+                Timer::OpDeadline(op),
+                self.now + self.config.request_timeout,
+            );
             self.send(
                 owner,
                 PeerMessage::HintDelivery {

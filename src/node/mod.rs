@@ -127,6 +127,9 @@ pub enum NodeError {
     /// The store failed while loading the node's metadata.
     #[error("store failed at start-up: {0}")]
     Store(#[from] StoreError),
+    /// The node's own member entry is invalid (address or zone too long, bad vnodes).
+    #[error("the identity of node {0} is invalid (address, zone or vnodes)")]
+    BadIdentity(NodeId),
     /// The persisted metadata does not decode.
     #[error("persisted node metadata \"{0}\" is corrupt")]
     CorruptMeta(&'static str),
@@ -166,6 +169,8 @@ pub struct NodeStats {
     pub anti_entropy_keys: u64,
     /// Anti-entropy exchanges completed.
     pub anti_entropy_rounds: u64,
+    /// When the last anti-entropy exchange completed (this node's clock).
+    pub last_anti_entropy: Option<Time>,
     /// Keys handed off to new owners and dropped here.
     pub keys_handed_off: u64,
     /// Tombstones collected.
@@ -243,7 +248,8 @@ impl<S: Store> Node<S> {
             version: 1,
             heartbeat: 0,
         };
-        let mut members = MemberTable::new(local);
+        let mut members =
+            MemberTable::new(local).map_err(|_| NodeError::BadIdentity(identity.id))?;
         if let Some(bytes) = store.meta(META_MEMBERS)? {
             let saved: Vec<MemberInfo> =
                 postcard::from_bytes(&bytes).map_err(|_| NodeError::CorruptMeta(META_MEMBERS))?;
@@ -253,20 +259,22 @@ impl<S: Store> Node<S> {
                 .iter()
                 .find(|m| m.node == identity.id)
                 .map(|m| m.status);
-            let others: Vec<MemberInfo> =
-                saved.into_iter().filter(|m| m.node != identity.id).collect();
+            let others: Vec<MemberInfo> = saved
+                .into_iter()
+                .filter(|m| m.node != identity.id)
+                .collect();
             members.merge(&others);
             if let Some(status @ (MemberStatus::Leaving | MemberStatus::Left)) = own_status {
-                members.set_status(identity.id, status);
+                // Forward-only within a generation; a fresh generation may move anywhere.
+                let _ = members.set_status(status);
             }
         }
         let phi = PhiConfig {
             threshold: config.phi_threshold,
             ..PhiConfig::default()
         };
-        let detector = FailureDetector::new(phi).map_err(|_| {
-            NodeError::Config(crate::config::ConfigError::Zero("phi_threshold"))
-        })?;
+        let detector = FailureDetector::new(phi)
+            .map_err(|_| NodeError::Config(crate::config::ConfigError::Zero("phi_threshold")))?;
         let mut node = Node {
             id: identity.id,
             config,
@@ -524,11 +532,10 @@ impl<S: Store> Node<S> {
             PeerMessage::AeHashes {
                 session,
                 ring,
-                depth,
-                nodes,
-            } => self.on_ae_hashes(from, session, ring, depth, nodes),
-            PeerMessage::AeHashesReply { session, hashes } => {
-                self.on_ae_hashes_reply(from, session, hashes)
+                request,
+            } => self.on_ae_hashes(from, session, ring, request),
+            PeerMessage::AeHashesReply { session, response } => {
+                self.on_ae_hashes_reply(from, session, response)
             }
             PeerMessage::AeKeys {
                 session,
@@ -587,7 +594,9 @@ impl<S: Store> Node<S> {
 
     /// A random delay in `[0, interval)`.
     fn jitter(&mut self, interval: std::time::Duration) -> std::time::Duration {
-        let micros = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         std::time::Duration::from_micros(self.rng.next_u64() % micros)
     }
 

@@ -76,12 +76,9 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn on_read(&mut self, from: NodeId, op: OpId, key: Vec<u8>) {
-        let outcome = self
-            .store
-            .get(&key)
-            .map_err(|e| ReplicaFailure::Storage {
-                detail: e.to_string(),
-            });
+        let outcome = self.store.get(&key).map_err(|e| ReplicaFailure::Storage {
+            detail: e.to_string(),
+        });
         self.send(from, PeerMessage::ReadReply { op, outcome });
     }
 

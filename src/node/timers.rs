@@ -74,11 +74,13 @@ impl TimerQueue {
     }
 
     /// How many timers are set.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_time.len()
     }
 
     /// Whether no timer is set.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_time.is_empty()
     }

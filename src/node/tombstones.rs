@@ -108,8 +108,10 @@ impl<S: Store> Node<S> {
                     },
                 );
             }
-            self.timers
-                .set(Timer::OpDeadline(op), self.now + self.config.request_timeout);
+            self.timers.set(
+                Timer::OpDeadline(op),
+                self.now + self.config.request_timeout,
+            );
             self.tombstones.checks.insert(
                 op,
                 Check {
