@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 
 /// Size of each written value.
 const VALUE_BYTES: usize = 100;
-/// Writes per throughput measurement under `EveryWrite` (one fsync each).
-const EVERY_WRITE_COUNT: u64 = 5_000;
+/// Writes per throughput measurement with one fsync per write.
+const EVERY_WRITE_COUNT: u64 = 2_000;
 /// Writes per throughput measurement under group commit.
-const GROUP_WRITE_COUNT: u64 = 100_000;
+const GROUP_WRITE_COUNT: u64 = 50_000;
+/// Interleaved repetitions of each throughput measurement (the median is reported).
+const ROUNDS: usize = 3;
 /// Keys written for the reopen measurement unless given on the command line.
 const DEFAULT_REOPEN_KEYS: u64 = 1_000_000;
 /// Group-commit batch used to load the reopen test's keys.
@@ -64,43 +66,84 @@ fn group(max_writes: u32) -> SyncPolicy {
     }
 }
 
+/// One throughput configuration: a label, a policy and how many writes to time.
+struct ThroughputRun {
+    name: &'static str,
+    policy: SyncPolicy,
+    writes: u64,
+}
+
+/// Times `run` once in a fresh store, returning writes per second.
+fn time_run(run: &ThroughputRun) -> Result<f64, Box<dyn Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut store = DurableStore::open(dir.path(), DurableConfig::new(run.policy))?;
+    let elapsed = write_keys(&mut store, 0, run.writes)?;
+    store.close()?;
+    Ok(rate(run.writes, elapsed))
+}
+
 fn measure_throughput() -> Result<(), Box<dyn Error>> {
-    println!("write throughput, {VALUE_BYTES}-byte values, new keys");
-    let runs: Vec<(String, SyncPolicy, u64)> = vec![
-        (
-            "EveryWrite".into(),
-            SyncPolicy::EveryWrite,
-            EVERY_WRITE_COUNT,
-        ),
-        ("Group batch 1".into(), group(1), EVERY_WRITE_COUNT),
-        ("Group batch 16".into(), group(16), GROUP_WRITE_COUNT),
-        ("Group batch 64".into(), group(64), GROUP_WRITE_COUNT),
-        ("Group batch 256".into(), group(256), GROUP_WRITE_COUNT),
+    println!(
+        "write throughput, {VALUE_BYTES}-byte values, new keys; {ROUNDS} interleaved rounds, \
+         median (min-max)"
+    );
+    let runs = [
+        ThroughputRun {
+            name: "EveryWrite",
+            policy: SyncPolicy::EveryWrite,
+            writes: EVERY_WRITE_COUNT,
+        },
+        ThroughputRun {
+            name: "Group batch 1",
+            policy: group(1),
+            writes: EVERY_WRITE_COUNT,
+        },
+        ThroughputRun {
+            name: "Group batch 16",
+            policy: group(16),
+            writes: GROUP_WRITE_COUNT,
+        },
+        ThroughputRun {
+            name: "Group batch 64",
+            policy: group(64),
+            writes: GROUP_WRITE_COUNT,
+        },
+        ThroughputRun {
+            name: "Group batch 256",
+            policy: group(256),
+            writes: GROUP_WRITE_COUNT,
+        },
     ];
-    for (name, policy, count) in runs {
-        let dir = tempfile::tempdir()?;
-        let mut store = DurableStore::open(dir.path(), DurableConfig::new(policy))?;
-        let elapsed = write_keys(&mut store, 0, count)?;
-        let syncs = match policy {
-            SyncPolicy::EveryWrite => count,
-            SyncPolicy::Group { max_writes, .. } => count.div_ceil(u64::from(max_writes)),
+    // Rounds interleave the configurations so that a burst of disk contention from other
+    // processes does not land on one configuration only.
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    for _ in 0..ROUNDS {
+        for (run, rates) in runs.iter().zip(rates.iter_mut()) {
+            rates.push(time_run(run)?);
+        }
+    }
+    for (run, mut rates) in runs.iter().zip(rates) {
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        let syncs_per_write = match run.policy {
+            SyncPolicy::EveryWrite => 1.0,
+            SyncPolicy::Group { max_writes, .. } => 1.0 / f64::from(max_writes),
         };
         println!(
-            "  {name:<16} {count:>7} writes in {:>7.3} s: {:>9.0} writes/s, {:>6.0} syncs/s, \
-             {:>7.1} us/write",
-            elapsed.as_secs_f64(),
-            rate(count, elapsed),
-            rate(syncs, elapsed),
-            elapsed.as_secs_f64() * 1e6 / count as f64,
+            "  {:<16} {:>9.0} writes/s ({:.0}-{:.0}), {:>6.0} syncs/s, {:>7.1} us/write",
+            run.name,
+            median,
+            rates[0],
+            rates[rates.len() - 1],
+            median * syncs_per_write,
+            1e6 / median,
         );
-        store.close()?;
     }
     let mut memory = MemoryStore::new(SyncPolicy::EveryWrite);
     let elapsed = write_keys(&mut memory, 0, GROUP_WRITE_COUNT)?;
     println!(
-        "  {:<16} {GROUP_WRITE_COUNT:>7} writes in {:>7.3} s: {:>9.0} writes/s (baseline)",
+        "  {:<16} {:>9.0} writes/s (in-memory baseline)",
         "MemoryStore",
-        elapsed.as_secs_f64(),
         rate(GROUP_WRITE_COUNT, elapsed),
     );
     Ok(())

@@ -11,7 +11,9 @@
 //! never flushes it implicitly) but not the page cache: this test checks the write path and
 //! journal recovery, not the fsync itself; power loss is modelled by `MemoryStore::crash`.
 
-// Unwrap is fine in tests (team rule); helpers outside #[test] fns need the allowance.
+// Child processes are killed with SIGKILL and inspected with Unix exit statuses.
+#![cfg(unix)]
+// clippy.toml allows unwrap inside #[test] fns only; the helpers below are test code too.
 #![allow(clippy::unwrap_used)]
 
 use ringstore::ring::TokenRange;
@@ -290,6 +292,7 @@ fn checker_detects_a_lost_acknowledged_key() {
 // error, never a panic; the store then refuses further writes, and reopening it without the
 // limit recovers every acknowledged write.
 #[test]
+#[cfg(target_os = "linux")] // prlimit(1) is util-linux
 fn full_disk_is_an_error_and_acknowledged_writes_survive() {
     let dir = tempfile::tempdir().unwrap();
     // SIGXFSZ would kill the child; ignoring it (inherited across exec) turns it into EFBIG.

@@ -443,7 +443,6 @@ impl std::fmt::Debug for DurableStore {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
 mod tests {
     use super::*;
     use crate::store::{CorruptReason, StoreArea};

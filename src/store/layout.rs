@@ -261,7 +261,6 @@ pub(crate) fn scan_bounds(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
 mod tests {
     use super::*;
     use crate::version::{ActorId, CausalContext, Value};

@@ -384,7 +384,6 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
 mod tests {
     use super::*;
     use crate::version::{ActorId, CausalContext, Value};

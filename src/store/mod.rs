@@ -374,5 +374,4 @@ fn merged_set(previous: Option<&VersionSet>, incoming: &VersionSet) -> (VersionS
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // unwrap is fine in tests (team rule)
 mod tests;
