@@ -85,6 +85,38 @@ pub struct NodeConfig {
     /// syncs. Default 2 ms (the driver syncs after each batch of inputs anyway).
     #[serde(with = "humantime_serde")]
     pub group_commit_window: Duration,
+    /// Test-only switches that break mechanisms on purpose, so that the simulator's checkers can
+    /// be shown to catch each breakage. Never read from a config file.
+    #[serde(skip)]
+    pub sabotage: Sabotage,
+}
+
+/// Mechanisms a test may break on purpose (all off by default). See `sim/` and
+/// `docs/simulation.md`: a checker that cannot catch these is not checking anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sabotage {
+    /// Hints are stored but never replayed.
+    pub no_hint_replay: bool,
+    /// Gets never repair stale replicas.
+    pub no_read_repair: bool,
+    /// Anti-entropy never starts an exchange.
+    pub no_anti_entropy: bool,
+    /// Every merge keeps only one sibling (a last-writer-wins store in disguise).
+    pub single_sibling_merge: bool,
+    /// A key whose live versions are all tombstones is removed at once, with no grace period
+    /// and no check that the other replicas have the tombstone.
+    pub purge_tombstones_at_once: bool,
+}
+
+impl Sabotage {
+    /// Whether any mechanism is broken.
+    pub fn any(&self) -> bool {
+        self.no_hint_replay
+            || self.no_read_repair
+            || self.no_anti_entropy
+            || self.single_sibling_merge
+            || self.purge_tombstones_at_once
+    }
 }
 
 impl Default for NodeConfig {
@@ -113,6 +145,7 @@ impl Default for NodeConfig {
             max_value_bytes: 1 << 20,
             max_inflight_requests: 10_000,
             group_commit_window: Duration::from_millis(2),
+            sabotage: Sabotage::default(),
         }
     }
 }

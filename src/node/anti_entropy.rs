@@ -68,6 +68,9 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn start_anti_entropy(&mut self) {
+        if self.config.sabotage.no_anti_entropy {
+            return;
+        }
         if !self.anti_entropy.sessions.is_empty() || self.ensure_trees().is_err() {
             return;
         }

@@ -59,6 +59,9 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn replay_hints(&mut self) {
+        if self.config.sabotage.no_hint_replay {
+            return;
+        }
         let leaving = self.status() != MemberStatus::Up;
         let window_ms = u64::try_from(self.config.hint_window.as_millis()).unwrap_or(u64::MAX);
         let now_ms = self.now.as_millis();

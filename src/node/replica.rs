@@ -25,7 +25,34 @@ impl<S: Store> Node<S> {
         key: &[u8],
         set: &VersionSet,
     ) -> Result<MergeOutcome, StoreError> {
-        let outcome = self.store.merge(key, set)?;
+        let sabotage = self.config.sabotage;
+        let outcome = if sabotage.single_sibling_merge {
+            let current = self.store.get(key)?;
+            let mut merged = current.clone().unwrap_or_default();
+            merged.merge(set);
+            merged.sabotage_keep_one_sibling();
+            if let Some(current) = &current {
+                self.store.remove_if_digest(key, current.digest())?;
+            }
+            let mut outcome = self.store.merge(key, &merged)?;
+            outcome.previous_digest = current.map(|c| c.digest());
+            outcome.changed = outcome.previous_digest != Some(outcome.digest);
+            outcome
+        } else {
+            self.store.merge(key, set)?
+        };
+        if sabotage.purge_tombstones_at_once && outcome.merged.is_deleted() {
+            self.store.remove_if_digest(key, outcome.digest)?;
+            self.trees.on_write(
+                self.ring.as_ref(),
+                self.id,
+                usize::from(self.config.n),
+                key,
+                outcome.previous_digest,
+                None,
+            );
+            return Ok(outcome);
+        }
         if outcome.changed {
             self.trees.on_write(
                 self.ring.as_ref(),

@@ -315,6 +315,22 @@ impl VersionSet {
         self.merged(other) == *self
     }
 
+    /// Test-only sabotage: keeps one sibling and forgets the others' values (while keeping the
+    /// knowledge that they existed), as a last-writer-wins store would. Used to show that the
+    /// simulator's checkers catch lost siblings; never called by the real protocol.
+    #[doc(hidden)]
+    pub fn sabotage_keep_one_sibling(&mut self) {
+        let mut kept = false;
+        for e in self.entries.iter_mut() {
+            if kept {
+                e.values.clear();
+            } else if !e.values.is_empty() {
+                e.values.truncate(1);
+                kept = true;
+            }
+        }
+    }
+
     /// A stable 64-bit digest: equal sets have equal digests on every platform and version.
     /// Merkle leaves and anti-entropy compare these instead of whole sets.
     pub fn digest(&self) -> u64 {
