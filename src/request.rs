@@ -8,7 +8,7 @@
 //!   failure how many replicas answered of how many needed, and which were tried.
 
 use crate::NodeId;
-use crate::version::CausalContext;
+use crate::version::{CausalContext, Dot};
 use serde::{Deserialize, Serialize};
 
 /// One client operation on one key.
@@ -103,6 +103,9 @@ pub enum ClientReply {
     Written {
         /// Context covering the new version.
         context: CausalContext,
+        /// The identity of the version this write created (its dot), for tracing and for
+        /// checkers that follow a write through replication.
+        version: Dot,
     },
 }
 

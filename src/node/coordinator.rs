@@ -31,7 +31,7 @@ use crate::request::{
     ClientOp, ClientReply, ClientRequest, ClientResult, ReadResult, ReplicaFailure, RequestError,
 };
 use crate::store::Store;
-use crate::version::{CausalContext, MAX_SIBLINGS, Value, VersionSet};
+use crate::version::{CausalContext, Dot, MAX_SIBLINGS, Value, VersionSet};
 use std::time::Duration;
 
 /// Where an operation's answer goes.
@@ -74,6 +74,8 @@ struct PutTarget {
 
 pub(super) struct PutOp {
     reply_to: ReplyTo,
+    /// The version this put created.
+    version: Dot,
     item: KeyVersions,
     w: u8,
     targets: Vec<PutTarget>,
@@ -291,7 +293,7 @@ impl<S: Store> Node<S> {
             }
         };
         let mut set = local.unwrap_or_default();
-        set.update(context, self.actor, value);
+        let version = set.update(context, self.actor, value);
         if set.sibling_count() > MAX_SIBLINGS {
             self.stats.requests_failed += 1;
             let e = RequestError::TooManySiblings {
@@ -368,6 +370,7 @@ impl<S: Store> Node<S> {
         }
         let put = PutOp {
             reply_to,
+            version,
             item,
             w,
             targets,
@@ -404,6 +407,7 @@ impl<S: Store> Node<S> {
                 put.reply_to,
                 Ok(ClientReply::Written {
                     context: put.item.versions.context(),
+                    version: put.version,
                 }),
             ));
         }

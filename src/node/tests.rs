@@ -188,7 +188,7 @@ impl Cluster {
 
 fn written(result: ClientResult) -> CausalContext {
     match result {
-        Ok(ClientReply::Written { context }) => context,
+        Ok(ClientReply::Written { context, .. }) => context,
         other => panic!("write failed: {other:?}"),
     }
 }
