@@ -47,12 +47,13 @@ pub struct NodeConfig {
     /// Hints older than this are dropped; anti-entropy repairs what they carried. Default 3 h.
     #[serde(with = "humantime_serde")]
     pub hint_window: Duration,
-    /// Most hints kept for one owner; further writes for it get no hint (anti-entropy covers).
-    /// Default 100,000.
+    /// Most hints kept for one owner; past it a fallback refuses the hinted write and the
+    /// coordinator tries the next fallback. Default 100,000.
     pub max_hints_per_owner: u64,
     /// Hints sent to an owner in one batch. Default 256.
     pub hint_batch: usize,
-    /// Interval between anti-entropy exchanges (one range with one peer each). Default 10 s.
+    /// Interval between anti-entropy exchanges: each compares everything this node shares with
+    /// one peer (peers taken in turn). Default 10 s.
     #[serde(with = "humantime_serde")]
     pub anti_entropy_interval: Duration,
     /// Most keys one anti-entropy exchange repairs, so that repair cannot starve clients.
@@ -81,10 +82,6 @@ pub struct NodeConfig {
     /// Most client requests in flight at one coordinator; more are refused as overloaded.
     /// Default 10,000.
     pub max_inflight_requests: usize,
-    /// Group commit: the longest the store may hold acknowledged-pending writes before it
-    /// syncs. Default 2 ms (the driver syncs after each batch of inputs anyway).
-    #[serde(with = "humantime_serde")]
-    pub group_commit_window: Duration,
     /// Test-only switches that break mechanisms on purpose, so that the simulator's checkers can
     /// be shown to catch each breakage. Never read from a config file.
     #[serde(skip)]
@@ -144,7 +141,6 @@ impl Default for NodeConfig {
             max_key_bytes: 1024,
             max_value_bytes: 1 << 20,
             max_inflight_requests: 10_000,
-            group_commit_window: Duration::from_millis(2),
             sabotage: Sabotage::default(),
         }
     }

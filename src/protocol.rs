@@ -25,8 +25,14 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this build speaks. Bumped on any incompatible change of [`PeerMessage`].
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// The largest frame accepted: a value is at most 1 MiB, and batches are bounded in count.
+/// The largest frame accepted. Values are bounded by the node's `max_value_bytes` and siblings
+/// by `MAX_SIBLINGS`; batches by [`MAX_BATCH_BYTES`].
 pub const MAX_FRAME_BYTES: usize = 64 << 20;
+
+/// The most bytes of keys and values one batch message (hints, transfers, anti-entropy items)
+/// carries; the rest waits for the next batch. Keeps every frame far below
+/// [`MAX_FRAME_BYTES`] whatever the value sizes.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
 
 /// A coordinator's handle for one operation it has in flight; unique per node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -39,6 +45,18 @@ pub struct KeyVersions {
     pub key: Vec<u8>,
     /// Its versions.
     pub versions: VersionSet,
+}
+
+impl KeyVersions {
+    /// The bytes of key and values this item carries (an estimate of its encoded size).
+    pub fn approx_bytes(&self) -> usize {
+        let values: usize = self
+            .versions
+            .siblings()
+            .map(|(_, v)| v.data().map_or(0, <[u8]>::len) + 16)
+            .sum();
+        self.key.len() + values + 16
+    }
 }
 
 /// Every message between nodes.

@@ -13,8 +13,10 @@
 //! 4. `AePush`: the initiator merges what it got and sends what was wanted.
 //!
 //! Both sides merge by version vectors, so the exchange is safe in any order and under any
-//! duplication. At most `anti_entropy_max_keys` keys are listed per exchange (the rest waits
-//! for the next round), and one exchange runs at a time: repair cannot starve clients.
+//! duplication. Leaves are listed until `anti_entropy_max_keys` keys would be passed (at least
+//! one leaf is always listed, whole), each side sends at most `anti_entropy_max_keys` sets and
+//! [`MAX_BATCH_BYTES`] per message, and one exchange runs at a time: repair cannot starve
+//! clients. What is left over waits for the next round.
 //!
 //! # Limits
 //! - An exchange whose peer does not answer within the request timeout is dropped.
@@ -24,7 +26,7 @@ use super::peer_trees::shared_with;
 use super::{Node, Timer};
 use crate::NodeId;
 use crate::merkle::{DiffWalk, ExchangeConfig, HashRequest, HashResponse, LeafEntry};
-use crate::protocol::{KeyVersions, OpId, PeerMessage};
+use crate::protocol::{KeyVersions, MAX_BATCH_BYTES, OpId, PeerMessage};
 use crate::ring::{TokenRange, key_token};
 use crate::store::{Store, StoreError};
 use std::collections::BTreeMap;
@@ -264,21 +266,29 @@ impl<S: Store> Node<S> {
                 Err(_) => return,
             }
         }
+        let max_keys = self.config.anti_entropy_max_keys;
         let mut items = Vec::new();
+        let mut items_bytes = 0;
         for (key, digest) in &mine {
+            if items.len() >= max_keys || items_bytes > MAX_BATCH_BYTES {
+                break;
+            }
             if theirs.get(key) != Some(digest)
                 && let Ok(Some(versions)) = self.store.get(key)
             {
-                items.push(KeyVersions {
+                let item = KeyVersions {
                     key: key.clone(),
                     versions,
-                });
+                };
+                items_bytes += item.approx_bytes();
+                items.push(item);
             }
         }
         let wanted: Vec<Vec<u8>> = theirs
             .iter()
             .filter(|(key, digest)| mine.get(*key) != Some(*digest))
             .map(|(key, _)| key.clone())
+            .take(max_keys)
             .collect();
         self.stats.anti_entropy_keys += items.len() as u64;
         self.send(
@@ -314,9 +324,15 @@ impl<S: Store> Node<S> {
             let _ = self.merge_local(&item.key, &item.versions);
         }
         let mut push = Vec::new();
+        let mut push_bytes = 0;
         for key in wanted.into_iter().take(self.config.anti_entropy_max_keys) {
+            if push_bytes > MAX_BATCH_BYTES {
+                break;
+            }
             if let Ok(Some(versions)) = self.store.get(&key) {
-                push.push(KeyVersions { key, versions });
+                let item = KeyVersions { key, versions };
+                push_bytes += item.approx_bytes();
+                push.push(item);
             }
         }
         self.stats.anti_entropy_keys += push.len() as u64;

@@ -209,6 +209,11 @@ impl<S: Store> Node<S> {
                 let op = self.new_op_id();
                 self.ops
                     .insert(op, Operation::Forwarded { reply_to, target });
+                // The coordinator gets 90% of the time, so that its own, detailed error reaches
+                // the client before the forwarder's deadline fires.
+                let mut request = request;
+                let inner = timeout.mul_f64(0.9).as_millis();
+                request.timeout_ms = Some(u64::try_from(inner).unwrap_or(u64::MAX).max(1));
                 self.send(target, PeerMessage::Forward { op, request });
                 self.timers.set(Timer::OpDeadline(op), self.now + timeout);
                 return;
@@ -349,25 +354,7 @@ impl<S: Store> Node<S> {
             key,
             versions: merged,
         };
-        for target in targets.iter_mut() {
-            if target.node == self.id && target.hint_for.is_none() {
-                target.state = TargetState::Acked;
-            }
-        }
         let op = self.new_op_id();
-        for target in &targets {
-            if target.state == TargetState::Pending {
-                if target.hint_for.is_some() {
-                    self.stats.hinted_writes += 1;
-                }
-                let message = PeerMessage::Replicate {
-                    op,
-                    item: item.clone(),
-                    hint_for: target.hint_for,
-                };
-                self.send(target.node, message);
-            }
-        }
         let put = PutOp {
             reply_to,
             version,
@@ -378,13 +365,52 @@ impl<S: Store> Node<S> {
             n,
             replied: false,
         };
+        let count = put.targets.len();
         self.ops.insert(op, Operation::Put(put));
+        for index in 0..count {
+            self.dispatch_put(op, index);
+        }
         self.timers.set(Timer::OpDeadline(op), self.now + timeout);
         if self.config.sloppy_after < timeout {
             self.timers
                 .set(Timer::Sloppy(op), self.now + self.config.sloppy_after);
         }
         self.check_put(op);
+    }
+
+    /// Sends the put to target `index`; a target that is this node is served at once (the set
+    /// is already in the local store; a hint for another owner goes to the hint area).
+    fn dispatch_put(&mut self, op: OpId, index: usize) {
+        let Some(Operation::Put(put)) = self.ops.get(&op) else {
+            return;
+        };
+        let target = &put.targets[index];
+        let (node, hint_for) = (target.node, target.hint_for);
+        if hint_for.is_some() {
+            self.stats.hinted_writes += 1;
+        }
+        if node != self.id {
+            let message = PeerMessage::Replicate {
+                op,
+                item: put.item.clone(),
+                hint_for,
+            };
+            self.send(node, message);
+            return;
+        }
+        let state = match hint_for {
+            None => TargetState::Acked,
+            Some(owner) => {
+                let item = put.item.clone();
+                match self.store_hint(owner, &item) {
+                    Ok(()) => TargetState::Acked,
+                    Err(f) => TargetState::Failed(f),
+                }
+            }
+        };
+        if let Some(Operation::Put(put)) = self.ops.get_mut(&op) {
+            put.targets[index].state = state;
+        }
     }
 
     /// The next node of the extended list past the first `n` that is up and not yet a target.
@@ -401,6 +427,7 @@ impl<S: Store> Node<S> {
             return;
         };
         let mut answer = None;
+        let all_resolved = put.targets.iter().all(|t| t.state != TargetState::Pending);
         if !put.replied && put.acks() >= put.w {
             put.replied = true;
             answer = Some((
@@ -410,6 +437,10 @@ impl<S: Store> Node<S> {
                     version: put.version,
                 }),
             ));
+        } else if !put.replied && all_resolved {
+            // Every target answered and no fallback is left: W cannot be reached any more.
+            put.replied = true;
+            answer = Some((put.reply_to, Err(put.quorum_error())));
         }
         let done = put
             .targets
@@ -417,8 +448,13 @@ impl<S: Store> Node<S> {
             .all(|t| t.state != TargetState::Pending || t.replaced);
         let replied = put.replied;
         if let Some((reply_to, result)) = answer {
-            self.stats.writes_ok += 1;
-            self.answer(reply_to, result, true);
+            let ok = result.is_ok();
+            if ok {
+                self.stats.writes_ok += 1;
+            } else {
+                self.stats.requests_failed += 1;
+            }
+            self.answer(reply_to, result, ok);
         }
         if done && replied {
             self.ops.remove(&op);
@@ -456,7 +492,7 @@ impl<S: Store> Node<S> {
 
     /// Sends the write meant for target `index` to the next fallback, with a hint.
     fn replace_target(&mut self, op: OpId, index: usize) {
-        let Some(Operation::Put(put)) = self.ops.get(&op) else {
+        let Some(Operation::Put(put)) = self.ops.get_mut(&op) else {
             return;
         };
         let target = &put.targets[index];
@@ -464,25 +500,24 @@ impl<S: Store> Node<S> {
             return;
         }
         let owner = target.hint_for.unwrap_or(target.node);
+        let Some(Operation::Put(put)) = self.ops.get(&op) else {
+            return;
+        };
         let Some(fallback) = self.next_fallback(&put.walk, put.n, &put.targets) else {
             return;
         };
-        let message = PeerMessage::Replicate {
-            op,
-            item: put.item.clone(),
-            hint_for: Some(owner),
+        let Some(Operation::Put(put)) = self.ops.get_mut(&op) else {
+            return;
         };
-        if let Some(Operation::Put(put)) = self.ops.get_mut(&op) {
-            put.targets[index].replaced = true;
-            put.targets.push(PutTarget {
-                node: fallback,
-                hint_for: Some(owner),
-                state: TargetState::Pending,
-                replaced: false,
-            });
-        }
-        self.stats.hinted_writes += 1;
-        self.send(fallback, message);
+        put.targets[index].replaced = true;
+        put.targets.push(PutTarget {
+            node: fallback,
+            hint_for: Some(owner),
+            state: TargetState::Pending,
+            replaced: false,
+        });
+        let new_index = put.targets.len() - 1;
+        self.dispatch_put(op, new_index);
     }
 
     /// Dynamo §4.6: targets that have not answered in time are replaced by fallbacks.

@@ -67,9 +67,25 @@ impl<S: Store> Node<S> {
         if !report.invalid.is_empty() {
             self.stats.messages_ignored += 1;
         }
+        if !report.impostors.is_empty() {
+            // The table raised our own entry above an impostor's: keep that generation.
+            let generation = self.members.local().generation;
+            let _ = self
+                .store
+                .set_meta(super::META_GENERATION, &generation.to_le_bytes());
+        }
         if !report.changed.is_empty() || !report.impostors.is_empty() {
             for &node in &report.changed {
-                if node != self.id {
+                if node == self.id {
+                    continue;
+                }
+                let left = self
+                    .members
+                    .get(node)
+                    .is_some_and(|m| m.status == MemberStatus::Left);
+                if left {
+                    self.detector.remove(node);
+                } else {
                     self.detector.expect(node, self.now);
                 }
             }

@@ -21,7 +21,7 @@
 use super::{Node, Timer};
 use crate::NodeId;
 use crate::membership::MemberStatus;
-use crate::protocol::{KeyVersions, OpId, PeerMessage};
+use crate::protocol::{KeyVersions, MAX_BATCH_BYTES, OpId, PeerMessage};
 use crate::request::ReplicaFailure;
 use crate::ring::TokenRange;
 use crate::store::{ScanCursor, Store};
@@ -71,6 +71,7 @@ impl<S: Store> Node<S> {
         }
         let n = usize::from(self.config.n);
         let mut moving: Vec<(KeyVersions, Vec<NodeId>)> = Vec::new();
+        let mut moving_bytes = 0;
         let mut pass_ended = false;
         for _ in 0..MAX_PAGES_PER_ROUND {
             let page = match self.store.scan(
@@ -95,6 +96,7 @@ impl<S: Store> Node<S> {
                         key: entry.key,
                         versions: entry.versions,
                     };
+                    moving_bytes += item.approx_bytes();
                     moving.push((item, replicas));
                 }
             }
@@ -103,7 +105,7 @@ impl<S: Store> Node<S> {
                 pass_ended = true;
                 break;
             }
-            if moving.len() >= self.config.handoff_batch {
+            if moving.len() >= self.config.handoff_batch || moving_bytes > MAX_BATCH_BYTES {
                 break;
             }
         }

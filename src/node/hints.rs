@@ -22,7 +22,7 @@
 use super::{Node, Timer};
 use crate::NodeId;
 use crate::membership::MemberStatus;
-use crate::protocol::{KeyVersions, OpId, PeerMessage};
+use crate::protocol::{KeyVersions, MAX_BATCH_BYTES, OpId, PeerMessage};
 use crate::request::ReplicaFailure;
 use crate::store::{HintId, Store};
 use std::collections::BTreeMap;
@@ -75,6 +75,7 @@ impl<S: Store> Node<S> {
                 .is_some_and(|m| m.status == MemberStatus::Left);
             let absorb = leaving || owner_gone || owner == self.id;
             if !absorb && !self.is_up(owner) {
+                self.drop_expired_hints(owner, window_ms, now_ms);
                 continue;
             }
             let Ok(hints) = self.store.hints_for(owner, None, self.config.hint_batch) else {
@@ -82,6 +83,7 @@ impl<S: Store> Node<S> {
             };
             let mut batch = Vec::with_capacity(hints.len());
             let mut ids = Vec::with_capacity(hints.len());
+            let mut batch_bytes = 0;
             for hint in hints {
                 if now_ms.saturating_sub(hint.created_at_ms) >= window_ms {
                     if let Ok(true) = self.store.remove_hint(owner, hint.id) {
@@ -96,14 +98,16 @@ impl<S: Store> Node<S> {
                     }
                     continue;
                 }
+                let item = KeyVersions {
+                    key: hint.key,
+                    versions: hint.versions,
+                };
+                batch_bytes += item.approx_bytes();
+                if !batch.is_empty() && batch_bytes > MAX_BATCH_BYTES {
+                    break;
+                }
                 ids.push(hint.id);
-                batch.push((
-                    hint.id.0,
-                    KeyVersions {
-                        key: hint.key,
-                        versions: hint.versions,
-                    },
-                ));
+                batch.push((hint.id.0, item));
             }
             if batch.is_empty() {
                 continue;
@@ -121,6 +125,21 @@ impl<S: Store> Node<S> {
                     hints: batch,
                 },
             );
+        }
+    }
+
+    /// Drops the oldest hints of `owner` that outlived the hint window (one batch per round).
+    fn drop_expired_hints(&mut self, owner: NodeId, window_ms: u64, now_ms: u64) {
+        let Ok(hints) = self.store.hints_for(owner, None, self.config.hint_batch) else {
+            return;
+        };
+        for hint in hints {
+            if now_ms.saturating_sub(hint.created_at_ms) < window_ms {
+                break;
+            }
+            if let Ok(true) = self.store.remove_hint(owner, hint.id) {
+                self.stats.hints_dropped += 1;
+            }
         }
     }
 

@@ -33,8 +33,10 @@
 //! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them.
 //!
 //! # Actors and epochs
-//! A node stamps versions with an [`ActorId`] it draws at random and persists. It draws a new one
-//! at every start and before it drops keys (handoff, tombstone collection): a version it
+//! A node stamps versions with an [`ActorId`] drawn from its RNG, which is seeded from the driver's
+//! seed, the node id and the node's persisted *generation* (incremented and synced at every
+//! start), so no two starts share an actor. It draws a new one at every start and before it
+//! drops keys (handoff, tombstone collection): a version it
 //! stamped may exist on other nodes while its own copy is gone, and stamping again from an empty
 //! local copy with the same actor would reuse a dot (Riak's "vnode epochs" solve the same
 //! problem). The cost is one version-vector entry per (key, epoch that wrote it).
@@ -210,8 +212,8 @@ pub struct Node<S: Store> {
 }
 
 /// Metadata names in the store.
-const META_MEMBERS: &str = "members";
-const META_GENERATION: &str = "generation";
+pub(crate) const META_MEMBERS: &str = "members";
+pub(crate) const META_GENERATION: &str = "generation";
 
 impl<S: Store> Node<S> {
     /// Starts a node on `store`, restoring its membership view from the store when it has one.
@@ -224,9 +226,6 @@ impl<S: Store> Node<S> {
         now: Time,
     ) -> Result<Self, NodeError> {
         config.validate()?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ identity.id.0.rotate_left(32));
-        // A fresh actor at every start (see the module docs on epochs).
-        let actor = ActorId(rng.next_u64());
         let generation = match store.meta(META_GENERATION)? {
             Some(bytes) => {
                 let arr: [u8; 8] = bytes
@@ -237,6 +236,16 @@ impl<S: Store> Node<S> {
             }
             None => 1,
         };
+        // The generation is persisted (and synced before any output leaves) so that every
+        // start draws from a different RNG stream: a restarted node never reuses an actor, even
+        // when its driver passes the same seed again.
+        let mut stream = Vec::with_capacity(24);
+        stream.extend_from_slice(&seed.to_le_bytes());
+        stream.extend_from_slice(&identity.id.0.to_le_bytes());
+        stream.extend_from_slice(&generation.to_le_bytes());
+        let mut rng = ChaCha8Rng::seed_from_u64(xxhash_rust::xxh3::xxh3_64(&stream));
+        // A fresh actor at every start (see the module docs on epochs).
+        let actor = ActorId(rng.next_u64());
         store.set_meta(META_GENERATION, &generation.to_le_bytes())?;
         let local = MemberInfo {
             node: identity.id,

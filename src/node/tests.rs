@@ -300,7 +300,8 @@ fn anti_entropy_heals_a_replica_that_missed_writes() {
         let key = format!("k{i}");
         assert_eq!(c.stored(3, &key), c.stored(1, &key), "{key}");
     }
-    assert!(c.node(3).stats().anti_entropy_keys + c.node(1).stats().anti_entropy_keys >= 50);
+    let repaired: u64 = c.nodes.values().map(|n| n.stats().anti_entropy_keys).sum();
+    assert!(repaired >= 50, "anti-entropy moved {repaired} keys");
 }
 
 // Dynamo §4.4: concurrent blind puts become siblings; a put with the merged context resolves.

@@ -30,6 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const MAX_TRACKED_TOMBSTONES: usize = 100_000;
 /// Tombstone checks in flight at most.
 pub const MAX_CHECKS_IN_FLIGHT: usize = 64;
+/// Keys examined per collection round (a full pass over 1M keys takes ~250 rounds).
+pub const KEYS_PER_ROUND: usize = 4096;
 
 struct Check {
     key: Vec<u8>,
@@ -52,7 +54,7 @@ impl<S: Store> Node<S> {
         let page = match self.store.scan(
             TokenRange::full(),
             self.tombstones.cursor.as_ref(),
-            self.config.handoff_batch,
+            KEYS_PER_ROUND,
         ) {
             Ok(page) => page,
             Err(_) => return,
