@@ -129,7 +129,8 @@ impl Distribution {
             }
             Distribution::Mixture { parts } => {
                 let total: f64 = parts.iter().map(|(w, _)| *w).sum();
-                if parts.is_empty() || !(total > 0.0) || parts.iter().any(|(w, _)| *w < 0.0) {
+                let positive = total > 0.0 && total.is_finite();
+                if parts.is_empty() || !positive || parts.iter().any(|(w, _)| *w < 0.0) {
                     return Err(DistributionError::EmptyMixture);
                 }
                 parts.iter().try_for_each(|(_, d)| d.validate())

@@ -1,12 +1,301 @@
-//! `ringsim`: the deterministic simulator of ringstore.
+//! `ringsim`: run the deterministic simulator from the command line.
 //!
-//! An empty shell for now: the simulator (issue "sim/") drives the real node core from
-//! `ringstore` under virtual time. Until the node core exists there is nothing to drive.
+//! `ringsim run --seed S [...]` runs one seed and prints a summary (and, on a violation, the
+//! command that reproduces it and the trace of the key involved). `ringsim sweep --seeds A..B`
+//! runs many seeds on all cores with a progress bar, prints one line per failing seed, and exits
+//! non-zero when any seed fails. See `docs/simulation.md`.
 
-fn main() {
-    eprintln!(
-        "ringsim {}: the simulator is not built yet (it needs the node core); see docs/architecture.md",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ringstore::config::Sabotage;
+use ringstore_sim::report::{Invocation, summary};
+use ringstore_sim::scenario::{NemesisConfig, Scenario};
+use ringstore_sim::world::World;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "ringsim",
+    version,
+    about = "Deterministic simulator of a ringstore cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one seed and print a summary.
+    Run {
+        /// The seed: the same seed and flags give the same run, bit for bit.
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        shape: Shape,
+    },
+    /// Run many seeds on all cores; exit non-zero if any fails.
+    Sweep {
+        /// Seeds as `A..B` (B excluded).
+        #[arg(long)]
+        seeds: String,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        shape: Shape,
+    },
+}
+
+/// Flags that shape the scenario (they override the scenario file).
+#[derive(Args, Clone, Default)]
+struct Shape {
+    /// A scenario file (TOML).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Number of nodes.
+    #[arg(long)]
+    nodes: Option<u64>,
+    /// Replicas per key.
+    #[arg(long)]
+    n: Option<u8>,
+    /// Read quorum.
+    #[arg(long)]
+    r: Option<u8>,
+    /// Write quorum.
+    #[arg(long)]
+    w: Option<u8>,
+    /// Workload duration in virtual time, e.g. `60s`, `1h`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Client operations per second (all clients together).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Number of clients.
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Number of distinct keys.
+    #[arg(long)]
+    keys: Option<u64>,
+    /// Message loss probability.
+    #[arg(long)]
+    loss: Option<f64>,
+    /// Add the random nemesis (partitions, crashes, slow nodes, flapping, clock skew).
+    #[arg(long)]
+    nemesis: bool,
+    /// Break a mechanism on purpose (test the checkers): no-hint-replay, no-repair
+    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones.
+    #[arg(long)]
+    sabotage: Vec<String>,
+}
+
+impl Shape {
+    /// The flags as typed, for the reproduction command.
+    fn flags(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        let mut push = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                f.push(format!("--{name} {v}"));
+            }
+        };
+        push("scenario", self.scenario.clone());
+        push("nodes", self.nodes.map(|v| v.to_string()));
+        push("n", self.n.map(|v| v.to_string()));
+        push("r", self.r.map(|v| v.to_string()));
+        push("w", self.w.map(|v| v.to_string()));
+        push(
+            "duration",
+            self.duration
+                .map(|d| humantime::format_duration(d).to_string()),
+        );
+        push("rate", self.rate.map(|v| v.to_string()));
+        push("clients", self.clients.map(|v| v.to_string()));
+        push("keys", self.keys.map(|v| v.to_string()));
+        push("loss", self.loss.map(|v| v.to_string()));
+        if self.nemesis {
+            f.push("--nemesis".into());
+        }
+        for s in &self.sabotage {
+            f.push(format!("--sabotage {s}"));
+        }
+        f
+    }
+
+    fn scenario(&self) -> Result<Scenario, String> {
+        let mut s = match &self.scenario {
+            Some(path) => Scenario::load(path).map_err(|e| e.to_string())?,
+            None => Scenario::default(),
+        };
+        if let Some(v) = self.nodes {
+            s.cluster.nodes = v;
+        }
+        if let Some(v) = self.n {
+            s.node.n = v;
+            s.node.r = s.node.r.min(v);
+            s.node.w = s.node.w.min(v);
+        }
+        if let Some(v) = self.r {
+            s.node.r = v;
+        }
+        if let Some(v) = self.w {
+            s.node.w = v;
+        }
+        if let Some(v) = self.duration {
+            s.duration = v;
+        }
+        if let Some(v) = self.rate {
+            s.workload.rate = v;
+        }
+        if let Some(v) = self.clients {
+            s.workload.clients = v;
+        }
+        if let Some(v) = self.keys {
+            s.workload.keys = v;
+        }
+        if let Some(v) = self.loss {
+            s.network.loss = v;
+        }
+        if self.nemesis && s.nemesis.is_none() {
+            s.nemesis = Some(NemesisConfig::default());
+        }
+        s.node.sabotage = parse_sabotage(&self.sabotage)?;
+        s.validate().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+}
+
+fn parse_sabotage(names: &[String]) -> Result<Sabotage, String> {
+    let mut s = Sabotage::default();
+    for name in names {
+        match name.as_str() {
+            "no-hint-replay" => s.no_hint_replay = true,
+            "no-repair" => {
+                s.no_read_repair = true;
+                s.no_anti_entropy = true;
+            }
+            "single-sibling" => s.single_sibling_merge = true,
+            "purge-tombstones" => s.purge_tombstones_at_once = true,
+            other => {
+                return Err(format!(
+                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling or purge-tombstones"
+                ));
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("--seeds {text:?}: expected A..B"))?;
+    let a: u64 = a
+        .parse()
+        .map_err(|_| format!("--seeds: {a:?} is not a number"))?;
+    let b: u64 = b
+        .parse()
+        .map_err(|_| format!("--seeds: {b:?} is not a number"))?;
+    if b <= a {
+        return Err(format!("--seeds {text}: the range is empty"));
+    }
+    Ok((a, b))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { seed, shape } => {
+            let scenario = match shape.scenario() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ringsim: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let invocation = Invocation {
+                seed,
+                flags: shape.flags(),
+            };
+            let started = Instant::now();
+            let result = World::new(scenario, seed).run();
+            print!("{}", summary(&result, &invocation, started.elapsed()));
+            if result.violations.is_empty() && result.convergence_us.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Sweep { seeds, jobs, shape } => {
+            let (scenario, (first, end)) =
+                match shape.scenario().and_then(|s| Ok((s, parse_seeds(&seeds)?))) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("ringsim: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+            let jobs = jobs
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(1)
+                .max(1);
+            let bar = ProgressBar::new(end - first);
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}<{eta}]")
+            {
+                bar.set_style(style);
+            }
+            let next = AtomicU64::new(first);
+            let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+            std::thread::scope(|scope| {
+                for _ in 0..jobs {
+                    scope.spawn(|| {
+                        loop {
+                            let seed = next.fetch_add(1, Ordering::Relaxed);
+                            if seed >= end {
+                                break;
+                            }
+                            let result = World::new(scenario.clone(), seed).run();
+                            let failed =
+                                !result.violations.is_empty() || result.convergence_us.is_none();
+                            if failed {
+                                let invocation = Invocation {
+                                    seed,
+                                    flags: shape.flags(),
+                                };
+                                let what = match result.violations.first() {
+                                    Some(v) => format!(
+                                        "{} violations, first: {v}",
+                                        result.violations.len()
+                                    ),
+                                    None => "did not converge".to_string(),
+                                };
+                                let line = format!(
+                                    "FAIL seed {seed}: {what}\n  reproduce: {}",
+                                    invocation.command()
+                                );
+                                bar.suspend(|| println!("{line}"));
+                                if let Ok(mut f) = failures.lock() {
+                                    f.push(line);
+                                }
+                            }
+                            bar.inc(1);
+                            let failed_count = failures.lock().map(|f| f.len()).unwrap_or(0);
+                            bar.set_message(format!("{failed_count} failed"));
+                        }
+                    });
+                }
+            });
+            bar.finish();
+            let failed = failures.lock().map(|f| f.len()).unwrap_or(0);
+            println!("sweep: {} seeds, {} failed", end - first, failed);
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

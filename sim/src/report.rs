@@ -1,0 +1,110 @@
+//! The summary of a run: what `ringsim run` prints, and the reproduction command on failure.
+
+use crate::world::RunResult;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// How a run was invoked, to print a command that reproduces it.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// The seed.
+    pub seed: u64,
+    /// The flags after `--seed` that shaped the scenario, as typed.
+    pub flags: Vec<String>,
+}
+
+impl Invocation {
+    /// The command line that reproduces this run.
+    pub fn command(&self) -> String {
+        let mut cmd = format!("ringsim run --seed {}", self.seed);
+        for flag in &self.flags {
+            cmd.push(' ');
+            cmd.push_str(flag);
+        }
+        cmd
+    }
+}
+
+/// The text summary of one run.
+pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> String {
+    let mut out = String::new();
+    let c = &result.counters;
+    let ok: u64 = c.ok.values().sum();
+    let failed: u64 = c.failed.values().sum();
+    let _ = writeln!(out, "ringsim: {}", invocation.command());
+    let _ = writeln!(
+        out,
+        "operations: {} ok {:?}, {} failed {:?}",
+        ok, c.ok, failed, c.failed
+    );
+    let s = &result.node_stats;
+    let _ = writeln!(
+        out,
+        "mechanisms: hinted writes {}, hints delivered {}, read repairs {}, anti-entropy keys {} in {} exchanges, keys handed off {}",
+        s.hinted_writes,
+        s.hints_delivered,
+        s.read_repairs,
+        s.anti_entropy_keys,
+        s.anti_entropy_rounds,
+        s.keys_handed_off
+    );
+    let staleness = result.oracle.staleness();
+    let _ = writeln!(
+        out,
+        "staleness: {} of {} reads saw the latest acknowledged write ({:.2}%); k-staleness {:?}",
+        staleness.consistent,
+        staleness.reads,
+        staleness.consistent_fraction() * 100.0,
+        staleness.versions_behind
+    );
+    match result.convergence_us {
+        Some(us) => {
+            let _ = writeln!(out, "convergence: {:.3} s after heal", us as f64 / 1e6);
+        }
+        None => {
+            let _ = writeln!(out, "convergence: NOT reached within the quiescence period");
+        }
+    }
+    let virtual_s = result.virtual_us as f64 / 1e6;
+    let wall_s = wall.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        out,
+        "time: {:.1} s virtual in {:.3} s wall ({:.0}x); {} events ({:.0}/s), {} deliveries ({:.0}/s), {} dropped",
+        virtual_s,
+        wall_s,
+        virtual_s / wall_s,
+        c.events,
+        c.events as f64 / wall_s,
+        c.deliveries,
+        c.deliveries as f64 / wall_s,
+        c.dropped
+    );
+    let _ = writeln!(out, "trace hash: {:016x}", result.trace_hash);
+    if result.violations.is_empty() {
+        let _ = writeln!(out, "violations: none");
+    } else {
+        let _ = writeln!(out, "violations: {}", result.violations.len());
+        for v in result.violations.iter().take(10) {
+            let _ = writeln!(out, "  {v}");
+        }
+        if let Some(first) = result.violations.first() {
+            let key = first.key();
+            let _ = writeln!(out, "trace of key-{key}:");
+            for line in result.oracle.key_history(key) {
+                let _ = writeln!(out, "{line}");
+            }
+            if let Some(sets) = result.replicas.get(&key) {
+                for (node, set) in sets {
+                    let live: Vec<u64> = set
+                        .iter()
+                        .flat_map(|s| s.siblings())
+                        .filter_map(|(_, v)| v.data().and_then(crate::workload::write_id_of))
+                        .collect();
+                    let _ = writeln!(out, "  final on {node}: live writes {live:?}");
+                }
+            }
+        }
+        let _ = writeln!(out, "reproduce: {}", invocation.command());
+    }
+    out
+}
