@@ -8,9 +8,11 @@
 //! - [`scenario`]: scenario files (TOML) and the random nemesis;
 //! - [`workload`]: what the clients do;
 //! - [`oracle`]: the record of every client operation and the checkers;
-//! - [`report`]: the summary a run prints.
+//! - [`report`]: the summary a run prints;
+//! - [`experiment`]: quorum tuning experiments (PBS's WARS model and the full protocol).
 
 pub mod distribution;
+pub mod experiment;
 pub mod network;
 pub mod oracle;
 pub mod report;

@@ -1,0 +1,17 @@
+//! Quorum tuning experiments: how stale and how slow each choice of N, R and W is, under a
+//! latency profile, by two engines.
+//!
+//! - [`wars`]: the PBS WARS Monte Carlo model (Bailis et al., VLDB 2012): fast, no failures,
+//!   no repair; validated against the paper's numbers in `sim/tests/pbs_validation.rs`;
+//! - [`protocol`]: the real node code in the simulator, with the profile's delays on the
+//!   matching message classes, read repair and anti-entropy switchable, faults from a scenario;
+//! - [`profiles`]: the latency profiles (built-in PBS fits, or TOML files);
+//! - [`histogram`]: the log-bucketed histogram behind every percentile and curve;
+//! - [`quorum`]: the sweep behind `ringsim experiment quorum`, its reports (table, CSV, JSON);
+//! - [`plot`]: t-visibility and latency-vs-staleness plots (SVG and PNG).
+//!
+//! See `docs/experiments.md`.
+
+pub mod histogram;
+pub mod profiles;
+pub mod wars;
