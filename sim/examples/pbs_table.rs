@@ -110,7 +110,12 @@ fn main() {
         let profile = Profile::builtin(name).expect("built-in profile");
         for &(p, r, w, paper) in t999.iter().filter(|x| x.0 == name) {
             let exact = s.t_visibility(r, w, 0.999);
-            row(format!("{p} R={r} W={w}: t at 99.9% (ms)"), paper, exact, false);
+            row(
+                format!("{p} R={r} W={w}: t at 99.9% (ms)"),
+                paper,
+                exact,
+                false,
+            );
             if reps == 0 {
                 continue;
             }
@@ -125,8 +130,15 @@ fn main() {
                 .sqrt();
             let lo = estimates.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = estimates.iter().copied().fold(0.0, f64::max);
-            row(format!("  paper's procedure, mean of {reps}"), paper, mean, false);
-            println!("    (from {start:.2} ms in steps of {step:.3} ms; sd {sd:.2}, min {lo:.2}, max {hi:.2})");
+            row(
+                format!("  paper's procedure, mean of {reps}"),
+                paper,
+                mean,
+                false,
+            );
+            println!(
+                "    (from {start:.2} ms in steps of {step:.3} ms; sd {sd:.2}, min {lo:.2}, max {hi:.2})"
+            );
         }
         for r in 1..=3 {
             for w in 1..=3 {

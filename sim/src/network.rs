@@ -60,6 +60,20 @@ pub struct NetworkConfig {
     pub duplicate: f64,
     /// Latency between a client and the node it talks to (each way).
     pub client_latency: Distribution,
+    /// Extra delay on given directed links (e.g. between datacenters), added to the class's.
+    pub links: Vec<LinkDelay>,
+}
+
+/// An extra delay on every message from one node to another (one direction).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDelay {
+    /// Sender node id.
+    pub from: u64,
+    /// Receiver node id.
+    pub to: u64,
+    /// The extra delay.
+    pub extra: Distribution,
 }
 
 impl Default for NetworkConfig {
@@ -70,6 +84,7 @@ impl Default for NetworkConfig {
             loss: 0.0,
             duplicate: 0.0,
             client_latency: Distribution::constant(0.1),
+            links: Vec::new(),
         }
     }
 }
@@ -98,6 +113,9 @@ impl NetworkConfig {
         for d in self.per_class.values() {
             d.validate()?;
         }
+        for link in &self.links {
+            link.extra.validate()?;
+        }
         for (what, value) in [("loss", self.loss), ("duplicate", self.duplicate)] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(NetworkError::NotAProbability { what, value });
@@ -113,15 +131,23 @@ pub struct Network {
     blocked: BTreeSet<(NodeId, NodeId)>,
     /// Extra delay added to every message to or from a slow node.
     slow: BTreeMap<NodeId, Distribution>,
+    /// Extra delay per directed link (from the configuration).
+    links: BTreeMap<(NodeId, NodeId), Distribution>,
 }
 
 impl Network {
     /// A network with no faults.
     pub fn new(config: NetworkConfig) -> Self {
+        let links = config
+            .links
+            .iter()
+            .map(|l| ((NodeId(l.from), NodeId(l.to)), l.extra.clone()))
+            .collect();
         Self {
             config,
             blocked: BTreeSet::new(),
             slow: BTreeMap::new(),
+            links,
         }
     }
 
@@ -158,6 +184,9 @@ impl Network {
         (0..copies)
             .map(|_| {
                 let mut delay = base.sample_micros(rng);
+                if let Some(extra) = self.links.get(&(from, to)) {
+                    delay += extra.sample_micros(rng);
+                }
                 for node in [from, to] {
                     if let Some(extra) = self.slow.get(&node) {
                         delay += extra.sample_micros(rng);

@@ -156,6 +156,9 @@ pub struct Staleness {
     pub versions_behind: BTreeMap<u64, u64>,
     /// t-visibility samples: (µs between the latest write's ack and the read's issue, fresh?).
     pub visibility: Vec<(u64, bool)>,
+    /// k-staleness per read, in the order of `visibility`: (µs between the latest write's ack
+    /// and the read's issue, acknowledged versions behind).
+    pub k_samples: Vec<(u64, u64)>,
 }
 
 impl Staleness {
@@ -341,8 +344,9 @@ impl Oracle {
                     .unwrap_or(before.len().min(MAX_VERSIONS_BEHIND)) as u64
             };
             *out.versions_behind.entry(behind).or_default() += 1;
-            out.visibility
-                .push((read.issued_us.saturating_sub(latest_at), fresh));
+            let since_ack_us = read.issued_us.saturating_sub(latest_at);
+            out.visibility.push((since_ack_us, fresh));
+            out.k_samples.push((since_ack_us, behind));
         }
         out
     }

@@ -58,6 +58,35 @@ pub struct WorkloadConfig {
     pub r: Option<u8>,
     /// W for every write; `None` for the node's default.
     pub w: Option<u8>,
+    /// The visibility probe mode (replaces the mix): see [`ProbeConfig`].
+    pub probe: Option<ProbeConfig>,
+}
+
+/// The visibility probe, for the quorum experiments (PBS t-visibility): client `c` is the only
+/// writer of key `c % keys`; it writes (with the context of its previous write, so each write
+/// supersedes the last), waits for the ack, waits a chosen delay, reads once, thinks, and
+/// starts again. The read's delay after the ack cycles through `read_delays_ms`, so every delay
+/// gets the same share of reads. When every client has done `cycles_per_client` cycles, the
+/// workload ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Delays (ms) between a write's ack and its read, taken in turn.
+    pub read_delays_ms: Vec<f64>,
+    /// Write-then-read cycles each client runs.
+    pub cycles_per_client: u64,
+}
+
+impl ProbeConfig {
+    /// The read delay (µs) of client `client`'s cycle `cycle`.
+    pub fn delay_micros(&self, client: usize, cycle: u64) -> u64 {
+        if self.read_delays_ms.is_empty() {
+            return 0;
+        }
+        let index = (client as u64).wrapping_add(cycle) % self.read_delays_ms.len() as u64;
+        let ms = self.read_delays_ms[index as usize];
+        (ms * 1000.0).clamp(0.0, 1e12) as u64
+    }
 }
 
 impl Default for WorkloadConfig {
@@ -71,6 +100,7 @@ impl Default for WorkloadConfig {
             value_bytes: 16,
             r: None,
             w: None,
+            probe: None,
         }
     }
 }
@@ -87,6 +117,9 @@ pub enum WorkloadError {
     /// The Zipf exponent is not positive and finite.
     #[error("zipf exponent {0} must be positive")]
     BadZipf(f64),
+    /// The probe has no delay, a negative or non-finite one, or no cycle.
+    #[error("probe: read_delays_ms must be non-empty, finite and >= 0, and cycles_per_client > 0")]
+    BadProbe,
 }
 
 /// What a client does next.
@@ -125,6 +158,16 @@ impl WorkloadConfig {
             && !(s > 0.0 && s.is_finite())
         {
             return Err(WorkloadError::BadZipf(s));
+        }
+        if let Some(probe) = &self.probe {
+            let delays_ok = !probe.read_delays_ms.is_empty()
+                && probe
+                    .read_delays_ms
+                    .iter()
+                    .all(|d| d.is_finite() && *d >= 0.0);
+            if !delays_ok || probe.cycles_per_client == 0 {
+                return Err(WorkloadError::BadProbe);
+            }
         }
         Ok(())
     }

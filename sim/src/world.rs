@@ -62,6 +62,8 @@ enum Event {
     },
     /// A client's think time is over.
     ClientWake { client: usize },
+    /// A probing client's delay after its write's ack is over: it reads (workload probe mode).
+    ProbeRead { client: usize },
     /// A client gives up on its pending operation.
     ClientTimeout { client: usize, op: u64 },
     /// A scheduled fault.
@@ -150,6 +152,18 @@ struct Client {
     op: u64,
     /// The ClientId of the request in flight.
     request: Option<ClientId>,
+    /// Probe mode: the context and id of this client's last acknowledged write, and the
+    /// cycles it has started.
+    probe: ProbeState,
+}
+
+/// A probing client's memory (workload probe mode).
+#[derive(Default)]
+struct ProbeState {
+    context: CausalContext,
+    last_write: Option<u64>,
+    cycles: u64,
+    finished: bool,
 }
 
 /// Counts of what happened, for the report.
@@ -165,6 +179,8 @@ pub struct RunCounters {
     pub ok: BTreeMap<&'static str, u64>,
     /// Client operations that failed, by kind of failure.
     pub failed: BTreeMap<String, u64>,
+    /// Client operations that failed or got no answer, by operation ("get", "put").
+    pub failed_ops: BTreeMap<&'static str, u64>,
 }
 
 /// The outcome of one run.
@@ -277,6 +293,7 @@ impl World {
                 state: ClientState::Idle,
                 op: 0,
                 request: None,
+                probe: ProbeState::default(),
             });
             let think = world.scenario.workload.think_micros(&mut world.rng);
             let start = micros(world.scenario.warmup) + think;
@@ -509,6 +526,7 @@ impl World {
                 self.on_reply(id, *result);
             }
             Event::ClientWake { client } => self.client_next(client),
+            Event::ProbeRead { client } => self.probe_read(client),
             Event::ClientTimeout { client, op } => {
                 if self.clients[client].op == op
                     && !matches!(self.clients[client].state, ClientState::Idle)
@@ -517,6 +535,11 @@ impl World {
                         self.in_flight.remove(&id);
                     }
                     *self.counters.failed.entry("no answer".into()).or_default() += 1;
+                    *self
+                        .counters
+                        .failed_ops
+                        .entry(op_name(&self.clients[client].state))
+                        .or_default() += 1;
                     self.client_done(client);
                 }
             }
@@ -525,6 +548,10 @@ impl World {
                 self.apply_fault(action);
             }
             Event::EndOfWorkload => {
+                if !self.workload_running {
+                    // The probe workload ended early; this is the original end.
+                    return;
+                }
                 self.workload_running = false;
                 self.network.heal();
                 for index in 0..self.nodes.len() {
@@ -607,6 +634,10 @@ impl World {
 
     fn client_next(&mut self, client: usize) {
         if !self.workload_running {
+            return;
+        }
+        if self.scenario.workload.probe.is_some() {
+            self.probe_write(client);
             return;
         }
         let workload = self.scenario.workload.clone();
@@ -712,7 +743,7 @@ impl World {
                     _ => self.client_done(client),
                 }
             }
-            (ClientState::Writing { id }, Ok(ClientReply::Written { version, .. })) => {
+            (ClientState::Writing { id }, Ok(ClientReply::Written { version, context })) => {
                 let delete = self.oracle.writes.get(&id).is_some_and(|w| w.delete);
                 *self
                     .counters
@@ -720,10 +751,15 @@ impl World {
                     .entry(if delete { "delete" } else { "put" })
                     .or_default() += 1;
                 self.oracle.ack_write(id, self.now, version);
-                self.client_done(client);
+                if self.scenario.workload.probe.is_some() {
+                    self.probe_acked(client, id, context);
+                } else {
+                    self.client_done(client);
+                }
             }
-            (_, Err(e)) => {
+            (state, Err(e)) => {
                 *self.counters.failed.entry(failure_kind(&e)).or_default() += 1;
+                *self.counters.failed_ops.entry(op_name(&state)).or_default() += 1;
                 self.client_done(client);
             }
             (_, Ok(_)) => {
@@ -735,6 +771,73 @@ impl World {
                 self.client_done(client);
             }
         }
+    }
+
+    // ----- the visibility probe (workload probe mode) -----
+
+    /// Starts a probe cycle: the client writes its own key with the context of its last write,
+    /// or finishes when it has run its cycles (and ends the workload once every client has).
+    fn probe_write(&mut self, client: usize) {
+        let Some(probe) = self.scenario.workload.probe.as_ref() else {
+            return;
+        };
+        let quota = probe.cycles_per_client;
+        let state = &mut self.clients[client].probe;
+        if state.cycles >= quota {
+            state.finished = true;
+            if self.clients.iter().all(|c| c.probe.finished) {
+                self.end_of_workload_us = self.now;
+                self.schedule(self.now, Event::EndOfWorkload);
+            }
+            return;
+        }
+        state.cycles += 1;
+        let context = state.context.clone();
+        let supersedes: Vec<u64> = state.last_write.into_iter().collect();
+        let key = client as u64 % self.scenario.workload.keys;
+        self.clients[client].op += 1;
+        self.start_write(client, key, false, supersedes, context);
+        self.schedule_timeout(client);
+    }
+
+    /// The probe's write was acknowledged: remember its context, read after the cycle's delay.
+    fn probe_acked(&mut self, client: usize, id: u64, context: CausalContext) {
+        let state = &mut self.clients[client].probe;
+        state.context = context;
+        state.last_write = Some(id);
+        let cycle = state.cycles;
+        let delay = self
+            .scenario
+            .workload
+            .probe
+            .as_ref()
+            .map_or(0, |p| p.delay_micros(client, cycle));
+        self.clients[client].state = ClientState::Idle;
+        self.schedule(self.now + delay, Event::ProbeRead { client });
+    }
+
+    /// The probe's read of its own key.
+    fn probe_read(&mut self, client: usize) {
+        if !self.workload_running {
+            return;
+        }
+        let key = client as u64 % self.scenario.workload.keys;
+        self.clients[client].op += 1;
+        self.clients[client].state = ClientState::Reading {
+            key,
+            then: OpKind::Get,
+            issued: self.now,
+        };
+        let mut request = ClientRequest::get(key_name(key));
+        request.r = self.scenario.workload.r;
+        self.send_request(client, request);
+        self.schedule_timeout(client);
+    }
+
+    fn schedule_timeout(&mut self, client: usize) {
+        let op = self.clients[client].op;
+        let timeout = micros(self.scenario.node.request_timeout) * 3;
+        self.schedule(self.now + timeout, Event::ClientTimeout { client, op });
     }
 
     fn client_done(&mut self, client: usize) {
@@ -801,11 +904,15 @@ impl World {
 
     /// Runs the scenario to the end: workload, heal, quiescence, checks.
     pub fn run(mut self) -> RunResult {
-        let end = self.end_of_workload_us + micros(self.scenario.quiesce);
-        // Run in slices so that quiescence can stop early once converged.
+        // Run in slices so that quiescence can stop early once converged. The end is read
+        // again each slice: the probe workload may end early.
         let slice = 500_000;
         let mut t = 0;
-        while t < end {
+        loop {
+            let end = self.end_of_workload_us + micros(self.scenario.quiesce);
+            if t >= end {
+                break;
+            }
             t = (t + slice).min(end);
             self.run_until(t);
             if self.convergence_us.is_some() {
@@ -841,6 +948,14 @@ impl World {
             node_stats,
             replicas,
         }
+    }
+}
+
+/// The operation a client state stands for, for the per-operation failure counts.
+fn op_name(state: &ClientState) -> &'static str {
+    match state {
+        ClientState::Reading { .. } => "get",
+        ClientState::Writing { .. } | ClientState::Idle => "put",
     }
 }
 

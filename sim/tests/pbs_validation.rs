@@ -34,8 +34,15 @@ fn sweep(profile: &str, trials: u64, seed: u64) -> WarsSweep {
 
 fn check_probability(what: &str, paper: f64, measured: f64) {
     let diff_pp = (measured - paper) * 100.0;
-    println!("{what}: paper {:.1}%, measured {:.2}% ({diff_pp:+.2} pp)", paper * 100.0, measured * 100.0);
-    assert!(diff_pp.abs() <= PROBABILITY_TOLERANCE_PP, "{what}: {diff_pp:+.2} pp");
+    println!(
+        "{what}: paper {:.1}%, measured {:.2}% ({diff_pp:+.2} pp)",
+        paper * 100.0,
+        measured * 100.0
+    );
+    assert!(
+        diff_pp.abs() <= PROBABILITY_TOLERANCE_PP,
+        "{what}: {diff_pp:+.2} pp"
+    );
 }
 
 // PBS §5.4, Figures 5 and 6: probability of a consistent read right after the commit, R = W = 1
@@ -76,7 +83,14 @@ fn write_latencies_match_the_paper() {
     for (w, paper) in [(1, 10.99), (2, 20.97), (3, 112.65)] {
         let measured = s.write_latency[w - 1].quantile(0.999);
         let error = measured / paper - 1.0;
-        println!("lnkd-disk W={w}: p99.9 write latency paper {paper} ms, measured {measured:.2} ms ({:+.1}%)", error * 100.0);
-        assert!(error.abs() <= LATENCY_TOLERANCE, "W={w}: {:+.1}%", error * 100.0);
+        println!(
+            "lnkd-disk W={w}: p99.9 write latency paper {paper} ms, measured {measured:.2} ms ({:+.1}%)",
+            error * 100.0
+        );
+        assert!(
+            error.abs() <= LATENCY_TOLERANCE,
+            "W={w}: {:+.1}%",
+            error * 100.0
+        );
     }
 }

@@ -14,4 +14,5 @@
 
 pub mod histogram;
 pub mod profiles;
+pub mod protocol;
 pub mod wars;
