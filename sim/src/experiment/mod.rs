@@ -15,4 +15,5 @@
 pub mod histogram;
 pub mod profiles;
 pub mod protocol;
+pub mod quorum;
 pub mod wars;
