@@ -4,13 +4,23 @@
 //! command that reproduces it and the trace of the key involved). `ringsim sweep --seeds A..B`
 //! runs many seeds on all cores with a progress bar, prints one line per failing seed, and exits
 //! non-zero when any seed fails. See `docs/simulation.md`.
+//!
+//! `ringsim experiment quorum [...]` measures staleness and latency of every (N, R, W) under a
+//! latency profile, with PBS's WARS model, the real protocol, or both. See
+//! `docs/experiments.md`.
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ringstore::config::Sabotage;
+use ringstore_sim::experiment::plot;
+use ringstore_sim::experiment::profiles::Profile;
+use ringstore_sim::experiment::protocol::ProtocolOptions;
+use ringstore_sim::experiment::quorum::{self, EngineChoice, QuorumSpec};
+use ringstore_sim::experiment::wars::Placement;
 use ringstore_sim::report::{Invocation, summary};
 use ringstore_sim::scenario::{NemesisConfig, Scenario};
 use ringstore_sim::world::World;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +58,239 @@ enum Command {
         #[command(flatten)]
         shape: Shape,
     },
+    /// Experiments on the quorum configuration.
+    Experiment {
+        #[command(subcommand)]
+        which: ExperimentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExperimentCommand {
+    /// Staleness (PBS t-visibility, k-staleness) and latency of every (R, W) for each N.
+    Quorum(QuorumArgs),
+}
+
+/// Output format on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// An aligned table.
+    Table,
+    /// One CSV row per configuration and engine.
+    Csv,
+    /// The whole report, curves included.
+    Json,
+}
+
+#[derive(Args)]
+struct QuorumArgs {
+    /// Engines: PBS's WARS model, the real protocol in the simulator, or both (compared).
+    #[arg(long, value_enum, default_value = "wars")]
+    engine: EngineChoice,
+    /// A built-in latency profile (lnkd-ssd, lnkd-disk, ymmr, wan) or a profile file (TOML).
+    #[arg(long, default_value = "lnkd-disk")]
+    profile: String,
+    /// Replication factors, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "3")]
+    n: Vec<usize>,
+    /// (R, W) pairs as R:W, comma-separated (default: every R and W up to N).
+    #[arg(long, value_delimiter = ',')]
+    rw: Vec<String>,
+    /// WARS Monte Carlo trials per N.
+    #[arg(long, default_value_t = 1_000_000)]
+    trials: u64,
+    /// Protocol engine: reads measured per configuration.
+    #[arg(long, default_value_t = 20_000)]
+    protocol_reads: u64,
+    /// The seed (same seed, same numbers).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output format on standard output.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Also write summary.csv, curves.csv, report.json and plots (SVG, PNG) into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Protocol engine: a scenario file (cluster, faults, nemesis) to run the probe under.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// WARS coordinator: external (PBS's model) or one of the replicas (ringstore's design).
+    #[arg(long, value_enum, default_value = "external")]
+    placement: Placement,
+    /// Request timeout in ms (operations slower than this count as unavailable).
+    #[arg(long, default_value_t = 10_000.0)]
+    timeout_ms: f64,
+    /// Points on the t-visibility grid (the protocol engine reads at each).
+    #[arg(long, default_value_t = 25)]
+    t_points: usize,
+    /// Last point of the t grid in ms (default: 1.25 x the largest WARS t at 99.9%).
+    #[arg(long)]
+    t_max_ms: Option<f64>,
+    /// Largest k for k-staleness.
+    #[arg(long, default_value_t = 5)]
+    k_max: u32,
+    /// Worker threads for WARS (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Protocol engine: cluster size (default: the scenario's, or N).
+    #[arg(long)]
+    nodes: Option<u64>,
+    /// Protocol engine: switch read repair off.
+    #[arg(long)]
+    no_read_repair: bool,
+    /// Protocol engine: switch anti-entropy off.
+    #[arg(long)]
+    no_anti_entropy: bool,
+    /// Protocol engine: probing clients (one key each).
+    #[arg(long, default_value_t = ringstore_sim::experiment::protocol::DEFAULT_WRITERS)]
+    writers: usize,
+}
+
+impl QuorumArgs {
+    fn spec(&self) -> Result<QuorumSpec, String> {
+        let profile = Profile::load(&self.profile).map_err(|e| e.to_string())?;
+        let pairs = if self.rw.is_empty() {
+            None
+        } else {
+            let mut pairs = Vec::new();
+            for text in &self.rw {
+                let parsed = text
+                    .split_once(':')
+                    .and_then(|(r, w)| Some((r.trim().parse().ok()?, w.trim().parse().ok()?)));
+                match parsed {
+                    Some(pair) => pairs.push(pair),
+                    None => return Err(format!("--rw {text:?}: expected R:W, e.g. 1:2")),
+                }
+            }
+            Some(pairs)
+        };
+        let scenario = match &self.scenario {
+            Some(path) => Some(Scenario::load(path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        if self.scenario.is_some() && self.engine == EngineChoice::Wars {
+            return Err("--scenario needs --engine protocol or both".into());
+        }
+        Ok(QuorumSpec {
+            profile,
+            ns: self.n.clone(),
+            pairs,
+            engine: self.engine,
+            placement: self.placement,
+            trials: self.trials,
+            protocol_reads: self.protocol_reads,
+            seed: self.seed,
+            timeout_ms: self.timeout_ms,
+            t_points: self.t_points,
+            t_max_ms: self.t_max_ms,
+            k_max: self.k_max,
+            threads: self
+                .jobs
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(1)
+                .max(1),
+            protocol: ProtocolOptions {
+                scenario,
+                nodes: self.nodes,
+                no_read_repair: self.no_read_repair,
+                no_anti_entropy: self.no_anti_entropy,
+                writers: self.writers,
+                think_ms: 0.0,
+            },
+        })
+    }
+}
+
+/// The sweep's progress on an indicatif bar.
+struct Bar(ProgressBar);
+
+impl quorum::Progress for Bar {
+    fn set_total(&self, units: u64) {
+        self.0.set_length(units);
+    }
+    fn advance(&self, units: u64) {
+        self.0.inc(units);
+    }
+    fn stage(&self, what: &str) {
+        self.0.set_message(what.to_string());
+    }
+}
+
+fn experiment_quorum(args: &QuorumArgs) -> ExitCode {
+    let spec = match args.spec() {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("ringsim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = ProgressBar::new(0);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed}<{eta}]")
+    {
+        bar.set_style(style);
+    }
+    let bar = Bar(bar);
+    let report = match quorum::run(&spec, &bar) {
+        Ok(report) => report,
+        Err(e) => {
+            bar.0.abandon();
+            eprintln!("ringsim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.0.finish_and_clear();
+    let json = || {
+        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    };
+    match args.format {
+        Format::Table => print!("{}", quorum::to_table(&report)),
+        Format::Csv => print!("{}", quorum::to_csv(&report)),
+        Format::Json => println!("{}", json()),
+    }
+    if let Some(dir) = &args.out {
+        let files = [
+            ("summary.csv", quorum::to_csv(&report)),
+            ("curves.csv", quorum::curves_csv(&report)),
+            ("report.json", json()),
+        ];
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            files
+                .iter()
+                .try_for_each(|(name, text)| std::fs::write(dir.join(name), text))
+        });
+        if let Err(e) = written {
+            eprintln!("ringsim: writing {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        match plot::write_all(&report, dir) {
+            Ok(w) => {
+                for failure in &w.png_failures {
+                    eprintln!("ringsim: no PNG for {failure}");
+                }
+                eprintln!(
+                    "ringsim: wrote {} files and {} plot files to {}",
+                    files.len(),
+                    w.files.len(),
+                    dir.display()
+                );
+            }
+            Err(e) => {
+                eprintln!("ringsim: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let violations: usize = report
+        .configs
+        .iter()
+        .filter_map(|c| c.mechanisms.map(|m| m.violations))
+        .sum();
+    if violations > 0 {
+        eprintln!("ringsim: the protocol engine's oracle found {violations} violations");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 /// Flags that shape the scenario (they override the scenario file).
@@ -207,6 +450,9 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Experiment {
+            which: ExperimentCommand::Quorum(args),
+        } => experiment_quorum(&args),
         Command::Run { seed, shape } => {
             let scenario = match shape.scenario() {
                 Ok(s) => s,

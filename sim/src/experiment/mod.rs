@@ -13,6 +13,7 @@
 //! See `docs/experiments.md`.
 
 pub mod histogram;
+pub mod plot;
 pub mod profiles;
 pub mod protocol;
 pub mod quorum;
