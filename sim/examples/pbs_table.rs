@@ -10,7 +10,10 @@
 //! noisy points to cross wins), which is how far our exact percentile sits from the paper's.
 
 use ringstore_sim::experiment::profiles::Profile;
-use ringstore_sim::experiment::wars::{Placement, WarsOptions, WarsSweep, run_sweep};
+use ringstore_sim::experiment::wars::{
+    PAPER_TRIALS_PER_POINT, Placement, WarsOptions, WarsSweep, paper_t_visibility_estimate,
+    run_sweep,
+};
 use std::time::Instant;
 
 fn sweep(profile: &str, trials: u64, seed: u64) -> WarsSweep {
@@ -31,30 +34,6 @@ fn sweep(profile: &str, trials: u64, seed: u64) -> WarsSweep {
         trials as f64 / secs / 1e6
     );
     sweep
-}
-
-/// Trials per point in the paper's sweeps (PBS §5.4).
-const PAPER_TRIALS_PER_POINT: u64 = 50_000;
-
-/// PBS's own estimator of the t at which 99.9% of reads are consistent: scan t upwards in
-/// `step` ms from `start`, 50,000 fresh trials per point, stop at the first estimate >= 99.9%.
-fn paper_procedure(profile: &Profile, r: usize, w: usize, start: f64, step: f64, seed: u64) -> f64 {
-    let mut t = start;
-    for point in 0u64..100_000 {
-        let options = WarsOptions {
-            n: 3,
-            trials: PAPER_TRIALS_PER_POINT,
-            seed: seed.wrapping_mul(1_000_003).wrapping_add(point),
-            placement: Placement::External,
-            threads: 1,
-        };
-        let s = run_sweep(profile, &options, &|_| {}).expect("valid options");
-        if s.p_consistent(r, w, t) >= 0.999 {
-            return t;
-        }
-        t += step;
-    }
-    t
 }
 
 fn main() {
@@ -122,7 +101,21 @@ fn main() {
             let step = (paper / 100.0).max(0.01);
             let start = (s.t_visibility(r, w, 0.99) / step).floor() * step;
             let estimates: Vec<f64> = (0..reps)
-                .map(|rep| paper_procedure(&profile, r, w, start, step, seed + 1 + rep))
+                .map(|rep| {
+                    paper_t_visibility_estimate(
+                        &profile,
+                        3,
+                        r,
+                        w,
+                        0.999,
+                        start,
+                        step,
+                        PAPER_TRIALS_PER_POINT,
+                        seed + 1 + rep,
+                        100_000,
+                    )
+                    .expect("valid options")
+                })
                 .collect();
             let mean = estimates.iter().sum::<f64>() / reps as f64;
             let sd = (estimates.iter().map(|e| (e - mean).powi(2)).sum::<f64>()

@@ -527,7 +527,7 @@ pub fn to_table(report: &QuorumReport) -> String {
     let _ = writeln!(out, "profile {}, seed {}", report.profile, report.seed);
     let _ = writeln!(
         out,
-        "{:<14} {:>2} {:>2} {:>2} {:>9} | {:>24} | {:>24} | {:>8} {:>9} {:>7} {:>7} | {:>7} {:>7} | {}",
+        "{:<14} {:>2} {:>2} {:>2} {:>9} | {:>24} | {:>24} | {:>8} {:>9} {:>7} {:>7} | {:>7} {:>7} | hinted/read-repairs/AE keys",
         "engine",
         "N",
         "R",
@@ -541,7 +541,6 @@ pub fn to_table(report: &QuorumReport) -> String {
         "k<=3",
         "w-avail",
         "r-avail",
-        "hinted/read-repairs/AE keys"
     );
     for c in &report.configs {
         let lat = |p: &Percentiles| format!("{:.2}/{:.2}/{:.2}", p.p50, p.p99, p.p999);

@@ -453,6 +453,47 @@ pub fn run_sweep(
     })
 }
 
+/// Trials per point in the paper's t sweeps (PBS §5.4).
+pub const PAPER_TRIALS_PER_POINT: u64 = 50_000;
+
+/// The paper's own estimator of the t at which a fraction `p` of reads are consistent: scan t
+/// upwards from `start_ms` in steps of `step_ms`, running `trials_per_point` fresh trials at
+/// each point, and return the first t whose estimate reaches `p` (or the t after `max_points`).
+///
+/// Each point is noisy and the first of many noisy points to cross wins, so this estimator is
+/// biased low on flat tails; [`WarsSweep::t_visibility`] is the exact percentile. It exists to
+/// compare with the paper's published numbers like for like.
+#[allow(clippy::too_many_arguments)]
+pub fn paper_t_visibility_estimate(
+    profile: &Profile,
+    n: usize,
+    r: usize,
+    w: usize,
+    p: f64,
+    start_ms: f64,
+    step_ms: f64,
+    trials_per_point: u64,
+    seed: u64,
+    max_points: u64,
+) -> Result<f64, WarsError> {
+    let mut t = start_ms;
+    for point in 0..max_points {
+        let options = WarsOptions {
+            n,
+            trials: trials_per_point,
+            seed: seed.wrapping_mul(1_000_003).wrapping_add(point),
+            placement: Placement::External,
+            threads: 1,
+        };
+        let sweep = run_sweep(profile, &options, &|_| {})?;
+        if sweep.p_consistent(r, w, t) >= p {
+            return Ok(t);
+        }
+        t += step_ms;
+    }
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
