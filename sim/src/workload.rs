@@ -6,6 +6,9 @@
 //! over the clients. A read-modify-write and a delete first read the key, then write with the
 //! context of that read; a blind write passes no context.
 //!
+//! In probe mode ([`ProbeConfig`], for the quorum experiments) the mix is replaced: each client
+//! writes its own key, reads it once a chosen delay after the ack, and starts again.
+//!
 //! Every value written is unique: its first 8 bytes are the write's id, so the oracle can tell
 //! which write a read returned.
 
