@@ -293,8 +293,9 @@ fn compare_svg(report: &QuorumReport, n: usize, stem: &str) -> Result<String, Pl
     Ok(svg)
 }
 
-/// Renders an SVG to PNG bytes with the system's fonts.
-pub fn svg_to_png(svg: &str, fonts: &resvg::usvg::fontdb::Database) -> Result<Vec<u8>, String> {
+/// Renders an SVG to PNG bytes with the system's fonts (the error is reported, not typed: a
+/// missing PNG is never fatal).
+fn svg_to_png(svg: &str, fonts: &resvg::usvg::fontdb::Database) -> Result<Vec<u8>, String> {
     let mut options = resvg::usvg::Options {
         font_family: "DejaVu Sans".into(),
         ..resvg::usvg::Options::default()

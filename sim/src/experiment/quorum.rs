@@ -25,6 +25,12 @@ use super::wars::{self, Placement, WarsOptions, WarsSweep};
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// WARS trials run only to place the t grid when the protocol engine runs alone.
+pub const GRID_TRIALS: u64 = 200_000;
+
+/// The default last grid point, as a multiple of the largest WARS t at 99.9%.
+pub const T_MAX_FACTOR: f64 = 1.25;
+
 /// Which engines to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {
@@ -83,7 +89,7 @@ pub struct QuorumSpec {
     pub timeout_ms: f64,
     /// Points of the t grid.
     pub t_points: usize,
-    /// Last point of the t grid; default: 1.25 × the largest WARS t at 99.9%.
+    /// Last point of the t grid; default: [`T_MAX_FACTOR`] × the largest WARS t at 99.9%.
     pub t_max_ms: Option<f64>,
     /// Largest k for k-staleness.
     pub k_max: u32,
@@ -410,7 +416,7 @@ pub fn run(spec: &QuorumSpec, progress: &dyn Progress) -> Result<QuorumReport, Q
     };
     let wars_trials = match spec.engine {
         // Only the grid is needed: a smaller run does.
-        EngineChoice::Protocol => spec.trials.min(200_000),
+        EngineChoice::Protocol => spec.trials.min(GRID_TRIALS),
         _ => spec.trials,
     };
     let run_protocol = spec.engine != EngineChoice::Wars;
@@ -442,7 +448,7 @@ pub fn run(spec: &QuorumSpec, progress: &dyn Progress) -> Result<QuorumReport, Q
             .iter()
             .flat_map(|(_, _, s)| s.staleness.iter().map(|h| h.quantile(0.999)))
             .fold(0.0, f64::max);
-        (worst * 1.25).max(1.0)
+        (worst * T_MAX_FACTOR).max(1.0)
     });
     let grid = t_grid(t_max, spec.t_points);
     let mut report = QuorumReport {
