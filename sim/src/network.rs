@@ -46,6 +46,18 @@ impl MessageClass {
     }
 }
 
+/// The latency of one directed link (a scenario's `[[network.links]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkLatency {
+    /// Sender node id.
+    pub from: u64,
+    /// Receiver node id.
+    pub to: u64,
+    /// The link's latency.
+    pub latency: Distribution,
+}
+
 /// The network's configuration (a scenario's `[network]` table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,6 +66,8 @@ pub struct NetworkConfig {
     pub latency: Distribution,
     /// Latency per message class, overriding `latency`.
     pub per_class: BTreeMap<MessageClass, Distribution>,
+    /// Latency of particular directed links, overriding `per_class` and `latency`.
+    pub links: Vec<LinkLatency>,
     /// Probability that a message is lost.
     pub loss: f64,
     /// Probability that a message is delivered twice.
@@ -67,6 +81,7 @@ impl Default for NetworkConfig {
         Self {
             latency: Distribution::Exponential { lambda: 2.0 },
             per_class: BTreeMap::new(),
+            links: Vec::new(),
             loss: 0.0,
             duplicate: 0.0,
             client_latency: Distribution::constant(0.1),
@@ -97,6 +112,9 @@ impl NetworkConfig {
         self.client_latency.validate()?;
         for d in self.per_class.values() {
             d.validate()?;
+        }
+        for link in &self.links {
+            link.latency.validate()?;
         }
         for (what, value) in [("loss", self.loss), ("duplicate", self.duplicate)] {
             if !(0.0..=1.0).contains(&value) {
@@ -237,6 +255,29 @@ mod tests {
         net.one_way(&[a], &[b]);
         assert!(net.route(&mut rng, a, b, MessageClass::Other).is_empty());
         assert_eq!(net.route(&mut rng, b, a, MessageClass::Other).len(), 1);
+    }
+
+    // A link override wins over the class and the default latency, in one direction only.
+    #[test]
+    fn link_latency_overrides() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let net = Network::new(NetworkConfig {
+            latency: Distribution::constant(1.0),
+            links: vec![LinkLatency {
+                from: 1,
+                to: 2,
+                latency: Distribution::constant(75.0),
+            }],
+            ..NetworkConfig::default()
+        });
+        assert_eq!(
+            net.route(&mut rng, NodeId(1), NodeId(2), MessageClass::Write),
+            vec![75_000]
+        );
+        assert_eq!(
+            net.route(&mut rng, NodeId(2), NodeId(1), MessageClass::Write),
+            vec![1_000]
+        );
     }
 
     // Loss and duplication happen at about their configured rates.

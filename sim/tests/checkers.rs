@@ -48,7 +48,10 @@ fn a_seed_determines_the_run() {
     let a = World::new(s.clone(), 42).run();
     let b = World::new(s.clone(), 42).run();
     let c = World::new(s, 43).run();
-    println!("seeds 42, 42, 43: {:016x} {:016x} {:016x}", a.trace_hash, b.trace_hash, c.trace_hash);
+    println!(
+        "seeds 42, 42, 43: {:016x} {:016x} {:016x}",
+        a.trace_hash, b.trace_hash, c.trace_hash
+    );
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a.counters, b.counters);
     assert_ne!(a.trace_hash, c.trace_hash);
