@@ -170,8 +170,11 @@ impl Network {
         };
         let base = self
             .config
-            .per_class
-            .get(&class)
+            .links
+            .iter()
+            .find(|l| l.from == from.0 && l.to == to.0)
+            .map(|l| &l.latency)
+            .or_else(|| self.config.per_class.get(&class))
             .unwrap_or(&self.config.latency);
         (0..copies)
             .map(|_| {
