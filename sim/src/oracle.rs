@@ -337,7 +337,10 @@ impl Oracle {
                     .iter()
                     .rev()
                     .take(MAX_VERSIONS_BEHIND)
-                    .position(|(_, id)| reflects(&read.seen, *id))
+                    .position(|(_, id)| {
+                        reflects(&read.seen, *id)
+                            || (self.writes[id].delete && read.seen.is_empty())
+                    })
                     .unwrap_or(before.len().min(MAX_VERSIONS_BEHIND)) as u64
             };
             *out.versions_behind.entry(behind).or_default() += 1;
@@ -349,35 +352,41 @@ impl Oracle {
 
     /// The history of one key, for a violation report.
     pub fn key_history(&self, key: u64) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines: Vec<(u64, String)> = Vec::new();
         for w in self.writes.values().filter(|w| w.key == key) {
-            lines.push(format!(
-                "  {:>10.3} ms  {} {} via {} supersedes {:?} -> {}",
-                w.issued_us as f64 / 1000.0,
-                if w.delete { "delete" } else { "write " },
-                w.id,
-                w.via,
-                w.supersedes,
-                match (w.acked_us, w.dot) {
-                    (Some(at), Some(dot)) => format!(
-                        "acked at {:.3} ms as {}:{}",
-                        at as f64 / 1000.0,
-                        dot.actor,
-                        dot.counter
-                    ),
-                    _ => "not acknowledged".to_string(),
-                }
+            lines.push((
+                w.issued_us,
+                format!(
+                    "  {:>10.3} ms  {} {} via {} supersedes {:?} -> {}",
+                    w.issued_us as f64 / 1000.0,
+                    if w.delete { "delete" } else { "write " },
+                    w.id,
+                    w.via,
+                    w.supersedes,
+                    match (w.acked_us, w.dot) {
+                        (Some(at), Some(dot)) => format!(
+                            "acked at {:.3} ms as {}:{}",
+                            at as f64 / 1000.0,
+                            dot.actor,
+                            dot.counter
+                        ),
+                        _ => "not acknowledged".to_string(),
+                    }
+                ),
             ));
         }
         for r in self.reads.iter().filter(|r| r.key == key) {
-            lines.push(format!(
-                "  {:>10.3} ms  read   saw {:?} (answered at {:.3} ms)",
-                r.issued_us as f64 / 1000.0,
-                r.seen,
-                r.completed_us as f64 / 1000.0
+            lines.push((
+                r.issued_us,
+                format!(
+                    "  {:>10.3} ms  read   saw {:?} (answered at {:.3} ms)",
+                    r.issued_us as f64 / 1000.0,
+                    r.seen,
+                    r.completed_us as f64 / 1000.0
+                ),
             ));
         }
-        lines.sort();
-        lines
+        lines.sort_by_key(|(at, _)| *at);
+        lines.into_iter().map(|(_, line)| line).collect()
     }
 }
