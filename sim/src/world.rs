@@ -737,6 +737,7 @@ impl World {
                     issued_us: issued,
                     completed_us: self.now,
                     seen: seen.clone(),
+                    tombstones: read.has_tombstones,
                 });
                 match then {
                     OpKind::ReadModifyWrite => {
