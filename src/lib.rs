@@ -8,7 +8,10 @@
 //! - [`version`]: dotted version vector sets (siblings, causal contexts, tombstones).
 //! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
 //! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
+//!
+//! Tooling: [`cli`]: the client commands, an HTTP client, and local multi-process clusters.
 
+pub mod cli;
 pub mod config;
 pub mod membership;
 pub mod merkle;
