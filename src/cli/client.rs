@@ -85,8 +85,38 @@ pub struct NodeStatus {
     pub keys: u64,
     /// Hints it holds, per owner id.
     pub hints_pending: BTreeMap<String, u64>,
-    /// Milliseconds since its last completed anti-entropy exchange, if any.
+    /// When its last anti-entropy exchange completed, in milliseconds since the Unix epoch.
     pub last_anti_entropy_ms: Option<u64>,
+    /// Operations in flight at its core.
+    pub ops_in_flight: u64,
+    /// Its counters.
+    pub stats: StatsView,
+}
+
+/// The counters of a node's `/status` that the cluster tooling reads.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct StatsView {
+    /// Puts and deletes that reached W.
+    pub writes_ok: u64,
+    /// Gets that reached R.
+    pub reads_ok: u64,
+    /// Client requests that failed.
+    pub requests_failed: u64,
+    /// Writes sent to a fallback with a hint.
+    pub hinted_writes: u64,
+    /// Hints delivered to their owner.
+    pub hints_delivered: u64,
+    /// Hints dropped.
+    pub hints_dropped: u64,
+    /// Read-repair messages sent.
+    pub read_repairs: u64,
+    /// Keys sent or received by anti-entropy.
+    pub anti_entropy_keys: u64,
+    /// Anti-entropy exchanges completed.
+    pub anti_entropy_rounds: u64,
+    /// Keys handed off to new owners.
+    pub keys_handed_off: u64,
 }
 
 impl NodeStatus {
@@ -518,6 +548,7 @@ mod tests {
         assert_eq!(status.ownership_of(NodeId(1)), Some(0.6));
         assert!(!status.member(NodeId(2)).unwrap().up);
         assert_eq!(status.last_anti_entropy_ms, None);
+        assert_eq!(status.stats.writes_ok, 1);
     }
 
     #[test]

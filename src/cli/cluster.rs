@@ -31,7 +31,7 @@
 use super::client::{Client, ClientError, NodeStatus};
 use super::cluster_file::{ClusterFile, ClusterFileError, NodeEntry};
 use super::runtime_shim::{
-    ClusterCa, ConfigFileError, NodeFileConfig, SeedEntry, TlsError, TlsFiles,
+    ClusterCa, ConfigFileError, NodeFileConfig, SeedPeer, TlsError, TlsFiles,
 };
 use crate::NodeId;
 use crate::config::{ConfigError, NodeConfig};
@@ -447,10 +447,11 @@ fn write_node_files(
     let config = NodeFileConfig {
         id: entry.id,
         data_dir: entry.data_dir.clone(),
-        peer_addr: entry.peer_addr.to_string(),
-        http_addr: entry.http_addr.to_string(),
+        peer_addr: entry.peer_addr,
+        http_addr: entry.http_addr,
         zone: template.and_then(|t| t.zone.clone()),
         seed: None,
+        sync: template.map(|t| t.sync).unwrap_or_default(),
         tls: TlsFiles {
             ca_cert: ca_cert.to_path_buf(),
             cert,
@@ -458,14 +459,14 @@ fn write_node_files(
         },
         seeds: seeds
             .iter()
-            .map(|s| SeedEntry {
+            .map(|s| SeedPeer {
                 id: s.id,
-                addr: s.peer_addr.to_string(),
+                addr: s.peer_addr,
             })
             .collect(),
         node: node_config.clone(),
     };
-    std::fs::write(&entry.config, config.to_toml()).map_err(|source| ClusterError::Io {
+    std::fs::write(&entry.config, config.to_toml()?).map_err(|source| ClusterError::Io {
         action: "write",
         path: entry.config.clone(),
         source,
@@ -1052,6 +1053,15 @@ fn partial(failures: Vec<(NodeId, ClientError)>) -> Result<(), ClusterError> {
     }
 }
 
+/// Milliseconds from `at_ms` (since the Unix epoch) to now; 0 for a time in the future.
+fn ms_since(at_ms: u64) -> u64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    now_ms.saturating_sub(at_ms)
+}
+
 /// The last `lines` lines of a log file (or a note that it cannot be read).
 pub fn log_tail(path: &Path, lines: usize) -> String {
     match std::fs::read(path) {
@@ -1159,7 +1169,7 @@ impl ClusterStatus {
                     s.keys.to_string(),
                     s.hints_total().to_string(),
                     match s.last_anti_entropy_ms {
-                        Some(ms) => format!("{:.1}s ago", ms as f64 / 1000.0),
+                        Some(at_ms) => format!("{:.1}s ago", ms_since(at_ms) as f64 / 1000.0),
                         None => "never".to_string(),
                     },
                 ),

@@ -51,27 +51,34 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 #[derive(Clone, Debug)]
-pub struct SeedEntry {
+pub struct SeedPeer {
     pub id: NodeId,
-    pub addr: String,
+    pub addr: std::net::SocketAddr,
+}
+#[derive(Clone, Copy, Debug, Default)]
+pub enum SyncMode {
+    #[default]
+    Group,
+    EveryWrite,
 }
 #[derive(Clone, Debug)]
 pub struct NodeFileConfig {
     pub id: NodeId,
     pub data_dir: PathBuf,
-    pub peer_addr: String,
-    pub http_addr: String,
+    pub peer_addr: std::net::SocketAddr,
+    pub http_addr: std::net::SocketAddr,
     pub zone: Option<String>,
     pub seed: Option<u64>,
+    pub sync: SyncMode,
     pub tls: TlsFiles,
-    pub seeds: Vec<SeedEntry>,
+    pub seeds: Vec<SeedPeer>,
     pub node: NodeConfig,
 }
 impl NodeFileConfig {
     pub fn load(_path: &Path) -> Result<Self, ConfigFileError> {
         Err(ConfigFileError("shim".into()))
     }
-    pub fn to_toml(&self) -> String {
-        format!("id = {}\n", self.id.0)
+    pub fn to_toml(&self) -> Result<String, ConfigFileError> {
+        Ok(format!("id = {}\n", self.id.0))
     }
 }
