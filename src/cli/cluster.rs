@@ -569,6 +569,12 @@ impl Cluster {
         })
     }
 
+    /// Re-reads `cluster.json` (after another command, such as the CLI, changed it).
+    pub fn reload(&mut self) -> Result<(), ClusterError> {
+        self.file = ClusterFile::load(&self.dir)?;
+        Ok(())
+    }
+
     /// The cluster directory.
     pub fn dir(&self) -> &Path {
         &self.dir
