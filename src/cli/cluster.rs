@@ -30,11 +30,10 @@
 
 use super::client::{Client, ClientError, NodeStatus};
 use super::cluster_file::{ClusterFile, ClusterFileError, NodeEntry};
-use super::runtime_shim::{
-    ClusterCa, ConfigFileError, NodeFileConfig, SeedPeer, TlsError, TlsFiles,
-};
 use crate::NodeId;
 use crate::config::{ConfigError, NodeConfig};
+use crate::runtime::node_config::{ConfigFileError, NodeFileConfig, SeedPeer, TlsFiles};
+use crate::runtime::tls::{ClusterCa, TlsError};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;

@@ -16,7 +16,6 @@
 pub mod client;
 pub mod cluster;
 pub mod cluster_file;
-mod runtime_shim;
 
 use crate::NodeId;
 use clap::{Args, Subcommand};
