@@ -248,6 +248,8 @@ impl Client {
     pub fn new() -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A read with siblings answers `300 Multiple Choices`: a result, not a redirect.
+            .max_redirects(0)
             .timeout_global(Some(REQUEST_TIMEOUT))
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .build()

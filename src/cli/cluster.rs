@@ -681,6 +681,8 @@ impl Cluster {
             .arg("--config")
             .arg(&entry.config)
             .stdin(Stdio::null())
+            // The log is a file: no terminal colour codes in it.
+            .env("NO_COLOR", "1")
             .stdout(log)
             .stderr(log_err)
             .process_group(0)
@@ -1200,9 +1202,22 @@ impl ClusterStatus {
             "seen by: how each node (in the order above) sees this one: U up, D down, J joining, \
              L leaving/left, - unknown, ? not answering, . itself"
         );
+        let stopped: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.running)
+            .map(|n| format!("n{}", n.id.0))
+            .collect();
         match &self.problem {
+            None if stopped.is_empty() => {
+                let _ = writeln!(out, "ring: converged (all nodes agree)");
+            }
             None => {
-                let _ = writeln!(out, "ring: converged (all running nodes agree)");
+                let _ = writeln!(
+                    out,
+                    "ring: converged among the running nodes ({} stopped)",
+                    stopped.join(", ")
+                );
             }
             Some(problem) => {
                 let _ = writeln!(out, "ring: not converged: {problem}");

@@ -28,6 +28,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// `println!` that ignores a closed stdout (`ringstore get k | head -1`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Exit code of `get` when the key has no value.
 pub const EXIT_NOT_FOUND: u8 = 3;
 
@@ -247,7 +263,8 @@ pub fn run(command: Command) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -282,7 +299,7 @@ fn put(args: PutArgs) -> Result<ExitCode, CliError> {
             args.w,
         )
     })?;
-    println!("context: {context}");
+    say!("context: {context}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -307,23 +324,23 @@ fn get(args: GetArgs) -> Result<ExitCode, CliError> {
     match outcome {
         ReadOutcome::Found { values, context } => {
             if let [value] = values.as_slice() {
-                println!("value: {}", display_value(value));
+                say!("value: {}", display_value(value));
             } else {
-                println!(
+                say!(
                     "{} siblings (concurrent writes; a put with this context replaces them all):",
                     values.len()
                 );
                 for (i, value) in values.iter().enumerate() {
-                    println!("  [{}] {}", i + 1, display_value(value));
+                    say!("  [{}] {}", i + 1, display_value(value));
                 }
             }
-            println!("context: {context}");
+            say!("context: {context}");
             Ok(ExitCode::SUCCESS)
         }
         ReadOutcome::NotFound { context } => {
             match context {
-                Some(context) => println!("not found (deleted)\ncontext: {context}"),
-                None => println!("not found"),
+                Some(context) => say!("not found (deleted)\ncontext: {context}"),
+                None => say!("not found"),
             }
             Ok(ExitCode::from(EXIT_NOT_FOUND))
         }
@@ -336,7 +353,7 @@ fn delete(args: DeleteArgs) -> Result<ExitCode, CliError> {
     let context = with_fallback(&addrs, false, |addr| {
         client.delete(addr, args.key.as_bytes(), &args.context, args.w)
     })?;
-    println!("deleted\ncontext: {context}");
+    say!("deleted\ncontext: {context}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -345,7 +362,7 @@ fn run_cluster(command: ClusterCommand) -> Result<ExitCode, CliError> {
         ClusterCommand::Up(args) => cluster_up(args)?,
         ClusterCommand::Status(DirArg { dir }) => {
             let mut cluster = Cluster::open(&dir)?;
-            print!("{}", cluster.status().render());
+            say_raw!("{}", cluster.status().render());
         }
         ClusterCommand::Down(DirArg { dir }) => {
             let mut cluster = Cluster::open(&dir)?;
@@ -355,30 +372,30 @@ fn run_cluster(command: ClusterCommand) -> Result<ExitCode, CliError> {
                     StopOutcome::Killed => "killed (did not stop within the grace period)",
                     StopOutcome::NotRunning => "was not running",
                 };
-                println!("n{}: {what}", id.0);
+                say!("n{}: {what}", id.0);
             }
-            println!("data and logs are kept in {}", dir.display());
+            say!("data and logs are kept in {}", dir.display());
         }
         ClusterCommand::Add(DirArg { dir }) => {
             let mut cluster = Cluster::open(&dir)?;
             let start = Instant::now();
             let id = cluster.add()?;
             let addr = cluster.http_addr(id)?;
-            println!(
+            say!(
                 "n{} joined at {addr} in {:.1}s; its ranges move to it in the background",
                 id.0,
                 start.elapsed().as_secs_f64()
             );
-            print!("{}", cluster.status().render());
+            say_raw!("{}", cluster.status().render());
         }
         ClusterCommand::Remove(NodeArg { node, dir }) => {
             let mut cluster = Cluster::open(&dir.dir)?;
-            println!(
+            say!(
                 "n{}: leaving (handing its data to the new owners)...",
                 node.0
             );
             let waited = cluster.remove(node)?;
-            println!(
+            say!(
                 "n{} left after {:.1}s and was stopped; its directory is kept",
                 node.0,
                 waited.as_secs_f64()
@@ -386,11 +403,11 @@ fn run_cluster(command: ClusterCommand) -> Result<ExitCode, CliError> {
         }
         ClusterCommand::Kill(NodeArg { node, dir }) => {
             Cluster::open(&dir.dir)?.kill(node)?;
-            println!("n{}: killed (SIGKILL)", node.0);
+            say!("n{}: killed (SIGKILL)", node.0);
         }
         ClusterCommand::Restart(NodeArg { node, dir }) => {
             let waited = Cluster::open(&dir.dir)?.restart(node)?;
-            println!(
+            say!(
                 "n{}: restarted; the cluster converged in {:.1}s",
                 node.0,
                 waited.as_secs_f64()
@@ -407,11 +424,11 @@ fn run_cluster(command: ClusterCommand) -> Result<ExitCode, CliError> {
                         .join(",")
                 })
                 .collect();
-            println!("partitioned: {}", sides.join(" | "));
+            say!("partitioned: {}", sides.join(" | "));
         }
         ClusterCommand::Heal(DirArg { dir }) => {
             Cluster::open(&dir)?.heal()?;
-            println!("healed: every partition and delay removed");
+            say!("healed: every partition and delay removed");
         }
         ClusterCommand::Slow(SlowArgs {
             node,
@@ -419,7 +436,7 @@ fn run_cluster(command: ClusterCommand) -> Result<ExitCode, CliError> {
             dir,
         }) => {
             Cluster::open(&dir.dir)?.slow(node, delay_ms)?;
-            println!(
+            say!(
                 "n{}: everything it sends is delayed by {delay_ms} ms",
                 node.0
             );
@@ -447,7 +464,7 @@ fn cluster_up(args: UpArgs) -> Result<(), CliError> {
                 w: file.w,
             });
         }
-        println!(
+        say!(
             "restarting the stopped cluster in {} (data kept)",
             dir.display()
         );
@@ -459,7 +476,7 @@ fn cluster_up(args: UpArgs) -> Result<(), CliError> {
     let start = Instant::now();
     let mut cluster = cluster::up(&options)?;
     let file = cluster.file().clone();
-    println!(
+    say!(
         "{} nodes up in {} (N={}, R={}, W={}); converged in {:.1}s\n",
         file.nodes.len(),
         dir.display(),
@@ -468,7 +485,7 @@ fn cluster_up(args: UpArgs) -> Result<(), CliError> {
         file.w,
         start.elapsed().as_secs_f64()
     );
-    print!("{}", cluster.status().render());
+    say_raw!("{}", cluster.status().render());
     print_usage_hints(&dir, &file);
     Ok(())
 }
@@ -487,16 +504,16 @@ fn print_usage_hints(dir: &Path, file: &ClusterFile) {
         return;
     };
     let addr = first.http_addr;
-    println!("\ntalk to it:");
-    println!("  {exe} put greeting hello{dir_flag}");
-    println!("  {exe} get greeting{dir_flag}");
-    println!("  curl -i -X PUT --data-binary hello http://{addr}/kv/greeting");
-    println!("  curl -i http://{addr}/kv/greeting");
-    println!("  curl -s http://{addr}/status");
-    println!("break it:");
-    println!("  {exe} cluster kill 2{dir_flag}; {exe} cluster restart 2{dir_flag}");
-    println!("  {exe} cluster partition 1,2 3,4,5{dir_flag}; {exe} cluster heal{dir_flag}");
-    println!(
+    say!("\ntalk to it:");
+    say!("  {exe} put greeting hello{dir_flag}");
+    say!("  {exe} get greeting{dir_flag}");
+    say!("  curl -i -X PUT --data-binary hello http://{addr}/kv/greeting");
+    say!("  curl -i http://{addr}/kv/greeting");
+    say!("  curl -s http://{addr}/status");
+    say!("break it:");
+    say!("  {exe} cluster kill 2{dir_flag}; {exe} cluster restart 2{dir_flag}");
+    say!("  {exe} cluster partition 1,2 3,4,5{dir_flag}; {exe} cluster heal{dir_flag}");
+    say!(
         "logs: {}/nN/node.log    stop: {exe} cluster down{dir_flag}",
         dir.display()
     );
