@@ -425,15 +425,21 @@ pub fn with_fallback<T>(
     mut op: impl FnMut(SocketAddr) -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
     let mut tried = Vec::new();
+    let mut last = None;
     for &addr in addrs {
         match op(addr) {
-            Err(ClientError::Unreachable { never_sent, .. }) if idempotent || never_sent => {
+            Err(e @ ClientError::Unreachable { never_sent, .. }) if idempotent || never_sent => {
                 tried.push(addr);
+                last = Some(e);
             }
             other => return other,
         }
     }
-    Err(ClientError::NoNodeReachable { tried })
+    match last {
+        // With a single node to try, its own error says more than "no node could be reached".
+        Some(e) if tried.len() == 1 => Err(e),
+        _ => Err(ClientError::NoNodeReachable { tried }),
+    }
 }
 
 fn kv_url(addr: SocketAddr, key: &[u8], quorum_name: &str, quorum: Option<u8>) -> String {
