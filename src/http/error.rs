@@ -170,7 +170,11 @@ mod tests {
                 "r = 9",
             ),
             (
-                RequestError::KeyTooLarge { len: 2000, max: 1024 }.into(),
+                RequestError::KeyTooLarge {
+                    len: 2000,
+                    max: 1024,
+                }
+                .into(),
                 StatusCode::BAD_REQUEST,
                 "bad_key",
                 "1024",

@@ -169,9 +169,7 @@ fn finish(
             (error.into_response(), label)
         }
     };
-    state
-        .metrics
-        .record_request(kind, label, started.elapsed());
+    state.metrics.record_request(kind, label, started.elapsed());
     response
 }
 

@@ -109,7 +109,10 @@ impl HttpState {
 pub fn router(state: Arc<HttpState>) -> Router {
     let body_limit = state.limits.max_value_bytes;
     Router::new()
-        .route("/kv/", get(kv::empty_key).put(kv::empty_key).delete(kv::empty_key))
+        .route(
+            "/kv/",
+            get(kv::empty_key).put(kv::empty_key).delete(kv::empty_key),
+        )
         .route("/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
         .route("/status", get(observe::status))
         .route("/metrics", get(observe::metrics))

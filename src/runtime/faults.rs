@@ -76,11 +76,7 @@ impl Faults {
     /// global delay), if at all.
     pub fn delay_to(&self, peer: NodeId) -> Option<Duration> {
         self.read(|state| {
-            let ms = state
-                .delay_ms
-                .get(&peer)
-                .copied()
-                .max(state.delay_all_ms)?;
+            let ms = state.delay_ms.get(&peer).copied().max(state.delay_all_ms)?;
             Some(Duration::from_millis(ms))
         })
     }

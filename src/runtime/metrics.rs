@@ -133,9 +133,10 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ringstore");
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds = Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram,
-        );
+        let request_seconds =
+            Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
         let frames_dropped = Family::<DropLabels, Counter>::default();
         let metrics = Self {
             requests,
@@ -163,7 +164,11 @@ impl Metrics {
             "Client request latency at this node's HTTP front end",
             metrics.request_seconds.clone(),
         );
-        r.register("frames_sent", "Frames written to peers", metrics.frames_sent.clone());
+        r.register(
+            "frames_sent",
+            "Frames written to peers",
+            metrics.frames_sent.clone(),
+        );
         r.register(
             "frames_received",
             "Frames received from peers and handed to the core",
@@ -206,7 +211,11 @@ impl Metrics {
         );
         let core = &metrics.core;
         let core_counters: [(&str, &str, &Counter); 12] = [
-            ("writes_ok", "Puts and deletes that reached W", &core.writes_ok),
+            (
+                "writes_ok",
+                "Puts and deletes that reached W",
+                &core.writes_ok,
+            ),
             ("reads_ok", "Gets that reached R", &core.reads_ok),
             (
                 "requests_failed",
@@ -228,7 +237,11 @@ impl Metrics {
                 "Hints dropped (expired or over the per-owner limit)",
                 &core.hints_dropped,
             ),
-            ("read_repairs", "Read-repair messages sent", &core.read_repairs),
+            (
+                "read_repairs",
+                "Read-repair messages sent",
+                &core.read_repairs,
+            ),
             (
                 "anti_entropy_keys_repaired",
                 "Keys sent or received by anti-entropy",
