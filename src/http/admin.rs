@@ -18,8 +18,8 @@ use crate::node::AdminCommand;
 use crate::runtime::driver::DriverInput;
 use crate::runtime::faults::FaultState;
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -50,11 +50,11 @@ pub struct LeaveAnswer {
     pub status: &'static str,
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(body)| body)
-        .map_err(|rejection| ApiError::BadJson {
-            detail: rejection.body_text(),
-        })
+/// Parses a JSON body whatever its content type (`curl -d` sends a form content type).
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| ApiError::BadJson {
+        detail: error.to_string(),
+    })
 }
 
 fn node_ids(peers: &[u64]) -> Vec<NodeId> {
@@ -64,9 +64,9 @@ fn node_ids(peers: &[u64]) -> Vec<NodeId> {
 /// `POST /admin/partition`.
 pub async fn partition(
     State(state): State<Arc<HttpState>>,
-    body: Result<Json<PartitionBody>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<FaultState>, ApiError> {
-    let body = json_body(body)?;
+    let body: PartitionBody = json_body(&body)?;
     let peers = node_ids(&body.peers);
     tracing::warn!(?peers, "admin: partitioning this node from peers");
     Ok(Json(state.faults.partition(&peers)))
@@ -75,9 +75,9 @@ pub async fn partition(
 /// `POST /admin/slow`.
 pub async fn slow(
     State(state): State<Arc<HttpState>>,
-    body: Result<Json<SlowBody>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<FaultState>, ApiError> {
-    let body = json_body(body)?;
+    let body: SlowBody = json_body(&body)?;
     let peers = body.peers.as_deref().map(node_ids);
     tracing::warn!(?peers, delay_ms = body.delay_ms, "admin: slowing traffic");
     Ok(Json(state.faults.slow(

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// Capacity of the driver's input channel: past it, clients get 503 and peer frames drop.
@@ -47,6 +47,9 @@ pub const MAX_BATCH_INPUTS: usize = 512;
 /// Longest the loop sleeps without an input or a deadline (it then re-reads the membership
 /// for new peer addresses).
 pub const MAX_IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// A batch taking longer than this is logged: every reply in it waited that long.
+pub const SLOW_BATCH: Duration = Duration::from_millis(100);
 
 /// What the rest of the process sends the core.
 pub enum DriverInput {
@@ -134,14 +137,20 @@ impl Driver {
                 Err(RecvTimeoutError::Disconnected) => stopping = true,
             }
             batch.extend(self.inbox.try_iter().take(MAX_BATCH_INPUTS - batch.len()));
+            let started = Instant::now();
+            let inputs = batch.len();
             let now = self.clock.now();
             for input in batch.drain(..) {
                 stopping |= self.feed(now, input);
             }
             self.node.tick(now);
             let outputs = self.node.drain_outputs(); // group commit: one sync per batch
+            self.learn_addresses(); // before routing: a new peer's first frame needs its address
             self.route(outputs);
-            self.learn_addresses();
+            let elapsed = started.elapsed();
+            if elapsed > SLOW_BATCH {
+                tracing::warn!(?elapsed, inputs, "slow batch (a slow disk sync?)");
+            }
         }
         // Requests still waiting get no reply: their handlers answer 503.
         self.waiting.clear();
@@ -161,6 +170,11 @@ impl Driver {
     fn feed(&mut self, now: Time, input: DriverInput) -> bool {
         match input {
             DriverInput::Peer { from, message } => {
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let text = format!("{message:?}");
+                    let short = text.get(..70).unwrap_or(&text);
+                    tracing::trace!(node = %self.node.id(), %from, short, "recv");
+                }
                 self.node.step(now, Input::Peer { from, message });
             }
             DriverInput::Client { request, reply } => {
@@ -183,7 +197,14 @@ impl Driver {
     fn route(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
-                Output::Send { to, message } => self.transport.send(to, message),
+                Output::Send { to, message } => {
+                    if tracing::enabled!(tracing::Level::TRACE) {
+                        let text = format!("{message:?}");
+                        let short = text.get(..70).unwrap_or(&text);
+                        tracing::trace!(node = %self.node.id(), %to, short, "send");
+                    }
+                    self.transport.send(to, message)
+                }
                 Output::Reply { id, result } => {
                     if let Some(reply) = self.waiting.remove(&id) {
                         // The client may have disconnected; its answer is moot then.
