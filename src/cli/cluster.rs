@@ -224,6 +224,9 @@ pub enum ClusterError {
     /// A fault command reached some nodes but not others.
     #[error("the command failed on {count} node(s): {list}", count = .0.len(), list = fmt_failures(.0))]
     Partial(Vec<(NodeId, ClientError)>),
+    /// `cluster.json` lists no node (every node was removed by hand).
+    #[error("the cluster has no nodes left; start a new one with `ringstore cluster up`")]
+    NoNodes,
     /// A partition needs at least two sides.
     #[error("a partition needs at least two sides, like `1,2 3,4,5`")]
     TooFewSides,
@@ -470,6 +473,18 @@ fn write_node_files(
         path: entry.config.clone(),
         source,
     })
+}
+
+/// One pair of free loopback ports (UDP for QUIC, TCP for HTTP), released for the node.
+fn free_port_pair() -> Result<(SocketAddr, SocketAddr), ClusterError> {
+    let io = |source| ClusterError::Io {
+        action: "bind a free port on",
+        path: PathBuf::from("127.0.0.1"),
+        source,
+    };
+    let udp = UdpSocket::bind("127.0.0.1:0").map_err(io)?;
+    let tcp = TcpListener::bind("127.0.0.1:0").map_err(io)?;
+    Ok((udp.local_addr().map_err(io)?, tcp.local_addr().map_err(io)?))
 }
 
 /// Finds `count` pairs of free loopback ports (UDP for QUIC peers, TCP for HTTP). All sockets
@@ -947,17 +962,12 @@ impl Cluster {
             .file
             .nodes
             .first()
-            .ok_or_else(|| ClusterError::UnknownNode {
-                id: NodeId(1),
-                known: Vec::new(),
-            })?
+            .ok_or(ClusterError::NoNodes)?
             .clone();
         let template = NodeFileConfig::load(&template_entry.config)?;
         let ca = ClusterCa::load(&self.file.ca_cert, &self.file.ca_key)?;
         let id = self.file.next_id();
-        let (peer_addr, http_addr) = allocate_ports(1)?
-            .pop()
-            .ok_or(ClusterError::BadNodeCount(0))?;
+        let (peer_addr, http_addr) = free_port_pair()?;
         let entry = node_entry(&self.dir, id, peer_addr, http_addr);
         let running = self.running_ids();
         let seeds: Vec<NodeEntry> = self
