@@ -419,3 +419,44 @@ fn node_process_serves_and_exits_cleanly_on_sigterm() {
         "{rest:?}"
     );
 }
+
+// A write acknowledged before a clean shutdown is read back after a restart on the same data
+// directory (the final sync, and the store's recovery, in the real process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    ca.save(&dir.path().join("ca.pem"), &dir.path().join("ca.key"))
+        .unwrap();
+    let mut config = node_config(dir.path(), &ca, 1, vec![]);
+    config.node.n = 1;
+    config.node.r = 1;
+    config.node.w = 1;
+    let node = start(config.clone()).await.unwrap();
+    eventually("the node to route", || {
+        call("GET", &url(&node, "/status"), None, None).json()["ring"]["nodes"] == 1
+    })
+    .await;
+    for i in 0..20 {
+        let put = call(
+            "PUT",
+            &url(&node, &format!("/kv/k{i}")),
+            None,
+            Some(format!("v{i}").into_bytes()),
+        );
+        assert_eq!(put.status, 204);
+    }
+    node.shutdown().await.unwrap();
+
+    let node = start(config).await.unwrap();
+    eventually("the restarted node to route", || {
+        call("GET", &url(&node, "/status"), None, None).json()["ring"]["nodes"] == 1
+    })
+    .await;
+    for i in 0..20 {
+        let got = call("GET", &url(&node, &format!("/kv/k{i}")), None, None);
+        assert_eq!(got.status, 200, "k{i}");
+        assert_eq!(got.body, format!("v{i}").into_bytes());
+    }
+    node.shutdown().await.unwrap();
+}

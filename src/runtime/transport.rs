@@ -24,8 +24,9 @@
 //!   (`frames_dropped{reason="queue_full"}`). Frames queued while a peer is unreachable are
 //!   dropped too: the protocol's timeouts, hints and anti-entropy recover, and nothing stale
 //!   piles up.
-//! - A dropped connection is re-dialled with capped exponential backoff
-//!   ([`RECONNECT_INITIAL`] doubling to [`RECONNECT_MAX`]).
+//! - A peer is dialled when there is something to send to it, so a dead or departed peer
+//!   costs no dials once the core stops addressing it; consecutive failed dials back off
+//!   exponentially ([`RECONNECT_INITIAL`] doubling to [`RECONNECT_MAX`]).
 //! - Only peers with a certificate signed by the cluster CA complete a handshake (see `tls`);
 //!   a dialled peer must present the certificate of the node dialled, and each inbound frame's
 //!   `from` must be the node its sender's certificate names.
@@ -264,11 +265,13 @@ enum PumpEnd {
     Lost(quinn::ConnectionError),
 }
 
-/// The life of one peer's outbound side: dial, pump batches, re-dial with backoff.
+/// The life of one peer's outbound side: dial when there is something to send, pump batches
+/// while connected, and back off (dropping what is queued) after a failed dial.
 async fn run_peer(shared: Arc<Shared>, peer: NodeId, mut queue: mpsc::Receiver<PeerMessage>) {
     let mut backoff = RECONNECT_INITIAL;
     let mut failures = 0u32;
-    loop {
+    // Dialling on demand: a peer nobody sends to (down, or gone) costs no dials.
+    while let Some(first) = queue.recv().await {
         match connect(&shared, peer).await {
             Ok(conn) => {
                 tracing::debug!(node = %shared.id, %peer, "connected");
@@ -278,7 +281,7 @@ async fn run_peer(shared: Arc<Shared>, peer: NodeId, mut queue: mpsc::Receiver<P
                 backoff = RECONNECT_INITIAL;
                 failures = 0;
                 shared.metrics.peer_connected(true);
-                let end = pump(&shared, peer, &conn, &mut queue).await;
+                let end = pump(&shared, peer, &conn, first, &mut queue).await;
                 shared.metrics.peer_connected(false);
                 match end {
                     PumpEnd::QueueClosed => {
@@ -286,7 +289,7 @@ async fn run_peer(shared: Arc<Shared>, peer: NodeId, mut queue: mpsc::Receiver<P
                         return;
                     }
                     PumpEnd::Lost(error) => {
-                        tracing::info!(%peer, %error, "connection lost; re-dialling");
+                        tracing::info!(%peer, %error, "connection lost; will re-dial");
                     }
                 }
             }
@@ -297,12 +300,13 @@ async fn run_peer(shared: Arc<Shared>, peer: NodeId, mut queue: mpsc::Receiver<P
                 } else {
                     tracing::debug!(%peer, %error, failures, "still cannot connect");
                 }
+                shared.metrics.frames_dropped(DropReason::Unreachable, 1);
+                if !discard_for(&shared, &mut queue, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(RECONNECT_MAX);
             }
         }
-        if !discard_for(&shared, &mut queue, backoff).await {
-            return;
-        }
-        backoff = (backoff * 2).min(RECONNECT_MAX);
     }
 }
 
@@ -335,21 +339,26 @@ async fn discard_for(
     open
 }
 
-/// Writes queued messages to `conn`, one stream per batch, until the queue closes or the
-/// connection fails.
+/// Writes `first` and the messages queued after it to `conn`, one stream per batch, until the
+/// queue closes or the connection fails.
 async fn pump(
     shared: &Arc<Shared>,
     peer: NodeId,
     conn: &Connection,
+    first: PeerMessage,
     queue: &mut mpsc::Receiver<PeerMessage>,
 ) -> PumpEnd {
+    let mut pending = Some(first);
     loop {
-        let first = tokio::select! {
-            message = queue.recv() => match message {
-                Some(message) => message,
-                None => return PumpEnd::QueueClosed,
+        let first = match pending.take() {
+            Some(message) => message,
+            None => tokio::select! {
+                message = queue.recv() => match message {
+                    Some(message) => message,
+                    None => return PumpEnd::QueueClosed,
+                },
+                error = conn.closed() => return PumpEnd::Lost(error),
             },
-            error = conn.closed() => return PumpEnd::Lost(error),
         };
         let batch = encode_batch(shared, peer, first, queue);
         if batch.frames == 0 {
@@ -749,17 +758,21 @@ mod tests {
         assert!(receiver.inbox.try_recv().is_err());
     }
 
-    // A full peer queue drops new frames and counts them instead of growing.
+    // Frames to a peer that cannot be reached are dropped and every one is counted: the
+    // queue never holds more than its bound, and nothing is lost silently.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn full_queues_drop_and_count() {
+    async fn unreachable_peers_drop_and_count() {
         let ca = ClusterCa::generate().unwrap();
         let a = node(1, &tls_for(&ca, 1));
-        // No address for node 9: its task cannot connect, and sending floods the queue.
-        for _ in 0..(PEER_QUEUE_FRAMES * 3) {
+        // No address for node 9: its dials fail, and sending floods its queue.
+        let sent = PEER_QUEUE_FRAMES as u64 * 3;
+        for _ in 0..sent {
             a.transport.send(NodeId(9), gossip());
         }
-        let dropped =
-            a.metrics.dropped(DropReason::QueueFull) + a.metrics.dropped(DropReason::Unreachable);
-        assert!(dropped >= PEER_QUEUE_FRAMES as u64, "dropped {dropped}");
+        let dropped = || {
+            a.metrics.dropped(DropReason::QueueFull) + a.metrics.dropped(DropReason::Unreachable)
+        };
+        eventually("every frame to be counted as dropped", || dropped() == sent).await;
+        assert_eq!(a.metrics.encode().matches("frames_sent_total 0").count(), 1);
     }
 }
