@@ -152,7 +152,7 @@ fn hints_pending(cluster: &mut Cluster, owner: Option<NodeId>) -> Result<u64, St
 const WRITE_PACING: Duration = Duration::from_millis(5);
 
 /// Most writes of one writer thread (a bound, should `stop` never come).
-const MAX_WRITES: usize = 5_000;
+const MAX_WRITES: usize = 20_000;
 
 /// A writer thread: blind puts of `prefix-i = value-i` through `addrs`, paced by
 /// [`WRITE_PACING`], until stopped or `max_writes`; returns the acknowledged (key, value) pairs.
