@@ -23,6 +23,8 @@
 //! # Known limits
 //! - A status snapshot is built on this thread: a `/status` call costs the core a few
 //!   microseconds (ring ownership is cached per ring).
+//! - The input channel is bounded in inputs, not bytes: at worst `INBOX_CAPACITY` large
+//!   messages (a value is at most 1 MiB; batches are bounded in count) wait in memory.
 
 use super::status::{NodeStatus, StatusBuilder};
 use super::transport::Transport;

@@ -36,6 +36,7 @@
 //!   both ways, slowed peers' outbound batches wait their delay.
 //!
 //! # Known limits
+//! - Queues are bounded in messages, not bytes (see the driver's input channel).
 //! - A peer that vanishes without closing is noticed after [`IDLE_TIMEOUT`]; frames written
 //!   meanwhile are lost (recovered by the protocol).
 //! - Inbound frames are delivered to the driver in arrival order per stream only.
