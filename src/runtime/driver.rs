@@ -23,6 +23,8 @@
 //! # Known limits
 //! - A status snapshot is built on this thread: a `/status` call costs the core a few
 //!   microseconds (ring ownership is cached per ring).
+//! - The input channel is bounded in inputs, not bytes: at worst `INBOX_CAPACITY` large
+//!   messages (a value is at most 1 MiB; batches are bounded in count) wait in memory.
 
 use super::status::{NodeStatus, StatusBuilder};
 use super::transport::Transport;
@@ -170,11 +172,7 @@ impl Driver {
     fn feed(&mut self, now: Time, input: DriverInput) -> bool {
         match input {
             DriverInput::Peer { from, message } => {
-                if tracing::enabled!(tracing::Level::TRACE) {
-                    let text = format!("{message:?}");
-                    let short = text.get(..70).unwrap_or(&text);
-                    tracing::trace!(node = %self.node.id(), %from, short, "recv");
-                }
+                trace_message("recv", self.node.id(), from, &message);
                 self.node.step(now, Input::Peer { from, message });
             }
             DriverInput::Client { request, reply } => {
@@ -198,11 +196,7 @@ impl Driver {
         for output in outputs {
             match output {
                 Output::Send { to, message } => {
-                    if tracing::enabled!(tracing::Level::TRACE) {
-                        let text = format!("{message:?}");
-                        let short = text.get(..70).unwrap_or(&text);
-                        tracing::trace!(node = %self.node.id(), %to, short, "send");
-                    }
+                    trace_message("send", self.node.id(), to, &message);
                     self.transport.send(to, message)
                 }
                 Output::Reply { id, result } => {
@@ -232,6 +226,17 @@ impl Driver {
             }
             self.known_addrs.insert(member.node, member.addr.clone());
         }
+    }
+}
+
+/// Logs a message at trace level (`RUST_LOG=ringstore::runtime::driver=trace`), cut to its
+/// first characters: enough to follow an operation between nodes.
+fn trace_message(direction: &str, node: NodeId, peer: NodeId, message: &PeerMessage) {
+    const SHOWN_CHARS: usize = 70;
+    if tracing::enabled!(tracing::Level::TRACE) {
+        let text = format!("{message:?}");
+        let shown: String = text.chars().take(SHOWN_CHARS).collect();
+        tracing::trace!(%node, %peer, message = %shown, "{direction}");
     }
 }
 

@@ -36,6 +36,7 @@
 //!   both ways, slowed peers' outbound batches wait their delay.
 //!
 //! # Known limits
+//! - Queues are bounded in messages, not bytes (see the driver's input channel).
 //! - A peer that vanishes without closing is noticed after [`IDLE_TIMEOUT`]; frames written
 //!   meanwhile are lost (recovered by the protocol).
 //! - Inbound frames are delivered to the driver in arrival order per stream only.
@@ -755,6 +756,35 @@ mod tests {
             receiver.metrics.protocol_errors() == 1
         })
         .await;
+        assert!(receiver.inbox.try_recv().is_err());
+    }
+
+    // Garbage and frames of another protocol version close the connection that sent them,
+    // counted and logged, and reach nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_and_foreign_frames_close_the_connection() {
+        let ca = ClusterCa::generate().unwrap();
+        let sender = node(1, &tls_for(&ca, 1));
+        let receiver = node(2, &tls_for(&ca, 2));
+        let addr = receiver.transport.local_addr().unwrap();
+        let mut foreign = protocol::encode(NodeId(1), &gossip()).unwrap();
+        foreign[0] = 9; // the version varint: protocol version 9
+        let garbage = vec![0xff_u8; 7];
+        for (round, payload) in [garbage, foreign].into_iter().enumerate() {
+            let conn = sender.transport.dial(NodeId(2), addr).await.unwrap();
+            let mut stream = conn.open_uni().await.unwrap();
+            let len = u32::try_from(payload.len()).unwrap();
+            stream.write_all(&len.to_be_bytes()).await.unwrap();
+            stream.write_all(&payload).await.unwrap();
+            stream.finish().unwrap();
+            let closed = tokio::time::timeout(WAIT, conn.closed()).await.unwrap();
+            assert!(
+                matches!(closed, quinn::ConnectionError::ApplicationClosed(ref c)
+                    if c.error_code == VarInt::from_u32(CLOSE_PROTOCOL_ERROR)),
+                "{closed}"
+            );
+            assert_eq!(receiver.metrics.protocol_errors(), round as u64 + 1);
+        }
         assert!(receiver.inbox.try_recv().is_err());
     }
 
