@@ -18,7 +18,7 @@ pub const MAX_REPLICAS: u8 = 16;
 
 /// Timings and limits of one node. `Default` gives a LAN cluster of a few nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     /// Replicas per key (Dynamo's N). Default 3.
     pub n: u8,

@@ -8,8 +8,17 @@
 //! - [`version`]: dotted version vector sets (siblings, causal contexts, tombstones).
 //! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
 //! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
+//!
+//! Runtime modules (tokio, quinn, axum; never used by the core):
+//! - [`runtime`]: the node process: driver thread, QUIC transport with mutual TLS, config
+//!   file, metrics, fault injection.
+//! - [`http`]: the HTTP API.
+//!
+//! Tooling: [`cli`]: the client commands, an HTTP client, and local multi-process clusters.
 
+pub mod cli;
 pub mod config;
+pub mod http;
 pub mod membership;
 pub mod merkle;
 pub mod node;
@@ -17,6 +26,7 @@ pub mod node_id;
 pub mod protocol;
 pub mod request;
 pub mod ring;
+pub mod runtime;
 pub mod store;
 pub mod time;
 pub mod version;

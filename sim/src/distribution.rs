@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// A delay distribution in milliseconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Distribution {
     /// Always `ms`.
     Constant {

@@ -46,6 +46,18 @@ impl MessageClass {
     }
 }
 
+/// The latency of one directed link (a scenario's `[[network.links]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkLatency {
+    /// Sender node id.
+    pub from: u64,
+    /// Receiver node id.
+    pub to: u64,
+    /// The link's latency.
+    pub latency: Distribution,
+}
+
 /// The network's configuration (a scenario's `[network]` table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,14 +66,18 @@ pub struct NetworkConfig {
     pub latency: Distribution,
     /// Latency per message class, overriding `latency`.
     pub per_class: BTreeMap<MessageClass, Distribution>,
+    /// Latency of particular directed links, overriding `per_class` and `latency`.
+    pub links: Vec<LinkLatency>,
     /// Probability that a message is lost.
     pub loss: f64,
     /// Probability that a message is delivered twice.
     pub duplicate: f64,
     /// Latency between a client and the node it talks to (each way).
     pub client_latency: Distribution,
-    /// Extra delay on given directed links (e.g. between datacenters), added to the class's.
-    pub links: Vec<LinkDelay>,
+    /// Extra delay on given directed links (e.g. between datacenters), added to whatever
+    /// latency applies (link, class or default): the quorum experiments keep the W/A/R/S
+    /// distributions and add the distance.
+    pub link_extra: Vec<LinkDelay>,
 }
 
 /// An extra delay on every message from one node to another (one direction).
@@ -81,10 +97,11 @@ impl Default for NetworkConfig {
         Self {
             latency: Distribution::Exponential { lambda: 2.0 },
             per_class: BTreeMap::new(),
+            links: Vec::new(),
             loss: 0.0,
             duplicate: 0.0,
             client_latency: Distribution::constant(0.1),
-            links: Vec::new(),
+            link_extra: Vec::new(),
         }
     }
 }
@@ -114,6 +131,9 @@ impl NetworkConfig {
             d.validate()?;
         }
         for link in &self.links {
+            link.latency.validate()?;
+        }
+        for link in &self.link_extra {
             link.extra.validate()?;
         }
         for (what, value) in [("loss", self.loss), ("duplicate", self.duplicate)] {
@@ -131,15 +151,15 @@ pub struct Network {
     blocked: BTreeSet<(NodeId, NodeId)>,
     /// Extra delay added to every message to or from a slow node.
     slow: BTreeMap<NodeId, Distribution>,
-    /// Extra delay per directed link (from the configuration).
-    links: BTreeMap<(NodeId, NodeId), Distribution>,
+    /// Extra delay per directed link (from the configuration's `link_extra`).
+    link_extra: BTreeMap<(NodeId, NodeId), Distribution>,
 }
 
 impl Network {
     /// A network with no faults.
     pub fn new(config: NetworkConfig) -> Self {
-        let links = config
-            .links
+        let link_extra = config
+            .link_extra
             .iter()
             .map(|l| ((NodeId(l.from), NodeId(l.to)), l.extra.clone()))
             .collect();
@@ -147,7 +167,7 @@ impl Network {
             config,
             blocked: BTreeSet::new(),
             slow: BTreeMap::new(),
-            links,
+            link_extra,
         }
     }
 
@@ -178,13 +198,16 @@ impl Network {
         };
         let base = self
             .config
-            .per_class
-            .get(&class)
+            .links
+            .iter()
+            .find(|l| l.from == from.0 && l.to == to.0)
+            .map(|l| &l.latency)
+            .or_else(|| self.config.per_class.get(&class))
             .unwrap_or(&self.config.latency);
         (0..copies)
             .map(|_| {
                 let mut delay = base.sample_micros(rng);
-                if let Some(extra) = self.links.get(&(from, to)) {
+                if let Some(extra) = self.link_extra.get(&(from, to)) {
                     delay += extra.sample_micros(rng);
                 }
                 for node in [from, to] {
@@ -266,6 +289,29 @@ mod tests {
         net.one_way(&[a], &[b]);
         assert!(net.route(&mut rng, a, b, MessageClass::Other).is_empty());
         assert_eq!(net.route(&mut rng, b, a, MessageClass::Other).len(), 1);
+    }
+
+    // A link override wins over the class and the default latency, in one direction only.
+    #[test]
+    fn link_latency_overrides() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let net = Network::new(NetworkConfig {
+            latency: Distribution::constant(1.0),
+            links: vec![LinkLatency {
+                from: 1,
+                to: 2,
+                latency: Distribution::constant(75.0),
+            }],
+            ..NetworkConfig::default()
+        });
+        assert_eq!(
+            net.route(&mut rng, NodeId(1), NodeId(2), MessageClass::Write),
+            vec![75_000]
+        );
+        assert_eq!(
+            net.route(&mut rng, NodeId(2), NodeId(1), MessageClass::Write),
+            vec![1_000]
+        );
     }
 
     // Loss and duplication happen at about their configured rates.

@@ -58,6 +58,8 @@ pub struct ReadRecord {
     pub completed_us: u64,
     /// The write ids of the values it returned.
     pub seen: Vec<u64>,
+    /// Whether it found tombstones (a delete, possibly beside concurrent writes).
+    pub tombstones: bool,
 }
 
 /// A broken rule, with the key it concerns.
@@ -300,13 +302,15 @@ impl Oracle {
         for list in acked.values_mut() {
             list.sort_unstable();
         }
-        // Whether `seen` reflects write `id`: it returned it, or a value that (transitively)
-        // superseded it.
-        let reflects = |seen: &[u64], id: u64| -> bool {
+        // Whether a read that returned `seen` (and showed a delete, if `shows_delete`) reflects
+        // write `id`: it returned it, or a write that (transitively) superseded it, or showed a
+        // delete that did.
+        let reflects = |seen: &[u64], shows_delete: bool, id: u64| -> bool {
             let mut frontier = vec![id];
             let mut visited = BTreeSet::new();
             while let Some(x) = frontier.pop() {
-                if seen.contains(&x) {
+                let is_delete = self.writes.get(&x).is_some_and(|w| w.delete);
+                if seen.contains(&x) || (x != id && is_delete && shows_delete) {
                     return true;
                 }
                 if visited.insert(x)
@@ -328,20 +332,40 @@ impl Oracle {
                 continue;
             };
             out.reads += 1;
-            let latest_is_delete = self.writes[&latest].delete;
-            let fresh = reflects(&read.seen, latest) || (latest_is_delete && read.seen.is_empty());
-            // k: how many acknowledged versions after the newest one the read reflects
-            // (searched back at most MAX_VERSIONS_BEHIND versions).
+            // Versions are ordered by acknowledgement time (PBS's commit order). The read is as
+            // new as the newest value it returned (a value not yet acknowledged counts as newer
+            // than everything); an empty answer, or tombstones, show the newest delete before it.
+            let shows_delete = read.seen.is_empty() || read.tombstones;
+            let seen_at = read
+                .seen
+                .iter()
+                .map(|id| {
+                    self.writes
+                        .get(id)
+                        .and_then(|w| w.acked_us)
+                        .unwrap_or(u64::MAX)
+                })
+                .max();
+            let delete_at = if shows_delete {
+                before
+                    .iter()
+                    .rev()
+                    .find(|(_, id)| self.writes[id].delete)
+                    .map(|(at, _)| *at)
+            } else {
+                None
+            };
+            let newest = seen_at.into_iter().chain(delete_at).max();
+            let fresh = reflects(&read.seen, shows_delete, latest)
+                || newest.is_some_and(|at| at >= latest_at);
+            // k: how many acknowledged versions came after the newest one the read shows.
             let behind = if fresh {
                 out.consistent += 1;
                 0
             } else {
-                before
-                    .iter()
-                    .rev()
-                    .take(MAX_VERSIONS_BEHIND)
-                    .position(|(_, id)| reflects(&read.seen, *id))
-                    .unwrap_or(before.len().min(MAX_VERSIONS_BEHIND)) as u64
+                let shown = newest.unwrap_or(0);
+                (before.len() - before.partition_point(|(at, _)| *at <= shown))
+                    .min(MAX_VERSIONS_BEHIND) as u64
             };
             *out.versions_behind.entry(behind).or_default() += 1;
             let since_ack_us = read.issued_us.saturating_sub(latest_at);
@@ -353,35 +377,41 @@ impl Oracle {
 
     /// The history of one key, for a violation report.
     pub fn key_history(&self, key: u64) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines: Vec<(u64, String)> = Vec::new();
         for w in self.writes.values().filter(|w| w.key == key) {
-            lines.push(format!(
-                "  {:>10.3} ms  {} {} via {} supersedes {:?} -> {}",
-                w.issued_us as f64 / 1000.0,
-                if w.delete { "delete" } else { "write " },
-                w.id,
-                w.via,
-                w.supersedes,
-                match (w.acked_us, w.dot) {
-                    (Some(at), Some(dot)) => format!(
-                        "acked at {:.3} ms as {}:{}",
-                        at as f64 / 1000.0,
-                        dot.actor,
-                        dot.counter
-                    ),
-                    _ => "not acknowledged".to_string(),
-                }
+            lines.push((
+                w.issued_us,
+                format!(
+                    "  {:>10.3} ms  {} {} via {} supersedes {:?} -> {}",
+                    w.issued_us as f64 / 1000.0,
+                    if w.delete { "delete" } else { "write " },
+                    w.id,
+                    w.via,
+                    w.supersedes,
+                    match (w.acked_us, w.dot) {
+                        (Some(at), Some(dot)) => format!(
+                            "acked at {:.3} ms as {}:{}",
+                            at as f64 / 1000.0,
+                            dot.actor,
+                            dot.counter
+                        ),
+                        _ => "not acknowledged".to_string(),
+                    }
+                ),
             ));
         }
         for r in self.reads.iter().filter(|r| r.key == key) {
-            lines.push(format!(
-                "  {:>10.3} ms  read   saw {:?} (answered at {:.3} ms)",
-                r.issued_us as f64 / 1000.0,
-                r.seen,
-                r.completed_us as f64 / 1000.0
+            lines.push((
+                r.issued_us,
+                format!(
+                    "  {:>10.3} ms  read   saw {:?} (answered at {:.3} ms)",
+                    r.issued_us as f64 / 1000.0,
+                    r.seen,
+                    r.completed_us as f64 / 1000.0
+                ),
             ));
         }
-        lines.sort();
-        lines
+        lines.sort_by_key(|(at, _)| *at);
+        lines.into_iter().map(|(_, line)| line).collect()
     }
 }

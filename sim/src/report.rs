@@ -82,6 +82,9 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
     let _ = writeln!(out, "trace hash: {:016x}", result.trace_hash);
     if result.violations.is_empty() {
         let _ = writeln!(out, "violations: none");
+        if result.convergence_us.is_none() {
+            let _ = writeln!(out, "reproduce: {}", invocation.command());
+        }
     } else {
         let _ = writeln!(out, "violations: {}", result.violations.len());
         for v in result.violations.iter().take(10) {

@@ -53,6 +53,9 @@ pub struct Scenario {
     /// The nodes.
     pub cluster: ClusterConfig,
     /// The node core's configuration (N, R, W, timings), the same type the real nodes read.
+    /// Fields a scenario leaves out keep the simulator's defaults ([`sim_node_defaults`]), not
+    /// the production ones.
+    #[serde(deserialize_with = "node_over_sim_defaults")]
     pub node: NodeConfig,
     /// The clients.
     pub workload: WorkloadConfig,
@@ -74,8 +77,13 @@ pub struct ClusterConfig {
     pub skew_max_ms: u64,
     /// Each node's clock drifts by a uniform draw in `±drift_max_ppm` parts per million.
     pub drift_max_ppm: u64,
-    /// Group commit in the nodes' stores: a crash loses the writes not yet synced.
+    /// Group commit in the nodes' stores: after a node handles an input, its outputs (and the
+    /// sync that releases them) wait up to `group_commit_window`, so a crash in that window loses
+    /// the writes not yet synced and their acknowledgements with them.
     pub group_commit: bool,
+    /// How long a node batches before it syncs and releases its outputs (with `group_commit`).
+    #[serde(with = "humantime_serde")]
+    pub group_commit_window: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -85,6 +93,7 @@ impl Default for ClusterConfig {
             skew_max_ms: 0,
             drift_max_ppm: 0,
             group_commit: true,
+            group_commit_window: Duration::from_millis(1),
         }
     }
 }
@@ -274,6 +283,15 @@ pub enum ScenarioError {
     /// The cluster has no node.
     #[error("[cluster]: nodes must be at least 1")]
     NoNodes,
+    /// An event is set after the workload ends: the run heals everything then, and a later
+    /// fault would break the quiescence the checkers rely on.
+    #[error("event at {at:?} is not before the end of the workload (duration {duration:?})")]
+    AfterEnd {
+        /// The event's time.
+        at: Duration,
+        /// The workload's duration.
+        duration: Duration,
+    },
     /// An event names a node the cluster does not have.
     #[error("event at {at:?} names node {node}, but the cluster has nodes 1..={nodes}")]
     UnknownNode {
@@ -300,6 +318,20 @@ impl Default for Scenario {
             nemesis: None,
         }
     }
+}
+
+/// Reads a `[node]` table over the simulator's defaults: only the fields it names change.
+fn node_over_sim_defaults<'de, D>(deserializer: D) -> Result<NodeConfig, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let overrides = toml::Table::deserialize(deserializer)?;
+    let mut table = toml::Table::try_from(sim_node_defaults()).map_err(D::Error::custom)?;
+    for (key, value) in overrides {
+        table.insert(key, value);
+    }
+    table.try_into().map_err(D::Error::custom)
 }
 
 /// Node timings for simulation: the production defaults are tuned for hours of uptime; a
@@ -342,6 +374,12 @@ impl Scenario {
         self.network.validate()?;
         self.workload.validate()?;
         for event in &self.events {
+            if event.at >= self.duration {
+                return Err(ScenarioError::AfterEnd {
+                    at: event.at,
+                    duration: self.duration,
+                });
+            }
             for node in event.action.nodes() {
                 if node == 0 || node > self.cluster.nodes {
                     return Err(ScenarioError::UnknownNode {
@@ -578,6 +616,11 @@ mod tests {
         assert_eq!(s.events.len(), 9);
         assert_eq!(s.node.w, 3);
         assert_eq!(s.node.gossip_interval, Duration::from_millis(100));
+        // Fields the [node] table leaves out keep the simulator's defaults.
+        assert_eq!(
+            s.node.anti_entropy_interval,
+            sim_node_defaults().anti_entropy_interval
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let timeline = s.timeline(&mut rng);
         // The flap expands into cuts and heals every 500 ms from 4 s to 6 s.
@@ -595,9 +638,13 @@ mod tests {
         let s: Scenario = toml::from_str(text).unwrap();
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("node 9"), "{e}");
-        let unknown = "[cluster]\nnodez = 3\n";
-        let e = toml::from_str::<Scenario>(unknown).unwrap_err().to_string();
-        assert!(e.contains("nodez"), "{e}");
+        for unknown in ["[cluster]\nnodez = 3\n", "[node]\nnn = 5\n"] {
+            let e = toml::from_str::<Scenario>(unknown).unwrap_err().to_string();
+            assert!(e.contains("nodez") || e.contains("nn"), "{e}");
+        }
+        let late = "duration = \"10s\"\n[[events]]\nat = \"11s\"\naction = \"heal\"\n";
+        let s: Scenario = toml::from_str(late).unwrap();
+        assert!(matches!(s.validate(), Err(ScenarioError::AfterEnd { .. })));
     }
 
     // The nemesis is a function of the seed, and every fault it starts it also ends.

@@ -48,6 +48,8 @@ enum Event {
     },
     /// A node's earliest deadline may have come.
     NodeTimer { node: NodeId },
+    /// Group commit: a node syncs and releases what it produced since its last flush.
+    Flush { node: NodeId, incarnation: u64 },
     /// A client request arrives at a node.
     Request {
         node: NodeId,
@@ -108,6 +110,8 @@ struct SimNode {
     drift_ppm: i64,
     /// The virtual time of the pending `NodeTimer` event, if any.
     timer_at: Option<u64>,
+    /// Whether a `Flush` event is pending.
+    flush_pending: bool,
 }
 
 impl SimNode {
@@ -231,6 +235,7 @@ const KIND_TIMER: u8 = 2;
 const KIND_REQUEST: u8 = 3;
 const KIND_REPLY: u8 = 4;
 const KIND_FAULT: u8 = 5;
+const KIND_FLUSH: u8 = 6;
 
 impl World {
     /// Builds the world for `scenario` and `seed` (the scenario must be valid).
@@ -278,6 +283,7 @@ impl World {
                 skew_us,
                 drift_ppm,
                 timer_at: None,
+                flush_pending: false,
             });
         }
         let timeline = world.scenario.timeline(&mut rng);
@@ -363,8 +369,25 @@ impl World {
         self.after_step(index);
     }
 
-    /// Routes a node's outputs and re-arms its timer event.
+    /// After a node handled an input: flush now, or within the group-commit window.
     fn after_step(&mut self, index: usize) {
+        let window = micros(self.scenario.cluster.group_commit_window);
+        if !self.scenario.cluster.group_commit || window == 0 {
+            self.flush(index);
+            return;
+        }
+        if !self.nodes[index].flush_pending && self.nodes[index].node.is_some() {
+            self.nodes[index].flush_pending = true;
+            let node = self.nodes[index].id;
+            let incarnation = self.nodes[index].incarnation;
+            self.schedule(self.now + window, Event::Flush { node, incarnation });
+        }
+        self.rearm(index);
+    }
+
+    /// Syncs a node's store (inside `drain_outputs`), routes its outputs, re-arms its timer.
+    fn flush(&mut self, index: usize) {
+        self.nodes[index].flush_pending = false;
         let outputs = match self.nodes[index].node.as_mut() {
             Some(node) => node.drain_outputs(),
             None => return,
@@ -496,6 +519,14 @@ impl World {
                 }
                 self.after_step(index);
             }
+            Event::Flush { node, incarnation } => {
+                self.trace(KIND_FLUSH, node.0, incarnation);
+                if let Some(index) = self.index_of(node)
+                    && self.nodes[index].incarnation == incarnation
+                {
+                    self.flush(index);
+                }
+            }
             Event::Request {
                 node,
                 incarnation,
@@ -596,6 +627,10 @@ impl World {
                 let Some(index) = self.index_of(NodeId(node)) else {
                     return;
                 };
+                if lose_disk && self.nodes[index].node.is_none() {
+                    // Already down: its disk goes now.
+                    self.nodes[index].crashed_store = Some(MemoryStore::new(self.store_policy()));
+                }
                 if let Some(running) = self.nodes[index].node.take() {
                     let mut store = running.into_store();
                     if lose_disk {
@@ -606,6 +641,7 @@ impl World {
                     self.nodes[index].crashed_store = Some(store);
                     self.nodes[index].incarnation += 1;
                     self.nodes[index].timer_at = None;
+                    self.nodes[index].flush_pending = false;
                 }
             }
             FaultAction::Restart { node } => {
@@ -732,6 +768,7 @@ impl World {
                     issued_us: issued,
                     completed_us: self.now,
                     seen: seen.clone(),
+                    tombstones: read.has_tombstones,
                 });
                 match then {
                     OpKind::ReadModifyWrite => {

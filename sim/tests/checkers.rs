@@ -25,7 +25,7 @@ fn scenario(sabotage: Sabotage) -> Scenario {
     };
     s.workload.rate = 100.0;
     s.node.sabotage = sabotage;
-    s.validate().unwrap();
+    s.validate().expect("the test scenario is valid");
     s
 }
 

@@ -3,7 +3,8 @@
 //! A configuration (N, R, W) runs a whole simulated cluster: the profile's W, A, R and S
 //! distributions go on the matching message classes (`Replicate`, its ack, `Read`, its reply;
 //! see [`crate::network::MessageClass`]), a profile's sites become extra delays on the links
-//! between nodes at different sites, clients talk to nodes with no delay, and the workload is
+//! between nodes at different sites, clients talk to nodes with no delay, group commit is off
+//! (unless a scenario file sets it: it holds every output for its window), and the workload is
 //! the visibility probe ([`crate::workload::ProbeConfig`]): each client is the only writer of
 //! its key and reads it once, a chosen delay after each write's ack.
 //!
@@ -209,7 +210,7 @@ pub fn scenario_for(
                     _ => None,
                 };
                 if let Some(extra) = extra {
-                    s.network.links.push(LinkDelay { from, to, extra });
+                    s.network.link_extra.push(LinkDelay { from, to, extra });
                 }
             }
         }
@@ -243,6 +244,8 @@ pub fn scenario_for(
     };
     if options.scenario.is_none() {
         s.duration = PROBE_DURATION_CAP;
+        // Group commit holds every output for its window: a delay WARS does not have.
+        s.cluster.group_commit = false;
     }
     s.validate()?;
     Ok(s)
@@ -397,7 +400,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.cluster.nodes, 3);
         // 3 nodes at 3 sites: every ordered pair of distinct nodes.
-        assert_eq!(s.network.links.len(), 6);
-        assert!(s.network.links.iter().all(|l| l.from != l.to));
+        assert_eq!(s.network.link_extra.len(), 6);
+        assert!(s.network.link_extra.iter().all(|l| l.from != l.to));
     }
 }

@@ -1,0 +1,553 @@
+//! The command line's client and cluster commands: `ringstore put/get/delete` and
+//! `ringstore cluster up/status/down/add/remove/kill/restart/partition/heal/slow`.
+//!
+//! The clap types live here and each command is a thin shell over library functions
+//! ([`client::Client`], [`cluster::up`], [`cluster::Cluster`]) so that the end-to-end tests call
+//! exactly the code the command line runs. `ringstore node` (the node process) is the runtime's.
+//!
+//! # Guarantees
+//! - Bad input (an unknown node id, a missing `cluster.json`, an unreachable node, a malformed
+//!   address) is a one-line `error: ...` on stderr and a non-zero exit code, never a panic.
+//! - Exit codes: 0 success; 1 error; 2 bad usage (clap); 3 `get` found no value.
+//!
+//! # Limits
+//! - Values are shown as text when they are UTF-8 and as `base64:...` otherwise.
+
+pub mod client;
+pub mod cluster;
+pub mod cluster_file;
+
+use crate::NodeId;
+use clap::{Args, Subcommand};
+use client::{Client, ClientError, ReadOutcome, with_fallback};
+use cluster::{Cluster, ClusterError, DEFAULT_CLUSTER_DIR, StopOutcome, UpOptions};
+use cluster_file::{ClusterFile, ClusterFileError};
+use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// `println!` that ignores a closed stdout (`ringstore get k | head -1`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Exit code of `get` when the key has no value.
+pub const EXIT_NOT_FOUND: u8 = 3;
+
+/// The client and cluster commands (flattened into the binary's top-level commands).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write VALUE under KEY (prints the new context).
+    Put(PutArgs),
+    /// Read KEY: its value, or all its siblings, and the context to write with.
+    Get(GetArgs),
+    /// Delete KEY (needs the context of a read).
+    Delete(DeleteArgs),
+    /// Start, inspect, break and heal a local multi-process cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// Which node a client command talks to.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// A node's HTTP address, like 127.0.0.1:8001 (the default is a node of --dir).
+    #[arg(long, value_name = "ADDR", value_parser = parse_http_addr, conflicts_with = "dir")]
+    pub node: Option<SocketAddr>,
+    /// A cluster directory: use its nodes, falling back to the next when one is down.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CLUSTER_DIR)]
+    pub dir: PathBuf,
+}
+
+/// `ringstore put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The key.
+    pub key: String,
+    /// The value (`-` reads it from stdin).
+    pub value: String,
+    /// The context of the read this write follows (omit for a blind write).
+    #[arg(long, short = 'c')]
+    pub context: Option<String>,
+    /// Write quorum for this request (default: the cluster's W).
+    #[arg(short = 'w', long = "w")]
+    pub w: Option<u8>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ringstore get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The key.
+    pub key: String,
+    /// Read quorum for this request (default: the cluster's R).
+    #[arg(short = 'r', long = "r")]
+    pub r: Option<u8>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ringstore delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The key.
+    pub key: String,
+    /// The context of the read this delete follows (from `get`).
+    #[arg(long, short = 'c')]
+    pub context: String,
+    /// Write quorum for this request (default: the cluster's W).
+    #[arg(short = 'w', long = "w")]
+    pub w: Option<u8>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// The cluster directory every `cluster` subcommand takes.
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// The cluster directory (holds cluster.json, the CA and one nN/ directory per node).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CLUSTER_DIR)]
+    pub dir: PathBuf,
+}
+
+/// `ringstore cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a cluster of local node processes (or restart the stopped one in --dir).
+    Up(UpArgs),
+    /// Show every node: process, state, how the others see it, ownership, keys, hints.
+    Status(DirArg),
+    /// Stop every node (SIGTERM, then SIGKILL after a grace period).
+    Down(DirArg),
+    /// Start a new node that joins the cluster; ranges move to it.
+    Add(DirArg),
+    /// Decommission NODE: it hands its data over, reports Left, and is stopped.
+    Remove(NodeArg),
+    /// Crash NODE with SIGKILL.
+    Kill(NodeArg),
+    /// Stop NODE if it runs, start it again with its data, wait until it is back.
+    Restart(NodeArg),
+    /// Split the cluster: `partition 1,2 3,4,5` cuts every link between the sides.
+    Partition(PartitionArgs),
+    /// Remove every partition and delay.
+    Heal(DirArg),
+    /// Make NODE slow: it delays everything it sends.
+    Slow(SlowArgs),
+}
+
+/// `cluster up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Number of nodes [default: 5].
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Replicas per key, N [default: 3].
+    #[arg(long)]
+    pub n: Option<u8>,
+    /// Default read quorum, R [default: 2].
+    #[arg(long)]
+    pub r: Option<u8>,
+    /// Default write quorum, W [default: 2].
+    #[arg(long)]
+    pub w: Option<u8>,
+    /// How long to wait for the cluster to converge, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+}
+
+/// A subcommand about one node.
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    /// The node's id, as in cluster.json (`3` or `n3`).
+    #[arg(value_parser = cluster::parse_node_id)]
+    pub node: NodeId,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+/// `cluster partition`.
+#[derive(Debug, Args)]
+pub struct PartitionArgs {
+    /// Two or more sides, each a comma-separated list of node ids: `1,2 3,4,5`.
+    #[arg(value_parser = cluster::parse_node_list, num_args = 2.., required = true)]
+    pub sides: Vec<Vec<NodeId>>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+/// `cluster slow`.
+#[derive(Debug, Args)]
+pub struct SlowArgs {
+    /// The node's id, as in cluster.json.
+    #[arg(value_parser = cluster::parse_node_id)]
+    pub node: NodeId,
+    /// Delay added to everything the node sends, in milliseconds (0 removes it).
+    #[arg(long, default_value_t = 50)]
+    pub delay_ms: u64,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A request to a node failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A cluster operation failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// `cluster.json` could not be read.
+    #[error(transparent)]
+    File(#[from] ClusterFileError),
+    /// The value could not be read from stdin.
+    #[error("cannot read the value from stdin: {0}")]
+    Stdin(std::io::Error),
+    /// `up` on a directory that holds a different cluster than the flags ask for.
+    #[error(
+        "{dir} already holds a cluster of {nodes} nodes (N={n}, R={r}, W={w}); `cluster up` \
+         restarts it as it is: drop --nodes/--n/--r/--w, or use another --dir",
+        dir = .dir.display()
+    )]
+    ExistingClusterDiffers {
+        /// The directory.
+        dir: PathBuf,
+        /// Its node count.
+        nodes: usize,
+        /// Its N.
+        n: u8,
+        /// Its R.
+        r: u8,
+        /// Its W.
+        w: u8,
+    },
+}
+
+/// Parses `--node`: `HOST:PORT`, optionally written as `http://HOST:PORT/`.
+pub fn parse_http_addr(text: &str) -> Result<SocketAddr, String> {
+    let trimmed = text
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    trimmed
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("`{text}` is not an address like 127.0.0.1:8001"))
+}
+
+/// Runs one command; prints its result, or `error: ...` on stderr. Returns the exit code.
+pub fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Put(args) => put(args),
+        Command::Get(args) => get(args),
+        Command::Delete(args) => delete(args),
+        Command::Cluster(command) => run_cluster(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The addresses a client command tries, in order.
+fn target_addrs(target: &TargetArgs) -> Result<Vec<SocketAddr>, CliError> {
+    match target.node {
+        Some(addr) => Ok(vec![addr]),
+        None => Ok(Cluster::open(&target.dir)?.client_addrs()),
+    }
+}
+
+fn put(args: PutArgs) -> Result<ExitCode, CliError> {
+    let value = if args.value == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(CliError::Stdin)?;
+        bytes
+    } else {
+        args.value.into_bytes()
+    };
+    let client = Client::new();
+    let addrs = target_addrs(&args.target)?;
+    let context = with_fallback(&addrs, false, |addr| {
+        client.put(
+            addr,
+            args.key.as_bytes(),
+            &value,
+            args.context.as_deref(),
+            args.w,
+        )
+    })?;
+    say!("context: {context}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A value for the terminal: text if it is UTF-8, `base64:...` otherwise.
+pub fn display_value(value: &[u8]) -> String {
+    use base64::Engine;
+    match std::str::from_utf8(value) {
+        Ok(text) => text.to_string(),
+        Err(_) => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        ),
+    }
+}
+
+fn get(args: GetArgs) -> Result<ExitCode, CliError> {
+    let client = Client::new();
+    let addrs = target_addrs(&args.target)?;
+    let outcome = with_fallback(&addrs, true, |addr| {
+        client.get(addr, args.key.as_bytes(), args.r)
+    })?;
+    match outcome {
+        ReadOutcome::Found { values, context } => {
+            if let [value] = values.as_slice() {
+                say!("value: {}", display_value(value));
+            } else {
+                say!(
+                    "{} siblings (concurrent writes; a put with this context replaces them all):",
+                    values.len()
+                );
+                for (i, value) in values.iter().enumerate() {
+                    say!("  [{}] {}", i + 1, display_value(value));
+                }
+            }
+            say!("context: {context}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ReadOutcome::NotFound { context } => {
+            match context {
+                Some(context) => say!("not found (deleted)\ncontext: {context}"),
+                None => say!("not found"),
+            }
+            Ok(ExitCode::from(EXIT_NOT_FOUND))
+        }
+    }
+}
+
+fn delete(args: DeleteArgs) -> Result<ExitCode, CliError> {
+    let client = Client::new();
+    let addrs = target_addrs(&args.target)?;
+    let context = with_fallback(&addrs, false, |addr| {
+        client.delete(addr, args.key.as_bytes(), &args.context, args.w)
+    })?;
+    say!("deleted\ncontext: {context}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_cluster(command: ClusterCommand) -> Result<ExitCode, CliError> {
+    match command {
+        ClusterCommand::Up(args) => cluster_up(args)?,
+        ClusterCommand::Status(DirArg { dir }) => {
+            let mut cluster = Cluster::open(&dir)?;
+            say_raw!("{}", cluster.status().render());
+        }
+        ClusterCommand::Down(DirArg { dir }) => {
+            let mut cluster = Cluster::open(&dir)?;
+            for (id, outcome) in cluster.down()? {
+                let what = match outcome {
+                    StopOutcome::Terminated => "stopped",
+                    StopOutcome::Killed => "killed (did not stop within the grace period)",
+                    StopOutcome::NotRunning => "was not running",
+                };
+                say!("n{}: {what}", id.0);
+            }
+            say!("data and logs are kept in {}", dir.display());
+        }
+        ClusterCommand::Add(DirArg { dir }) => {
+            let mut cluster = Cluster::open(&dir)?;
+            let start = Instant::now();
+            let id = cluster.add()?;
+            let addr = cluster.http_addr(id)?;
+            say!(
+                "n{} joined at {addr} in {:.1}s; its ranges move to it in the background",
+                id.0,
+                start.elapsed().as_secs_f64()
+            );
+            say_raw!("{}", cluster.status().render());
+        }
+        ClusterCommand::Remove(NodeArg { node, dir }) => {
+            let mut cluster = Cluster::open(&dir.dir)?;
+            say!(
+                "n{}: leaving (handing its data to the new owners)...",
+                node.0
+            );
+            let waited = cluster.remove(node)?;
+            say!(
+                "n{} left after {:.1}s and was stopped; its directory is kept",
+                node.0,
+                waited.as_secs_f64()
+            );
+        }
+        ClusterCommand::Kill(NodeArg { node, dir }) => {
+            Cluster::open(&dir.dir)?.kill(node)?;
+            say!("n{}: killed (SIGKILL)", node.0);
+        }
+        ClusterCommand::Restart(NodeArg { node, dir }) => {
+            let waited = Cluster::open(&dir.dir)?.restart(node)?;
+            say!(
+                "n{}: restarted; the cluster converged in {:.1}s",
+                node.0,
+                waited.as_secs_f64()
+            );
+        }
+        ClusterCommand::Partition(PartitionArgs { sides, dir }) => {
+            Cluster::open(&dir.dir)?.partition(&sides)?;
+            let sides: Vec<String> = sides
+                .iter()
+                .map(|side| {
+                    side.iter()
+                        .map(|id| format!("n{}", id.0))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            say!("partitioned: {}", sides.join(" | "));
+        }
+        ClusterCommand::Heal(DirArg { dir }) => {
+            Cluster::open(&dir)?.heal()?;
+            say!("healed: every partition and delay removed");
+        }
+        ClusterCommand::Slow(SlowArgs {
+            node,
+            delay_ms,
+            dir,
+        }) => {
+            Cluster::open(&dir.dir)?.slow(node, delay_ms)?;
+            say!(
+                "n{}: everything it sends is delayed by {delay_ms} ms",
+                node.0
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cluster_up(args: UpArgs) -> Result<(), CliError> {
+    let dir = args.dir.dir;
+    let mut options = UpOptions::new(&dir);
+    options.ready_timeout = Duration::from_secs(args.timeout_secs);
+    if ClusterFile::exists_in(&dir) {
+        let file = ClusterFile::load(&dir)?;
+        let differs = args.nodes.is_some_and(|n| n != file.nodes.len())
+            || args.n.is_some_and(|n| n != file.n)
+            || args.r.is_some_and(|r| r != file.r)
+            || args.w.is_some_and(|w| w != file.w);
+        if differs {
+            return Err(CliError::ExistingClusterDiffers {
+                dir,
+                nodes: file.nodes.len(),
+                n: file.n,
+                r: file.r,
+                w: file.w,
+            });
+        }
+        say!(
+            "restarting the stopped cluster in {} (data kept)",
+            dir.display()
+        );
+    }
+    options.nodes = args.nodes.unwrap_or(options.nodes);
+    options.n = args.n.unwrap_or(options.n);
+    options.r = args.r.unwrap_or(options.r);
+    options.w = args.w.unwrap_or(options.w);
+    let start = Instant::now();
+    let mut cluster = cluster::up(&options)?;
+    let file = cluster.file().clone();
+    say!(
+        "{} nodes up in {} (N={}, R={}, W={}); converged in {:.1}s\n",
+        file.nodes.len(),
+        dir.display(),
+        file.n,
+        file.r,
+        file.w,
+        start.elapsed().as_secs_f64()
+    );
+    say_raw!("{}", cluster.status().render());
+    print_usage_hints(&dir, &file);
+    Ok(())
+}
+
+/// Prints how to talk to a freshly started cluster.
+fn print_usage_hints(dir: &Path, file: &ClusterFile) {
+    let exe = std::env::args()
+        .next()
+        .unwrap_or_else(|| "ringstore".to_string());
+    let dir_flag = if dir == Path::new(DEFAULT_CLUSTER_DIR) {
+        String::new()
+    } else {
+        format!(" --dir {}", dir.display())
+    };
+    let Some(first) = file.nodes.first() else {
+        return;
+    };
+    let addr = first.http_addr;
+    say!("\ntalk to it:");
+    say!("  {exe} put greeting hello{dir_flag}");
+    say!("  {exe} get greeting{dir_flag}");
+    say!("  curl -i -X PUT --data-binary hello http://{addr}/kv/greeting");
+    say!("  curl -i http://{addr}/kv/greeting");
+    say!("  curl -s http://{addr}/status");
+    say!("break it:");
+    say!("  {exe} cluster kill 2{dir_flag}; {exe} cluster restart 2{dir_flag}");
+    say!("  {exe} cluster partition 1,2 3,4,5{dir_flag}; {exe} cluster heal{dir_flag}");
+    say!(
+        "logs: {}/nN/node.log    stop: {exe} cluster down{dir_flag}",
+        dir.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_addresses_accept_urls_and_names() {
+        // Goal: `--node` takes the forms people paste: a socket address, a URL, a host name.
+        let plain = parse_http_addr("127.0.0.1:8001").unwrap();
+        assert_eq!(parse_http_addr("http://127.0.0.1:8001/").unwrap(), plain);
+        assert_eq!(parse_http_addr("localhost:8001").unwrap().port(), 8001);
+        assert!(parse_http_addr("8001").unwrap_err().contains("8001"));
+    }
+
+    #[test]
+    fn values_display_as_text_or_base64() {
+        // Goal: a binary value never garbles the terminal, text stays readable.
+        assert_eq!(display_value(b"hello"), "hello");
+        assert_eq!(display_value(&[0xff, 0x00]), "base64:/wA=");
+    }
+
+    #[test]
+    fn client_commands_without_a_cluster_fail_clearly() {
+        // Goal: `get --dir` on a directory with no cluster.json is an error naming the fix.
+        let dir = tempfile::tempdir().unwrap();
+        let err = target_addrs(&TargetArgs {
+            node: None,
+            dir: dir.path().to_path_buf(),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cluster up"), "{err}");
+    }
+}

@@ -1,0 +1,261 @@
+//! The driver: the one thread that owns the node core and feeds it.
+//!
+//! The sans-IO [`Node`] is driven by a dedicated std thread. Everything else (HTTP handlers,
+//! QUIC connection tasks) talks to it through one bounded [`std::sync::mpsc::sync_channel`] of
+//! [`DriverInput`]s, which they `try_send` into: a full channel means the node is overloaded, and
+//! the sender answers 503 (a client) or drops the frame (a peer; the protocol's timeouts, hints
+//! and anti-entropy recover it).
+//!
+//! The loop: wait for an input until the core's next deadline; take a bounded batch of the
+//! inputs that are ready; step them; tick; drain the outputs once (the core syncs the store
+//! before releasing any output that claims durability: one fsync per batch, i.e. group
+//! commit); route `Send`s to the transport's per-peer queues and `Reply`s to the waiting HTTP
+//! handlers.
+//!
+//! # Guarantees
+//! - The node is touched by this thread only; there is no lock around it.
+//! - At most [`MAX_BATCH_INPUTS`] inputs share one sync, so a reply waits for at most one
+//!   batch's work before its fsync.
+//! - Time passed to the core never goes backwards ([`WallClock`]).
+//! - On [`DriverInput::Shutdown`] the loop drains its last outputs and closes the store
+//!   (final sync) before it returns.
+//!
+//! # Known limits
+//! - A status snapshot is built on this thread: a `/status` call costs the core a few
+//!   microseconds (ring ownership is cached per ring).
+//! - The input channel is bounded in inputs, not bytes: at worst `INBOX_CAPACITY` large
+//!   messages (a value is at most 1 MiB; batches are bounded in count) wait in memory.
+
+use super::status::{NodeStatus, StatusBuilder};
+use super::transport::Transport;
+use crate::node::{AdminCommand, ClientId, Input, Node, Output};
+use crate::protocol::PeerMessage;
+use crate::request::{ClientRequest, ClientResult};
+use crate::store::{DurableStore, StoreError};
+use crate::{NodeId, Time};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// Capacity of the driver's input channel: past it, clients get 503 and peer frames drop.
+pub const INBOX_CAPACITY: usize = 8192;
+
+/// Most inputs stepped between two drains (and so covered by one fsync).
+pub const MAX_BATCH_INPUTS: usize = 512;
+
+/// Longest the loop sleeps without an input or a deadline (it then re-reads the membership
+/// for new peer addresses).
+pub const MAX_IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// A batch taking longer than this is logged: every reply in it waited that long.
+pub const SLOW_BATCH: Duration = Duration::from_millis(100);
+
+/// What the rest of the process sends the core.
+pub enum DriverInput {
+    /// A frame from a peer (its sender checked against its certificate by the transport).
+    Peer {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// A client request and where to answer it.
+    Client {
+        /// The request.
+        request: ClientRequest,
+        /// Where the reply goes.
+        reply: oneshot::Sender<ClientResult>,
+    },
+    /// An operator command.
+    Admin(AdminCommand),
+    /// A status snapshot request.
+    Status(oneshot::Sender<NodeStatus>),
+    /// Stop: drain, sync, close the store.
+    Shutdown,
+}
+
+/// The core's clock: microseconds since the Unix epoch, never going backwards.
+#[derive(Default)]
+pub struct WallClock {
+    last: Time,
+}
+
+impl WallClock {
+    /// The current time, or the last one returned if the system clock stepped back.
+    pub fn now(&mut self) -> Time {
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.last = self.last.max(Time::from_micros(micros));
+        self.last
+    }
+}
+
+/// The loop's state: the node and where its outputs go.
+pub struct Driver {
+    node: Node<DurableStore>,
+    inbox: Receiver<DriverInput>,
+    transport: Arc<Transport>,
+    clock: WallClock,
+    waiting: HashMap<ClientId, oneshot::Sender<ClientResult>>,
+    next_client: u64,
+    known_addrs: HashMap<NodeId, String>,
+    status: StatusBuilder,
+}
+
+impl Driver {
+    /// A driver for `node`, reading `inbox`, sending through `transport`.
+    pub fn new(
+        node: Node<DurableStore>,
+        inbox: Receiver<DriverInput>,
+        transport: Arc<Transport>,
+        clock: WallClock,
+    ) -> Self {
+        Self {
+            node,
+            inbox,
+            transport,
+            clock,
+            waiting: HashMap::new(),
+            next_client: 0,
+            known_addrs: HashMap::new(),
+            status: StatusBuilder::default(),
+        }
+    }
+
+    /// Runs until [`DriverInput::Shutdown`] (or every sender is gone); returns the result of
+    /// the final sync.
+    pub fn run(mut self) -> Result<(), StoreError> {
+        let mut batch = Vec::with_capacity(MAX_BATCH_INPUTS);
+        let mut stopping = false;
+        while !stopping {
+            let wait = self.wait();
+            match self.inbox.recv_timeout(wait) {
+                Ok(input) => batch.push(input),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stopping = true,
+            }
+            batch.extend(self.inbox.try_iter().take(MAX_BATCH_INPUTS - batch.len()));
+            let started = Instant::now();
+            let inputs = batch.len();
+            let now = self.clock.now();
+            for input in batch.drain(..) {
+                stopping |= self.feed(now, input);
+            }
+            self.node.tick(now);
+            let outputs = self.node.drain_outputs(); // group commit: one sync per batch
+            self.learn_addresses(); // before routing: a new peer's first frame needs its address
+            self.route(outputs);
+            let elapsed = started.elapsed();
+            if elapsed > SLOW_BATCH {
+                tracing::warn!(?elapsed, inputs, "slow batch (a slow disk sync?)");
+            }
+        }
+        // Requests still waiting get no reply: their handlers answer 503.
+        self.waiting.clear();
+        self.node.into_store().close()
+    }
+
+    /// How long to wait for an input: until the core's next deadline, at most `MAX_IDLE_WAIT`.
+    fn wait(&mut self) -> Duration {
+        let now = self.clock.now();
+        self.node
+            .next_deadline()
+            .map_or(MAX_IDLE_WAIT, |deadline| deadline.since(now))
+            .min(MAX_IDLE_WAIT)
+    }
+
+    /// Feeds one input; returns whether it asks the loop to stop.
+    fn feed(&mut self, now: Time, input: DriverInput) -> bool {
+        match input {
+            DriverInput::Peer { from, message } => {
+                trace_message("recv", self.node.id(), from, &message);
+                self.node.step(now, Input::Peer { from, message });
+            }
+            DriverInput::Client { request, reply } => {
+                self.next_client += 1;
+                let id = ClientId(self.next_client);
+                self.waiting.insert(id, reply);
+                self.node.step(now, Input::Client { id, request });
+            }
+            DriverInput::Admin(command) => self.node.step(now, Input::Admin(command)),
+            DriverInput::Status(reply) => {
+                // The handler may have gone away; nothing to do then.
+                let _ = reply.send(self.status.build(&self.node));
+            }
+            DriverInput::Shutdown => return true,
+        }
+        false
+    }
+
+    /// Sends each output where it goes.
+    fn route(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Send { to, message } => {
+                    trace_message("send", self.node.id(), to, &message);
+                    self.transport.send(to, message)
+                }
+                Output::Reply { id, result } => {
+                    if let Some(reply) = self.waiting.remove(&id) {
+                        // The client may have disconnected; its answer is moot then.
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the transport any peer address the membership table learned or changed.
+    fn learn_addresses(&mut self) {
+        let own = self.node.id();
+        for member in self.node.members().entries() {
+            if member.node == own || self.known_addrs.get(&member.node) == Some(&member.addr) {
+                continue;
+            }
+            match member.addr.parse::<SocketAddr>() {
+                Ok(addr) => self.transport.set_address(member.node, addr),
+                Err(_) => tracing::warn!(
+                    peer = %member.node,
+                    addr = %member.addr,
+                    "gossiped peer address is not IP:port; ignored"
+                ),
+            }
+            self.known_addrs.insert(member.node, member.addr.clone());
+        }
+    }
+}
+
+/// Logs a message at trace level (`RUST_LOG=ringstore::runtime::driver=trace`), cut to its
+/// first characters: enough to follow an operation between nodes.
+fn trace_message(direction: &str, node: NodeId, peer: NodeId, message: &PeerMessage) {
+    const SHOWN_CHARS: usize = 70;
+    if tracing::enabled!(tracing::Level::TRACE) {
+        let text = format!("{message:?}");
+        let shown: String = text.chars().take(SHOWN_CHARS).collect();
+        tracing::trace!(%node, %peer, message = %shown, "{direction}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The clock never goes backwards and is Unix-epoch based.
+    #[test]
+    fn wall_clock_is_monotonic_and_epoch_based() {
+        let mut clock = WallClock {
+            last: Time::from_micros(u64::MAX - 1),
+        };
+        assert_eq!(clock.now(), Time::from_micros(u64::MAX - 1));
+        let mut fresh = WallClock::default();
+        let a = fresh.now();
+        let b = fresh.now();
+        assert!(b >= a);
+        // After 2020-01-01 in microseconds.
+        assert!(a.as_micros() > 1_577_836_800_000_000);
+    }
+}
