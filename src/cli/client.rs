@@ -25,7 +25,6 @@ use crate::NodeId;
 use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -66,58 +65,7 @@ pub enum ReadOutcome {
     },
 }
 
-/// A node's answer to `GET /status` (runtime contract §3). Unknown fields are ignored and
-/// missing ones take their defaults, so the client survives additions to the status.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct NodeStatus {
-    /// The node's id.
-    pub id: u64,
-    /// Its life-cycle status: `Joining`, `Up`, `Leaving` or `Left`.
-    pub status: String,
-    /// A digest of its ring: equal digests mean the same ring.
-    pub ring_digest: u64,
-    /// Its view of every member.
-    pub members: Vec<MemberView>,
-    /// Its ring.
-    pub ring: RingView,
-    /// Keys in its store.
-    pub keys: u64,
-    /// Hints it holds, per owner id.
-    pub hints_pending: BTreeMap<String, u64>,
-    /// When its last anti-entropy exchange completed, in milliseconds since the Unix epoch.
-    pub last_anti_entropy_ms: Option<u64>,
-    /// Operations in flight at its core.
-    pub ops_in_flight: u64,
-    /// Its counters.
-    pub stats: StatsView,
-}
-
-/// The counters of a node's `/status` that the cluster tooling reads.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct StatsView {
-    /// Puts and deletes that reached W.
-    pub writes_ok: u64,
-    /// Gets that reached R.
-    pub reads_ok: u64,
-    /// Client requests that failed.
-    pub requests_failed: u64,
-    /// Writes sent to a fallback with a hint.
-    pub hinted_writes: u64,
-    /// Hints delivered to their owner.
-    pub hints_delivered: u64,
-    /// Hints dropped.
-    pub hints_dropped: u64,
-    /// Read-repair messages sent.
-    pub read_repairs: u64,
-    /// Keys sent or received by anti-entropy.
-    pub anti_entropy_keys: u64,
-    /// Anti-entropy exchanges completed.
-    pub anti_entropy_rounds: u64,
-    /// Keys handed off to new owners.
-    pub keys_handed_off: u64,
-}
+pub use crate::runtime::status::{MemberView, NodeStatus, RingView, StatsView};
 
 impl NodeStatus {
     /// Every hint the node holds, for any owner.
@@ -134,32 +82,6 @@ impl NodeStatus {
     pub fn ownership_of(&self, node: NodeId) -> Option<f64> {
         self.ring.ownership.get(&node.0.to_string()).copied()
     }
-}
-
-/// One member as a node sees it.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct MemberView {
-    /// The member's id.
-    pub id: u64,
-    /// Its peer address.
-    pub addr: String,
-    /// Its life-cycle status as gossiped.
-    pub status: String,
-    /// Whether the observing node's failure detector thinks it is alive.
-    pub up: bool,
-    /// The detector's suspicion level.
-    pub phi: f64,
-}
-
-/// The ring as a node sees it.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct RingView {
-    /// Nodes in the ring.
-    pub nodes: u64,
-    /// Each node's replica share of the ring at N, by id.
-    pub ownership: BTreeMap<String, f64>,
 }
 
 /// Why a request to a node failed.

@@ -14,11 +14,13 @@
 use crate::NodeId;
 use crate::node::{Node, NodeStats};
 use crate::store::Store;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What `GET /status` answers.
-#[derive(Clone, Debug, Serialize)]
+/// What `GET /status` answers. The CLI reads it back with the same type: unknown fields are
+/// ignored and missing ones take their defaults, so tools survive additions to the status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NodeStatus {
     /// This node's id.
     pub id: u64,
@@ -37,13 +39,14 @@ pub struct NodeStatus {
     /// When the last anti-entropy exchange completed, in milliseconds since the Unix epoch.
     pub last_anti_entropy_ms: Option<u64>,
     /// Operations in flight at the core.
-    pub ops_in_flight: usize,
+    pub ops_in_flight: u64,
     /// The core's counters.
     pub stats: StatsView,
 }
 
 /// One member as this node sees it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MemberView {
     /// Its id.
     pub id: u64,
@@ -58,16 +61,18 @@ pub struct MemberView {
 }
 
 /// The ring this node routes by.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RingView {
     /// Members on the ring.
-    pub nodes: usize,
+    pub nodes: u64,
     /// Each member's replica share of the key space at N, by id.
     pub ownership: BTreeMap<String, f64>,
 }
 
 /// The core's [`NodeStats`], as JSON.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StatsView {
     /// Puts and deletes that reached W.
     pub writes_ok: u64,
@@ -158,7 +163,7 @@ impl StatusBuilder {
                 .map(|(owner, count): (NodeId, u64)| (owner.0.to_string(), count))
                 .collect(),
             last_anti_entropy_ms: stats.last_anti_entropy.map(|t| t.as_millis()),
-            ops_in_flight: node.ops_in_flight(),
+            ops_in_flight: node.ops_in_flight() as u64,
             stats: StatsView::from(stats),
         }
     }
@@ -170,7 +175,7 @@ fn ring_view<S: Store>(node: &Node<S>) -> RingView {
     };
     let ownership = ring.ownership(usize::from(node.config().n));
     RingView {
-        nodes: ring.node_count(),
+        nodes: ring.node_count() as u64,
         ownership: ownership
             .nodes
             .iter()
