@@ -389,13 +389,11 @@ mod tests {
     use crate::version::{ActorId, CausalContext, Value};
 
     fn set_of(payload: &[u8]) -> VersionSet {
-        let mut set = VersionSet::default();
-        set.update(
-            &CausalContext::default(),
+        VersionSet::with_update(
+            &CausalContext::empty(),
             ActorId(1),
             Value::Data(payload.to_vec()),
-        );
-        set
+        )
     }
 
     fn group() -> SyncPolicy {
