@@ -960,19 +960,7 @@ impl World {
         let violations = self.oracle.check(&replicas);
         let mut node_stats = ringstore::node::NodeStats::default();
         for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
-            let s = n.stats();
-            node_stats.writes_ok += s.writes_ok;
-            node_stats.reads_ok += s.reads_ok;
-            node_stats.requests_failed += s.requests_failed;
-            node_stats.hinted_writes += s.hinted_writes;
-            node_stats.hints_delivered += s.hints_delivered;
-            node_stats.hints_dropped += s.hints_dropped;
-            node_stats.read_repairs += s.read_repairs;
-            node_stats.anti_entropy_keys += s.anti_entropy_keys;
-            node_stats.anti_entropy_rounds += s.anti_entropy_rounds;
-            node_stats.keys_handed_off += s.keys_handed_off;
-            node_stats.tombstones_collected += s.tombstones_collected;
-            node_stats.messages_ignored += s.messages_ignored;
+            node_stats.accumulate(n.stats());
         }
         self.trace.update(&self.seed.to_le_bytes());
         RunResult {

@@ -65,7 +65,7 @@ pub enum ReadOutcome {
     },
 }
 
-pub use crate::runtime::status::{MemberView, NodeStatus, RingView, StatsView};
+pub use crate::runtime::status::{MemberView, NodeStatus, RingView};
 
 impl NodeStatus {
     /// Every hint the node holds, for any owner.

@@ -150,8 +150,10 @@ pub struct NodeIdentity {
     pub seeds: Vec<NodeId>,
 }
 
-/// Counters for metrics and the simulator's report. Monotonic over the node's life.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counters for metrics, `/status` and the simulator's report. Monotonic over the node's life.
+/// Readers of `/status` decode it with missing fields defaulted, so counters can be added.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NodeStats {
     /// Puts and deletes that reached W.
     pub writes_ok: u64,
@@ -179,6 +181,25 @@ pub struct NodeStats {
     pub tombstones_collected: u64,
     /// Messages from peers that could not be handled (unknown operation, refused).
     pub messages_ignored: u64,
+}
+
+impl NodeStats {
+    /// Adds another node's counters to these (cluster totals); keeps the later exchange time.
+    pub fn accumulate(&mut self, other: &NodeStats) {
+        self.writes_ok += other.writes_ok;
+        self.reads_ok += other.reads_ok;
+        self.requests_failed += other.requests_failed;
+        self.hinted_writes += other.hinted_writes;
+        self.hints_delivered += other.hints_delivered;
+        self.hints_dropped += other.hints_dropped;
+        self.read_repairs += other.read_repairs;
+        self.anti_entropy_keys += other.anti_entropy_keys;
+        self.anti_entropy_rounds += other.anti_entropy_rounds;
+        self.last_anti_entropy = self.last_anti_entropy.max(other.last_anti_entropy);
+        self.keys_handed_off += other.keys_handed_off;
+        self.tombstones_collected += other.tombstones_collected;
+        self.messages_ignored += other.messages_ignored;
+    }
 }
 
 /// An output and whether it claims durability (released only after a sync).

@@ -41,7 +41,7 @@ pub struct NodeStatus {
     /// Operations in flight at the core.
     pub ops_in_flight: u64,
     /// The core's counters.
-    pub stats: StatsView,
+    pub stats: NodeStats,
 }
 
 /// One member as this node sees it.
@@ -68,55 +68,6 @@ pub struct RingView {
     pub nodes: u64,
     /// Each member's replica share of the key space at N, by id.
     pub ownership: BTreeMap<String, f64>,
-}
-
-/// The core's [`NodeStats`], as JSON.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StatsView {
-    /// Puts and deletes that reached W.
-    pub writes_ok: u64,
-    /// Gets that reached R.
-    pub reads_ok: u64,
-    /// Client requests that failed.
-    pub requests_failed: u64,
-    /// Writes sent to a fallback with a hint.
-    pub hinted_writes: u64,
-    /// Hints delivered to their owner.
-    pub hints_delivered: u64,
-    /// Hints dropped.
-    pub hints_dropped: u64,
-    /// Read-repair messages sent.
-    pub read_repairs: u64,
-    /// Keys sent or received by anti-entropy.
-    pub anti_entropy_keys: u64,
-    /// Anti-entropy exchanges completed.
-    pub anti_entropy_rounds: u64,
-    /// Keys handed off.
-    pub keys_handed_off: u64,
-    /// Tombstones collected.
-    pub tombstones_collected: u64,
-    /// Peer messages the core could not handle.
-    pub messages_ignored: u64,
-}
-
-impl From<&NodeStats> for StatsView {
-    fn from(s: &NodeStats) -> Self {
-        Self {
-            writes_ok: s.writes_ok,
-            reads_ok: s.reads_ok,
-            requests_failed: s.requests_failed,
-            hinted_writes: s.hinted_writes,
-            hints_delivered: s.hints_delivered,
-            hints_dropped: s.hints_dropped,
-            read_repairs: s.read_repairs,
-            anti_entropy_keys: s.anti_entropy_keys,
-            anti_entropy_rounds: s.anti_entropy_rounds,
-            keys_handed_off: s.keys_handed_off,
-            tombstones_collected: s.tombstones_collected,
-            messages_ignored: s.messages_ignored,
-        }
-    }
 }
 
 /// Builds snapshots, caching the ring ownership per ring digest.
@@ -164,7 +115,7 @@ impl StatusBuilder {
                 .collect(),
             last_anti_entropy_ms: stats.last_anti_entropy.map(|t| t.as_millis()),
             ops_in_flight: node.ops_in_flight() as u64,
-            stats: StatsView::from(stats),
+            stats: stats.clone(),
         }
     }
 }
@@ -198,7 +149,7 @@ impl NodeStatus {
             hints_pending: BTreeMap::new(),
             last_anti_entropy_ms: None,
             ops_in_flight: 0,
-            stats: StatsView::default(),
+            stats: NodeStats::default(),
         }
     }
 }
