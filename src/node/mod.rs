@@ -438,12 +438,9 @@ impl<S: Store> Node<S> {
 
     /// Takes every output, syncing the store first when some output claims durability.
     pub fn drain_outputs(&mut self) -> Vec<Output> {
-        let needs_sync = self.store.unsynced_writes() > 0
-            && self.outputs.iter().any(|pending| pending.needs_sync);
-        let sync_failure = if needs_sync {
-            self.store.sync().err().map(|e| e.to_string())
-        } else if self.store.unsynced_writes() > 0 {
-            // Nothing waits on these writes yet: sync anyway so the window stays bounded.
+        // Sync whenever anything is unsynced, even if no output waits on it yet, so the window
+        // of unsynced writes is bounded by how often the driver drains.
+        let sync_failure = if self.store.unsynced_writes() > 0 {
             self.store.sync().err().map(|e| e.to_string())
         } else {
             None
