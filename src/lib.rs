@@ -17,6 +17,7 @@
 //! Tooling: [`cli`]: the client commands, an HTTP client, and local multi-process clusters.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod membership;
