@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod client_protocol;
 pub mod config;
 pub mod http;
 pub mod membership;

@@ -21,7 +21,10 @@
 
 mod connection;
 
-pub use connection::{ClientIdentity, NativeClient, NodeAddr};
+pub use connection::{
+    CLIENT_CERT_FILE, CLIENT_KEY_FILE, ClientIdentity, ClientSetupError, DEFAULT_WAIT,
+    NativeClient, NodeAddr,
+};
 
 use crate::NodeId;
 use crate::request::{ClientReply, ClientRequest, RequestError};
@@ -97,17 +100,7 @@ impl CallError {
     /// A short stable label for counting errors by kind (benchmarks, metrics, logs).
     pub fn kind(&self) -> &'static str {
         match self {
-            CallError::Request(error) => match error {
-                RequestError::InvalidQuorum { .. } => "invalid_quorum",
-                RequestError::EmptyKey => "empty_key",
-                RequestError::KeyTooLarge { .. } => "key_too_large",
-                RequestError::ValueTooLarge { .. } => "value_too_large",
-                RequestError::Quorum { .. } => "quorum_failed",
-                RequestError::TooManySiblings { .. } => "too_many_siblings",
-                RequestError::Overloaded { .. } => "overloaded",
-                RequestError::NoReplicas => "no_replicas",
-                RequestError::Storage { .. } => "storage",
-            },
+            CallError::Request(error) => error.kind(),
             CallError::Overloaded { .. } => "overloaded",
             CallError::ShuttingDown { .. } => "shutting_down",
             CallError::UnknownNode { .. } => "unknown_node",
