@@ -472,7 +472,11 @@ async fn three_nodes_over_the_native_client() {
         .unwrap();
     let rogue = native_client(rogue_dir.path(), &rogue_ca, &nodes);
     let refused = rogue.get(n1, b"k".to_vec(), None).await.unwrap_err();
-    assert_eq!(refused.kind(), "connection", "{refused}");
+    // TLS 1.3: the refusal reaches the client during the dial or just after it.
+    assert!(
+        ["unreachable", "connection"].contains(&refused.kind()),
+        "{refused}"
+    );
 
     client.close().await;
     for node in nodes {

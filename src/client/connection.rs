@@ -281,7 +281,7 @@ impl NativeClient {
             .find(|n| n.id == node)
             .ok_or(CallError::UnknownNode { node })?
             .addr;
-        let failed = |error: &dyn std::fmt::Display| CallError::Connection {
+        let failed = |error: &dyn std::fmt::Display| CallError::Unreachable {
             node,
             detail: error.to_string(),
         };

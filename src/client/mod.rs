@@ -59,8 +59,17 @@ pub enum CallError {
         /// The node asked for.
         node: NodeId,
     },
-    /// The node could not be reached, or the connection broke before the answer came.
+    /// The node could not be dialled: the request was never sent (safe to try another node).
     #[error("cannot reach node {node}: {detail}")]
+    Unreachable {
+        /// The node asked.
+        node: NodeId,
+        /// What failed.
+        detail: String,
+    },
+    /// The connection broke after the request may have been sent: it may or may not have
+    /// been applied.
+    #[error("connection to node {node} lost: {detail}")]
     Connection {
         /// The node asked.
         node: NodeId,
@@ -104,6 +113,7 @@ impl CallError {
             CallError::Overloaded { .. } => "overloaded",
             CallError::ShuttingDown { .. } => "shutting_down",
             CallError::UnknownNode { .. } => "unknown_node",
+            CallError::Unreachable { .. } => "unreachable",
             CallError::Connection { .. } => "connection",
             CallError::TimedOut { .. } => "client_timeout",
             CallError::BadRequest { .. } => "bad_request",
