@@ -24,7 +24,7 @@
 //! - A put's coordinator durably stores every version it stamps (even when it is not a target),
 //!   so that its actor's counter for the key never goes back (see `node` on epochs).
 
-use super::{ClientId, Node, Timer};
+use super::{ClientId, Node, Release, Timer};
 use crate::NodeId;
 use crate::protocol::{KeyVersions, OpId, PeerMessage};
 use crate::request::{
@@ -83,6 +83,8 @@ pub(super) struct PutOp {
     walk: Vec<NodeId>,
     n: usize,
     replied: bool,
+    /// When the coordinator's own write of the new version is durable.
+    local_write: Release,
 }
 
 pub(super) struct GetOp {
@@ -180,7 +182,7 @@ impl<S: Store> Node<S> {
     pub(super) fn on_client_request(&mut self, reply_to: ReplyTo, request: ClientRequest) {
         if let Err(e) = self.validate_request(&request) {
             self.stats.requests_failed += 1;
-            self.answer(reply_to, Err(e), false);
+            self.answer(reply_to, Err(e), Release::Now);
             return;
         }
         if self.ops.len() >= self.config.max_inflight_requests {
@@ -189,12 +191,12 @@ impl<S: Store> Node<S> {
                 inflight: self.ops.len(),
                 max: self.config.max_inflight_requests,
             };
-            self.answer(reply_to, Err(e), false);
+            self.answer(reply_to, Err(e), Release::Now);
             return;
         }
         let Some(ring) = self.ring.as_ref() else {
             self.stats.requests_failed += 1;
-            self.answer(reply_to, Err(RequestError::NoReplicas), false);
+            self.answer(reply_to, Err(RequestError::NoReplicas), Release::Now);
             return;
         };
         let n = usize::from(self.config.n);
@@ -264,17 +266,13 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
-    /// Sends an operation's answer where it belongs.
-    fn answer(&mut self, reply_to: ReplyTo, result: ClientResult, needs_sync: bool) {
+    /// Sends an operation's answer where it belongs, once `release` allows.
+    fn answer(&mut self, reply_to: ReplyTo, result: ClientResult, release: Release) {
         match reply_to {
-            ReplyTo::Client(id) => self.reply_client(id, result, needs_sync),
+            ReplyTo::Client(id) => self.reply_client(id, result, release),
             ReplyTo::Peer { node, op } => {
                 let message = PeerMessage::ForwardReply { op, result };
-                if needs_sync {
-                    self.send_after_sync(node, message);
-                } else {
-                    self.send(node, message);
-                }
+                self.send_when(node, message, release);
             }
         }
     }
@@ -293,7 +291,11 @@ impl<S: Store> Node<S> {
             Err(e) => {
                 self.stats.requests_failed += 1;
                 let detail = e.to_string();
-                self.answer(reply_to, Err(RequestError::Storage { detail }), false);
+                self.answer(
+                    reply_to,
+                    Err(RequestError::Storage { detail }),
+                    Release::Now,
+                );
                 return;
             }
         };
@@ -305,7 +307,7 @@ impl<S: Store> Node<S> {
                 count: set.sibling_count(),
                 max: MAX_SIBLINGS,
             };
-            self.answer(reply_to, Err(e), false);
+            self.answer(reply_to, Err(e), Release::Now);
             return;
         }
         let merged = match self.merge_local(&key, &set) {
@@ -313,10 +315,15 @@ impl<S: Store> Node<S> {
             Err(e) => {
                 self.stats.requests_failed += 1;
                 let detail = e.to_string();
-                self.answer(reply_to, Err(RequestError::Storage { detail }), false);
+                self.answer(
+                    reply_to,
+                    Err(RequestError::Storage { detail }),
+                    Release::Now,
+                );
                 return;
             }
         };
+        let local_write = self.durability_point();
         let walk: Vec<NodeId> = match self.ring.as_ref() {
             Some(ring) => ring.walk(&key).collect(),
             None => Vec::new(),
@@ -364,6 +371,7 @@ impl<S: Store> Node<S> {
             walk,
             n,
             replied: false,
+            local_write,
         };
         let count = put.targets.len();
         self.ops.insert(op, Operation::Put(put));
@@ -447,6 +455,7 @@ impl<S: Store> Node<S> {
             .iter()
             .all(|t| t.state != TargetState::Pending || t.replaced);
         let replied = put.replied;
+        let local_write = put.local_write;
         if let Some((reply_to, result)) = answer {
             let ok = result.is_ok();
             if ok {
@@ -454,7 +463,9 @@ impl<S: Store> Node<S> {
             } else {
                 self.stats.requests_failed += 1;
             }
-            self.answer(reply_to, result, ok);
+            // A successful write vouches for the coordinator's own copy of it.
+            let release = if ok { local_write } else { Release::Now };
+            self.answer(reply_to, result, release);
         }
         if done && replied {
             self.ops.remove(&op);
@@ -545,14 +556,14 @@ impl<S: Store> Node<S> {
                 if !put.replied {
                     self.stats.requests_failed += 1;
                     let e = put.quorum_error();
-                    self.answer(put.reply_to, Err(e), false);
+                    self.answer(put.reply_to, Err(e), Release::Now);
                 }
             }
             Some(Operation::Get(get)) => {
                 if !get.replied {
                     self.stats.requests_failed += 1;
                     let e = get.quorum_error();
-                    self.answer(get.reply_to, Err(e), false);
+                    self.answer(get.reply_to, Err(e), Release::Now);
                 }
                 self.read_repair(&get);
             }
@@ -564,7 +575,7 @@ impl<S: Store> Node<S> {
                     tried: vec![target],
                     failures: vec![(target, ReplicaFailure::TimedOut)],
                 };
-                self.answer(reply_to, Err(e), false);
+                self.answer(reply_to, Err(e), Release::Now);
             }
             None => {
                 // Maybe an operation of another mechanism.
@@ -578,7 +589,7 @@ impl<S: Store> Node<S> {
             let reply_to = *reply_to;
             self.ops.remove(&op);
             self.timers.cancel(Timer::OpDeadline(op));
-            self.answer(reply_to, result, false);
+            self.answer(reply_to, result, Release::Now);
         } else {
             self.stats.messages_ignored += 1;
         }
@@ -685,7 +696,7 @@ impl<S: Store> Node<S> {
                 Ok(_) => self.stats.reads_ok += 1,
                 Err(_) => self.stats.requests_failed += 1,
             }
-            self.answer(reply_to, result, false);
+            self.answer(reply_to, result, Release::Now);
         }
         if done && let Some(Operation::Get(get)) = self.ops.remove(&op) {
             self.timers.cancel(Timer::OpDeadline(op));

@@ -17,10 +17,19 @@
 //!
 //! # Durability (raft-rs's `Ready` rule)
 //! Every output that claims durability (a replica's ack, a client's "written", a hint or
-//! transfer ack) is released only by [`Node::drain_outputs`], which first syncs the store if
-//! any write is pending. A driver that drains once per batch of inputs gets group commit: many
-//! writes, one fsync, each acknowledged only after its sync. If the sync fails, those outputs
-//! turn into failures.
+//! transfer ack) records the writes it vouches for, and leaves only once a sync that began
+//! after those writes has completed. A driver that syncs once per batch of inputs gets group
+//! commit: many writes, one fsync, each acknowledged only after its sync. If the sync fails,
+//! those outputs turn into failures.
+//!
+//! Two ways to drain: [`Node::drain_outputs`] syncs (when anything is unsynced) and returns
+//! everything (the simulator's way); or [`Node::take_ready`] returns what may leave at once
+//! (messages that claim nothing, and acks whose writes an earlier sync already covered) apart
+//! from what waits for the sync, the driver sends the first, calls [`Node::sync_store`], and
+//! sends what [`Node::finish_sync`] returns (the real runtime's way). The second keeps a
+//! coordinator's `Replicate` messages from waiting for its own fsync, and a put's reply from
+//! waiting for a later batch's fsync once its own write is durable, so a write pays one fsync
+//! on its critical path instead of three.
 //!
 //! # The mechanisms (Dynamo §4), one file each
 //! - [`coordinator`](self::coordinator): gets and puts with sloppy quorums, forwarding, read
@@ -202,10 +211,33 @@ impl NodeStats {
     }
 }
 
-/// An output and whether it claims durability (released only after a sync).
+/// When an output may leave the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// At once: it claims nothing about durability, or what it claims is already durable.
+    Now,
+    /// Once a sync that began after the writes it vouches for has completed, i.e. once the
+    /// node's count of completed syncs exceeds `syncs_done`, the count when they were written.
+    AfterSync {
+        /// The node's completed syncs when the writes were made.
+        syncs_done: u64,
+    },
+}
+
+/// An output and when it may leave.
 struct PendingOutput {
     output: Output,
-    needs_sync: bool,
+    release: Release,
+}
+
+/// What the core has ready after a batch of inputs (raft-rs's `Ready`).
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Outputs that may leave at once.
+    pub now: Vec<Output>,
+    /// Outputs that claim durability of writes not yet synced: hand them to
+    /// [`Node::finish_sync`] once [`Node::sync_store`] has run.
+    pub after_sync: Vec<Output>,
 }
 
 /// One node's protocol state. See the module docs.
@@ -220,6 +252,8 @@ pub struct Node<S: Store> {
     ring: Option<Ring>,
     seeds: Vec<NodeId>,
     outputs: Vec<PendingOutput>,
+    /// Syncs of the store completed by this node (see [`Release`]).
+    syncs_done: u64,
     timers: TimerQueue,
     next_op: u64,
     ops: BTreeMap<OpId, coordinator::Operation>,
@@ -316,6 +350,7 @@ impl<S: Store> Node<S> {
             ring: None,
             seeds: identity.seeds,
             outputs: Vec::new(),
+            syncs_done: 0,
             timers: TimerQueue::default(),
             next_op: 1,
             ops: BTreeMap::new(),
@@ -436,28 +471,60 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Takes every output, syncing the store first when some output claims durability.
+    /// Takes every output, syncing the store first when any write is unsynced (so the window
+    /// of unsynced writes is bounded by how often the driver drains).
     pub fn drain_outputs(&mut self) -> Vec<Output> {
-        // Sync whenever anything is unsynced, even if no output waits on it yet, so the window
-        // of unsynced writes is bounded by how often the driver drains.
-        let sync_failure = if self.store.unsynced_writes() > 0 {
-            self.store.sync().err().map(|e| e.to_string())
-        } else {
-            None
-        };
-        let pending = std::mem::take(&mut self.outputs);
-        let mut out = Vec::with_capacity(pending.len());
-        for PendingOutput { output, needs_sync } in pending {
-            match (&sync_failure, needs_sync) {
-                (Some(detail), true) => {
-                    if let Some(failed) = Self::as_failure(output, detail) {
-                        out.push(failed);
-                    }
+        let Ready {
+            mut now,
+            after_sync,
+        } = self.take_ready();
+        let synced = self.sync_store();
+        now.extend(self.finish_sync(after_sync, synced));
+        now
+    }
+
+    /// Takes every output, split into those that may leave now and those that wait for the
+    /// next sync.
+    pub fn take_ready(&mut self) -> Ready {
+        let mut ready = Ready::default();
+        for PendingOutput { output, release } in std::mem::take(&mut self.outputs) {
+            match release {
+                Release::AfterSync { syncs_done } if syncs_done >= self.syncs_done => {
+                    ready.after_sync.push(output);
                 }
-                _ => out.push(output),
+                _ => ready.now.push(output),
             }
         }
-        out
+        ready
+    }
+
+    /// Syncs the store if any write is unsynced: the sync that releases the outputs
+    /// [`Node::take_ready`] put in `after_sync`. On failure, says why.
+    pub fn sync_store(&mut self) -> Result<(), String> {
+        if self.store.unsynced_writes() == 0 {
+            // Nothing written since the last sync: whatever waits on one is covered already.
+            self.syncs_done += 1;
+            return Ok(());
+        }
+        match self.store.sync() {
+            Ok(()) => {
+                self.syncs_done += 1;
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The `after_sync` outputs of a [`Ready`] once [`Node::sync_store`] returned `synced`:
+    /// unchanged if it succeeded, turned into failures (or dropped) if it failed.
+    pub fn finish_sync(&self, after_sync: Vec<Output>, synced: Result<(), String>) -> Vec<Output> {
+        match synced {
+            Ok(()) => after_sync,
+            Err(detail) => after_sync
+                .into_iter()
+                .filter_map(|output| Self::as_failure(output, &detail))
+                .collect(),
+        }
     }
 
     /// What a durability-claiming output becomes when the sync failed (or `None`: drop it and
@@ -599,23 +666,40 @@ impl<S: Store> Node<S> {
     fn send(&mut self, to: NodeId, message: PeerMessage) {
         self.outputs.push(PendingOutput {
             output: Output::Send { to, message },
-            needs_sync: false,
+            release: Release::Now,
         });
     }
 
-    /// Sends a message that claims durability of something this node wrote.
+    /// Sends a message that claims durability of everything this node wrote so far.
     fn send_after_sync(&mut self, to: NodeId, message: PeerMessage) {
+        let release = self.durability_point();
+        self.send_when(to, message, release);
+    }
+
+    /// Sends a message once `release` allows.
+    fn send_when(&mut self, to: NodeId, message: PeerMessage, release: Release) {
         self.outputs.push(PendingOutput {
             output: Output::Send { to, message },
-            needs_sync: true,
+            release,
         });
     }
 
-    fn reply_client(&mut self, id: ClientId, result: ClientResult, needs_sync: bool) {
+    fn reply_client(&mut self, id: ClientId, result: ClientResult, release: Release) {
         self.outputs.push(PendingOutput {
             output: Output::Reply { id, result },
-            needs_sync,
+            release,
         });
+    }
+
+    /// When an output vouching for every write made so far may leave.
+    fn durability_point(&self) -> Release {
+        if self.store.unsynced_writes() == 0 {
+            Release::Now
+        } else {
+            Release::AfterSync {
+                syncs_done: self.syncs_done,
+            }
+        }
     }
 
     fn new_op_id(&mut self) -> OpId {

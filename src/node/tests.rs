@@ -40,6 +40,11 @@ fn test_config() -> NodeConfig {
 
 impl Cluster {
     fn new(count: u64, config: NodeConfig) -> Self {
+        Self::with_policy(count, config, SyncPolicy::EveryWrite)
+    }
+
+    /// A cluster whose stores use `policy` (group commit leaves writes unsynced until a drain).
+    fn with_policy(count: u64, config: NodeConfig, policy: SyncPolicy) -> Self {
         let seed = 7;
         let mut cluster = Cluster {
             config,
@@ -53,11 +58,7 @@ impl Cluster {
             seed,
         };
         for id in 1..=count {
-            cluster.start(
-                NodeId(id),
-                MemoryStore::new(SyncPolicy::EveryWrite),
-                NodeId(1),
-            );
+            cluster.start(NodeId(id), MemoryStore::new(policy), NodeId(1));
         }
         cluster
     }
@@ -218,6 +219,89 @@ fn gossip_converges_on_one_ring() {
 }
 
 // Dynamo §4.5: a put then a get at N=3 R=2 W=2 returns the value, from any node.
+/// Steps `message` into node `to` (from `from`) and returns its `Ready`.
+fn deliver(c: &mut Cluster, from: NodeId, to: NodeId, message: PeerMessage) -> Ready {
+    let now = c.now;
+    let node = c.nodes.get_mut(&to).unwrap();
+    node.step(now, Input::Peer { from, message });
+    node.take_ready()
+}
+
+/// The messages of `outputs`, with their destinations.
+fn sends(outputs: Vec<Output>) -> Vec<(NodeId, PeerMessage)> {
+    outputs
+        .into_iter()
+        .filter_map(|out| match out {
+            Output::Send { to, message } => Some((to, message)),
+            Output::Reply { .. } => None,
+        })
+        .collect()
+}
+
+// Under group commit, `take_ready` lets a coordinator's Replicate messages leave before its
+// own fsync, holds each replica's ack until that replica's sync, and releases the put's reply
+// as soon as the coordinator's own write is durable: at once if an earlier sync covered it,
+// after the next sync otherwise (raft-rs's Ready rule: nothing claims durability early).
+#[test]
+fn ready_releases_what_claims_nothing_before_the_sync() {
+    let policy = SyncPolicy::Group {
+        max_delay_ms: 1,
+        max_writes: 1_000,
+    };
+    for coordinator_synced_first in [true, false] {
+        let mut c = Cluster::with_policy(3, test_config(), policy);
+        c.run_for(Duration::from_secs(3));
+        let (n1, n2, n3) = (NodeId(1), NodeId(2), NodeId(3));
+        let now = c.now;
+        let id = ClientId(999);
+        let coordinator = c.nodes.get_mut(&n1).unwrap();
+        coordinator.step(
+            now,
+            Input::Client {
+                id,
+                request: ClientRequest::put("k", "v", CausalContext::empty()),
+            },
+        );
+        let ready = coordinator.take_ready();
+        assert!(ready.after_sync.is_empty(), "{:?}", ready.after_sync);
+        let replicates = sends(ready.now);
+        let targets: BTreeSet<NodeId> = replicates.iter().map(|(to, _)| *to).collect();
+        assert_eq!(targets, BTreeSet::from([n2, n3]));
+        if coordinator_synced_first {
+            assert_eq!(coordinator.sync_store(), Ok(()));
+        }
+        // Each replica's ack waits for that replica's sync.
+        let mut acks = Vec::new();
+        for (to, message) in replicates {
+            let ready = deliver(&mut c, n1, to, message);
+            assert!(sends(ready.now).is_empty());
+            assert_eq!(ready.after_sync.len(), 1);
+            let node = c.nodes.get_mut(&to).unwrap();
+            let synced = node.sync_store();
+            for (_, ack) in sends(node.finish_sync(ready.after_sync, synced)) {
+                acks.push((to, ack));
+            }
+        }
+        let mut ready = Ready::default();
+        for (from, ack) in acks {
+            let more = deliver(&mut c, from, n1, ack);
+            ready.now.extend(more.now);
+            ready.after_sync.extend(more.after_sync);
+        }
+        let is_reply =
+            |out: &Output| matches!(out, Output::Reply { id: r, result: Ok(_) } if *r == id);
+        if coordinator_synced_first {
+            assert!(ready.now.iter().any(is_reply), "reply held back: {ready:?}");
+        } else {
+            assert!(
+                !ready.now.iter().any(is_reply),
+                "reply before its sync: {ready:?}"
+            );
+            assert!(ready.after_sync.iter().any(is_reply), "{ready:?}");
+        }
+    }
+}
+
 #[test]
 fn put_then_get_at_n3_r2_w2() {
     let mut c = Cluster::new(5, test_config());

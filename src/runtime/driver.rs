@@ -7,10 +7,11 @@
 //! and anti-entropy recover it).
 //!
 //! The loop: wait for an input until the core's next deadline; take a bounded batch of the
-//! inputs that are ready; step them; tick; drain the outputs once (the core syncs the store
-//! before releasing any output that claims durability: one fsync per batch, i.e. group
-//! commit); route `Send`s to the transport's per-peer queues and `Reply`s to the waiting HTTP
-//! handlers.
+//! inputs that are ready; step them; tick; take the core's `Ready`; route what may leave at
+//! once (requests to replicas, reads, acks of writes an earlier sync covered); sync the store
+//! once (group commit: one fsync per batch); route what waited for that sync (acks and
+//! replies of this batch's writes). `Send`s go to the transport's per-peer queues and
+//! `Reply`s to the waiting front ends (HTTP, native clients).
 //!
 //! # Guarantees
 //! - The node is touched by this thread only; there is no lock around it.
@@ -146,9 +147,14 @@ impl Driver {
                 stopping |= self.feed(now, input);
             }
             self.node.tick(now);
-            let outputs = self.node.drain_outputs(); // group commit: one sync per batch
+            let ready = self.node.take_ready();
             self.learn_addresses(); // before routing: a new peer's first frame needs its address
-            self.route(outputs);
+            // What claims nothing (or only durable writes) leaves before the fsync ...
+            self.route(ready.now);
+            // ... and the rest after it: group commit, one sync per batch.
+            let synced = self.node.sync_store();
+            let released = self.node.finish_sync(ready.after_sync, synced);
+            self.route(released);
             let elapsed = started.elapsed();
             if elapsed > SLOW_BATCH {
                 tracing::warn!(?elapsed, inputs, "slow batch (a slow disk sync?)");
