@@ -52,9 +52,9 @@ fn preference_list(bencher: Bencher, nodes: u64) {
     });
 }
 
-/// `Ring::walk(key)` collected into a `Vec` and cut to 3, as the coordinator of a put does
-/// (hash included).
-#[divan::bench(args = [5, 20, 100])]
+/// `Ring::walk(key)` collected into a `Vec` (every node, in preference order), as the
+/// coordinator of a get or a put does to have its fallbacks at hand (hash included).
+#[divan::bench(args = [5, 20, 100, 1000])]
 fn walk_collect(bencher: Bencher, nodes: u64) {
     let ring = ring_of(nodes);
     let keys = keys();
