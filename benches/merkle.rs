@@ -81,11 +81,11 @@ fn rebuild(bencher: Bencher, depth: u8) {
     });
 }
 
-/// `diff_leaf_entries` of one leaf's key lists (the key-level step after the walk), with about
-/// 8 keys a side (the target keys per leaf) and one key differing.
+/// `diff_leaf_entries` of one leaf's key lists (the key-level step after the walk), one key
+/// differing.
 #[divan::bench]
 fn leaf_diff(bencher: Bencher) {
-    // Depth 14 over 100,000 keys: about 6 keys a leaf; take the leaf of key 0.
+    // Depth 14 over 100,000 keys: about 6 keys a leaf; take the leaf of key 0 (it holds 4).
     let shape = full_ring_shape(14);
     let leaf: LeafIndex = shape.leaf_of(key_token(&key(0))).expect("full ring");
     let range = shape.leaf_range(leaf);
