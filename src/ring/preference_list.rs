@@ -32,7 +32,9 @@
 //! A lookup is a binary search, O(log T) for T tokens, plus a walk over the tokens until `n`
 //! nodes are found: about `n · (1 + n/M)` steps for M nodes without zones; a zone pass may
 //! look further for a zone with few tokens (at worst once around the ring, O(T)). Each step
-//! checks the nodes taken so far (O(n)). A preference list of up to
+//! checks the nodes taken so far: a scan of at most `WALK_TAKEN_INLINE` nodes, then a
+//! bitset lookup (a walk to all M nodes visits about `M · ln M` tokens, and a scan there made
+//! it quadratic: 0.4 ms for 1000 nodes, see `docs/microbench.md`). A preference list of up to
 //! [`PREFERENCE_LIST_INLINE`] nodes lives inline: no heap allocation.
 //!
 //! # Limits
@@ -50,7 +52,8 @@ use crate::NodeId;
 /// How many nodes a preference list holds without allocating (replication factors up to 5).
 pub const PREFERENCE_LIST_INLINE: usize = 5;
 
-/// How many nodes a walk remembers without allocating (a preference list and a few fallbacks).
+/// How many nodes a walk remembers without allocating (a preference list and a few fallbacks),
+/// and how many it checks by scanning before it switches to a bitset of taken members.
 const WALK_TAKEN_INLINE: usize = 8;
 
 /// The nodes that hold a key's replicas, primary first, all distinct.
@@ -132,11 +135,38 @@ pub struct Walk<'a> {
     pass: Pass,
     /// Member indices taken so far, in order.
     taken: SmallVec<[u32; WALK_TAKEN_INLINE]>,
+    /// The members of `taken` as a bitset (bit `i` of word `i / 64`), built once the walk has
+    /// taken more than [`WALK_TAKEN_INLINE`] nodes; empty (never allocated) before.
+    taken_bits: Vec<u64>,
     /// Zones covered by the zone pass.
     zones_taken: usize,
 }
 
 impl Walk<'_> {
+    /// Whether `member` has been taken already.
+    fn is_taken(&self, member: u32) -> bool {
+        if self.taken_bits.is_empty() {
+            self.taken.contains(&member)
+        } else {
+            self.taken_bits[member as usize / 64] & (1 << (member % 64)) != 0
+        }
+    }
+
+    /// Takes `member` (not taken yet); switches to the bitset past [`WALK_TAKEN_INLINE`].
+    fn take(&mut self, member: u32) {
+        self.taken.push(member);
+        if self.taken_bits.is_empty() && self.taken.len() > WALK_TAKEN_INLINE {
+            self.taken_bits = vec![0; self.ring.members().len().div_ceil(64)];
+            for index in 0..self.taken.len() - 1 {
+                let taken = self.taken[index];
+                self.taken_bits[taken as usize / 64] |= 1 << (taken % 64);
+            }
+        }
+        if !self.taken_bits.is_empty() {
+            self.taken_bits[member as usize / 64] |= 1 << (member % 64);
+        }
+    }
+
     /// Whether the zone of `member` is already covered by a node taken in the zone pass.
     fn zone_taken(&self, member: u32) -> bool {
         let zone = self.ring.zone_of_member(member);
@@ -175,7 +205,7 @@ impl Iterator for Walk<'_> {
                     let index = (self.start + self.steps) % token_count;
                     self.steps += 1;
                     let member = self.ring.owner_index_at(index);
-                    if self.taken.contains(&member) {
+                    if self.is_taken(member) {
                         continue;
                     }
                     if pass == Pass::Zones {
@@ -184,7 +214,7 @@ impl Iterator for Walk<'_> {
                         }
                         self.zones_taken += 1;
                     }
-                    self.taken.push(member);
+                    self.take(member);
                     return Some(self.ring.node_of_member(member));
                 }
             }
@@ -211,6 +241,7 @@ impl Ring {
             steps: 0,
             pass: Pass::Zones,
             taken: SmallVec::new(),
+            taken_bits: Vec::new(),
             zones_taken: 0,
         }
     }
@@ -305,6 +336,43 @@ mod tests {
             vnodes,
         }))
         .unwrap()
+    }
+
+    /// The walk as the module docs define it, computed naively (a zone pass, then a fill
+    /// pass, both checking with linear scans).
+    fn reference_walk(ring: &Ring, token: Token) -> Vec<NodeId> {
+        let start = ring.successor_index(token);
+        let tokens = ring.tokens().len();
+        let zone = |node: NodeId| ring.member(node).unwrap().zone.clone();
+        let mut taken: Vec<NodeId> = Vec::new();
+        for step in 0..tokens {
+            let node = ring.node_at((start + step) % tokens);
+            if !taken.iter().any(|&t| zone(t) == zone(node)) {
+                taken.push(node);
+            }
+        }
+        for step in 0..tokens {
+            let node = ring.node_at((start + step) % tokens);
+            if !taken.contains(&node) {
+                taken.push(node);
+            }
+        }
+        taken
+    }
+
+    // Full walks of rings much larger than `WALK_TAKEN_INLINE` (where the walk switches from
+    // scanning to a bitset, over more than one bitset word) still follow the defined order.
+    #[test]
+    fn long_walks_follow_the_defined_order() {
+        for zones in [0, 3] {
+            let ring = ring_of(1_000, 150, zones, 4);
+            for i in 0..20 {
+                let token = key_token(&sample_key(i));
+                let walk: Vec<NodeId> = ring.walk_from_token(token).collect();
+                assert_eq!(walk.len(), 150);
+                assert_eq!(walk, reference_walk(&ring, token), "zones {zones}, key {i}");
+            }
+        }
     }
 
     proptest! {
