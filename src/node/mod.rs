@@ -22,14 +22,15 @@
 //! commit: many writes, one fsync, each acknowledged only after its sync. If the sync fails,
 //! those outputs turn into failures.
 //!
-//! Two ways to drain: [`Node::drain_outputs`] syncs (when anything is unsynced) and returns
-//! everything (the simulator's way); or [`Node::take_ready`] returns what may leave at once
-//! (messages that claim nothing, and acks whose writes an earlier sync already covered) apart
-//! from what waits for the sync, the driver sends the first, calls [`Node::sync_store`], and
-//! sends what [`Node::finish_sync`] returns (the real runtime's way). The second keeps a
-//! coordinator's `Replicate` messages from waiting for its own fsync, and a put's reply from
-//! waiting for a later batch's fsync once its own write is durable, so a write pays one fsync
-//! on its critical path instead of three.
+//! Outputs that wait for a sync stay inside the node until it completes. Two ways to drive it:
+//! [`Node::drain_outputs`] syncs the store inline (when anything is unsynced) and returns every
+//! output (the simulator's and the tests' way); or the driver calls [`Node::take_ready`] for
+//! what may leave now, [`Node::begin_sync`] to start a sync of every write so far, runs the
+//! fsync wherever it likes (the real runtime: on a syncer thread, so the core never blocks
+//! on the disk) and reports it with [`Node::complete_sync`]; the next `take_ready` releases
+//! what it covered. Either way a coordinator's `Replicate` messages never wait for its own
+//! fsync, and a put's reply waits only for the sync of the coordinator's own write: one fsync
+//! on a write's critical path instead of three.
 //!
 //! # The mechanisms (Dynamo §4), one file each
 //! - [`coordinator`](self::coordinator): gets and puts with sloppy quorums, forwarding, read
@@ -216,12 +217,24 @@ impl NodeStats {
 pub(crate) enum Release {
     /// At once: it claims nothing about durability, or what it claims is already durable.
     Now,
-    /// Once a sync that began after the writes it vouches for has completed, i.e. once the
-    /// node's count of completed syncs exceeds `syncs_done`, the count when they were written.
+    /// Once a sync begun after the writes it vouches for has completed, i.e. once the node has
+    /// completed a sync whose ticket exceeds `syncs_begun`, the node's count of begun syncs
+    /// when those writes were made.
     AfterSync {
-        /// The node's completed syncs when the writes were made.
-        syncs_done: u64,
+        /// Syncs begun when the writes were made.
+        syncs_begun: u64,
     },
+}
+
+impl Release {
+    /// Whether an output released this way must still wait, given the highest ticket of a
+    /// completed sync.
+    fn waits(self, synced_through: u64) -> bool {
+        match self {
+            Release::Now => false,
+            Release::AfterSync { syncs_begun } => syncs_begun >= synced_through,
+        }
+    }
 }
 
 /// An output and when it may leave.
@@ -230,15 +243,9 @@ struct PendingOutput {
     release: Release,
 }
 
-/// What the core has ready after a batch of inputs (raft-rs's `Ready`).
-#[derive(Debug, Default)]
-pub struct Ready {
-    /// Outputs that may leave at once.
-    pub now: Vec<Output>,
-    /// Outputs that claim durability of writes not yet synced: hand them to
-    /// [`Node::finish_sync`] once [`Node::sync_store`] has run.
-    pub after_sync: Vec<Output>,
-}
+/// A sync in progress: covers every write made before [`Node::begin_sync`] returned it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SyncTicket(u64);
 
 /// One node's protocol state. See the module docs.
 pub struct Node<S: Store> {
@@ -252,8 +259,10 @@ pub struct Node<S: Store> {
     ring: Option<Ring>,
     seeds: Vec<NodeId>,
     outputs: Vec<PendingOutput>,
-    /// Syncs of the store completed by this node (see [`Release`]).
-    syncs_done: u64,
+    /// Syncs begun by this node; the last one's ticket (see [`Release`]).
+    syncs_begun: u64,
+    /// The highest ticket of a sync that completed successfully.
+    synced_through: u64,
     timers: TimerQueue,
     next_op: u64,
     ops: BTreeMap<OpId, coordinator::Operation>,
@@ -350,7 +359,8 @@ impl<S: Store> Node<S> {
             ring: None,
             seeds: identity.seeds,
             outputs: Vec::new(),
-            syncs_done: 0,
+            syncs_begun: 0,
+            synced_through: 0,
             timers: TimerQueue::default(),
             next_op: 1,
             ops: BTreeMap::new(),
@@ -472,58 +482,81 @@ impl<S: Store> Node<S> {
     }
 
     /// Takes every output, syncing the store first when any write is unsynced (so the window
-    /// of unsynced writes is bounded by how often the driver drains).
+    /// of unsynced writes is bounded by how often the driver drains). If the sync fails, the
+    /// outputs that waited on it come out as failures.
     pub fn drain_outputs(&mut self) -> Vec<Output> {
-        let Ready {
-            mut now,
-            after_sync,
-        } = self.take_ready();
-        let synced = self.sync_store();
-        now.extend(self.finish_sync(after_sync, synced));
-        now
+        self.sync_store();
+        self.take_ready()
     }
 
-    /// Takes every output, split into those that may leave now and those that wait for the
-    /// next sync.
-    pub fn take_ready(&mut self) -> Ready {
-        let mut ready = Ready::default();
-        for PendingOutput { output, release } in std::mem::take(&mut self.outputs) {
-            match release {
-                Release::AfterSync { syncs_done } if syncs_done >= self.syncs_done => {
-                    ready.after_sync.push(output);
-                }
-                _ => ready.now.push(output),
-            }
-        }
-        ready
+    /// Takes the outputs that may leave now; those waiting for a sync stay until a sync that
+    /// covers them completes ([`Node::complete_sync`]).
+    pub fn take_ready(&mut self) -> Vec<Output> {
+        let synced_through = self.synced_through;
+        let (waiting, ready): (Vec<_>, Vec<_>) = std::mem::take(&mut self.outputs)
+            .into_iter()
+            .partition(|pending| pending.release.waits(synced_through));
+        self.outputs = waiting;
+        ready.into_iter().map(|pending| pending.output).collect()
     }
 
-    /// Syncs the store if any write is unsynced: the sync that releases the outputs
-    /// [`Node::take_ready`] put in `after_sync`. On failure, says why.
-    pub fn sync_store(&mut self) -> Result<(), String> {
+    /// Starts a sync of every write made so far, or `None` when nothing is unsynced.
+    fn begin_sync(&mut self) -> Option<SyncTicket> {
         if self.store.unsynced_writes() == 0 {
-            // Nothing written since the last sync: whatever waits on one is covered already.
-            self.syncs_done += 1;
-            return Ok(());
+            return None;
         }
-        match self.store.sync() {
-            Ok(()) => {
-                self.syncs_done += 1;
-                Ok(())
+        self.syncs_begun += 1;
+        Some(SyncTicket(self.syncs_begun))
+    }
+
+    /// Starts a sync of every write made so far that another thread performs (after
+    /// [`Store::prepare_external_sync`]; a durable store's `JournalSyncer`), or `None` when
+    /// nothing is unsynced or the preparation failed (then what waited on it comes out as
+    /// failures). Report the sync's end with [`Node::complete_sync`].
+    pub fn begin_external_sync(&mut self) -> Option<SyncTicket> {
+        let ticket = self.begin_sync()?;
+        match self.store.prepare_external_sync() {
+            Ok(()) => Some(ticket),
+            Err(e) => {
+                self.complete_sync(ticket, Err(e.to_string()));
+                None
             }
-            Err(e) => Err(e.to_string()),
         }
     }
 
-    /// The `after_sync` outputs of a [`Ready`] once [`Node::sync_store`] returned `synced`:
-    /// unchanged if it succeeded, turned into failures (or dropped) if it failed.
-    pub fn finish_sync(&self, after_sync: Vec<Output>, synced: Result<(), String>) -> Vec<Output> {
-        match synced {
-            Ok(()) => after_sync,
-            Err(detail) => after_sync
-                .into_iter()
-                .filter_map(|output| Self::as_failure(output, &detail))
-                .collect(),
+    /// Reports how the sync of `ticket` ended. On success, the outputs it covers may leave
+    /// (at the next [`Node::take_ready`]); on failure they turn into failures (a replica's
+    /// ack into a storage failure, a client's "written" into a storage error) or are
+    /// dropped (a hint or transfer ack: the sender retries).
+    pub fn complete_sync(&mut self, ticket: SyncTicket, result: Result<(), String>) {
+        match result {
+            Ok(()) => self.synced_through = self.synced_through.max(ticket.0),
+            Err(detail) => {
+                for pending in std::mem::take(&mut self.outputs) {
+                    match pending.release {
+                        Release::AfterSync { syncs_begun }
+                            if syncs_begun < ticket.0
+                                && pending.release.waits(self.synced_through) =>
+                        {
+                            if let Some(failed) = Self::as_failure(pending.output, &detail) {
+                                self.outputs.push(PendingOutput {
+                                    output: failed,
+                                    release: Release::Now,
+                                });
+                            }
+                        }
+                        _ => self.outputs.push(pending),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Syncs the store inline if any write is unsynced.
+    pub fn sync_store(&mut self) {
+        if let Some(ticket) = self.begin_sync() {
+            let result = self.store.sync().map_err(|e| e.to_string());
+            self.complete_sync(ticket, result);
         }
     }
 
@@ -697,7 +730,7 @@ impl<S: Store> Node<S> {
             Release::Now
         } else {
             Release::AfterSync {
-                syncs_done: self.syncs_done,
+                syncs_begun: self.syncs_begun,
             }
         }
     }

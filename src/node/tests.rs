@@ -219,8 +219,8 @@ fn gossip_converges_on_one_ring() {
 }
 
 // Dynamo §4.5: a put then a get at N=3 R=2 W=2 returns the value, from any node.
-/// Steps `message` into node `to` (from `from`) and returns its `Ready`.
-fn deliver(c: &mut Cluster, from: NodeId, to: NodeId, message: PeerMessage) -> Ready {
+/// Steps `message` into node `to` (from `from`) and returns what may leave at once.
+fn deliver(c: &mut Cluster, from: NodeId, to: NodeId, message: PeerMessage) -> Vec<Output> {
     let now = c.now;
     let node = c.nodes.get_mut(&to).unwrap();
     node.step(now, Input::Peer { from, message });
@@ -238,17 +238,36 @@ fn sends(outputs: Vec<Output>) -> Vec<(NodeId, PeerMessage)> {
         .collect()
 }
 
-// Under group commit, `take_ready` lets a coordinator's Replicate messages leave before its
-// own fsync, holds each replica's ack until that replica's sync, and releases the put's reply
-// as soon as the coordinator's own write is durable: at once if an earlier sync covered it,
-// after the next sync otherwise (raft-rs's Ready rule: nothing claims durability early).
+/// How the coordinator's own write gets synced in `ready_releases_...`.
+#[derive(Clone, Copy, Debug)]
+enum CoordinatorSync {
+    /// Inline, before the replicas' acks arrive.
+    Before,
+    /// Inline, after the acks arrived.
+    After,
+    /// By an external sync that completes after the acks arrived.
+    External,
+    /// By an external sync that fails.
+    ExternalFails,
+}
+
+// Under group commit, a coordinator's Replicate messages leave before its own fsync, each
+// replica's ack waits for that replica's sync, and the put's reply leaves as soon as the
+// coordinator's own write is durable: at once if an earlier sync covered it, after the sync
+// otherwise, and as a storage error if that sync fails (raft-rs's Ready rule: nothing claims
+// durability early).
 #[test]
 fn ready_releases_what_claims_nothing_before_the_sync() {
     let policy = SyncPolicy::Group {
         max_delay_ms: 1,
         max_writes: 1_000,
     };
-    for coordinator_synced_first in [true, false] {
+    for how in [
+        CoordinatorSync::Before,
+        CoordinatorSync::After,
+        CoordinatorSync::External,
+        CoordinatorSync::ExternalFails,
+    ] {
         let mut c = Cluster::with_policy(3, test_config(), policy);
         c.run_for(Duration::from_secs(3));
         let (n1, n2, n3) = (NodeId(1), NodeId(2), NodeId(3));
@@ -262,42 +281,64 @@ fn ready_releases_what_claims_nothing_before_the_sync() {
                 request: ClientRequest::put("k", "v", CausalContext::empty()),
             },
         );
-        let ready = coordinator.take_ready();
-        assert!(ready.after_sync.is_empty(), "{:?}", ready.after_sync);
-        let replicates = sends(ready.now);
+        let replicates = sends(coordinator.take_ready());
         let targets: BTreeSet<NodeId> = replicates.iter().map(|(to, _)| *to).collect();
-        assert_eq!(targets, BTreeSet::from([n2, n3]));
-        if coordinator_synced_first {
-            assert_eq!(coordinator.sync_store(), Ok(()));
-        }
+        assert_eq!(targets, BTreeSet::from([n2, n3]), "{how:?}");
+        let ticket = match how {
+            CoordinatorSync::Before => {
+                coordinator.sync_store();
+                None
+            }
+            CoordinatorSync::External | CoordinatorSync::ExternalFails => {
+                coordinator.begin_external_sync()
+            }
+            CoordinatorSync::After => None,
+        };
         // Each replica's ack waits for that replica's sync.
         let mut acks = Vec::new();
         for (to, message) in replicates {
-            let ready = deliver(&mut c, n1, to, message);
-            assert!(sends(ready.now).is_empty());
-            assert_eq!(ready.after_sync.len(), 1);
-            let node = c.nodes.get_mut(&to).unwrap();
-            let synced = node.sync_store();
-            for (_, ack) in sends(node.finish_sync(ready.after_sync, synced)) {
-                acks.push((to, ack));
-            }
-        }
-        let mut ready = Ready::default();
-        for (from, ack) in acks {
-            let more = deliver(&mut c, from, n1, ack);
-            ready.now.extend(more.now);
-            ready.after_sync.extend(more.after_sync);
-        }
-        let is_reply =
-            |out: &Output| matches!(out, Output::Reply { id: r, result: Ok(_) } if *r == id);
-        if coordinator_synced_first {
-            assert!(ready.now.iter().any(is_reply), "reply held back: {ready:?}");
-        } else {
             assert!(
-                !ready.now.iter().any(is_reply),
-                "reply before its sync: {ready:?}"
+                sends(deliver(&mut c, n1, to, message)).is_empty(),
+                "{how:?}"
             );
-            assert!(ready.after_sync.iter().any(is_reply), "{ready:?}");
+            let node = c.nodes.get_mut(&to).unwrap();
+            node.sync_store();
+            acks.extend(
+                sends(node.take_ready())
+                    .into_iter()
+                    .map(|(_, ack)| (to, ack)),
+            );
+        }
+        assert_eq!(acks.len(), 2, "{how:?}");
+        let mut out = Vec::new();
+        for (from, ack) in acks {
+            out.extend(deliver(&mut c, from, n1, ack));
+        }
+        let replied = |outputs: &[Output], ok: bool| {
+            outputs
+                .iter()
+                .any(|o| matches!(o, Output::Reply { id: r, result } if *r == id && result.is_ok() == ok))
+        };
+        let coordinator = c.nodes.get_mut(&n1).unwrap();
+        match how {
+            CoordinatorSync::Before => assert!(replied(&out, true), "held back: {out:?}"),
+            CoordinatorSync::After => {
+                assert!(out.is_empty(), "before its sync: {out:?}");
+                coordinator.sync_store();
+                assert!(replied(&coordinator.take_ready(), true));
+            }
+            CoordinatorSync::External | CoordinatorSync::ExternalFails => {
+                assert!(out.is_empty(), "before its sync: {out:?}");
+                let ticket = ticket.expect("a write was unsynced");
+                let failed = matches!(how, CoordinatorSync::ExternalFails);
+                let result = if failed {
+                    Err("disk on fire".into())
+                } else {
+                    Ok(())
+                };
+                coordinator.complete_sync(ticket, result);
+                assert!(replied(&coordinator.take_ready(), !failed), "{how:?}");
+            }
         }
     }
 }

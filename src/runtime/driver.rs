@@ -29,15 +29,15 @@
 
 use super::status::{NodeStatus, StatusBuilder};
 use super::transport::Transport;
-use crate::node::{AdminCommand, ClientId, Input, Node, Output};
+use crate::node::{AdminCommand, ClientId, Input, Node, Output, SyncTicket};
 use crate::protocol::PeerMessage;
 use crate::request::{ClientRequest, ClientResult};
-use crate::store::{DurableStore, StoreError};
+use crate::store::{DurableStore, JournalSyncer, StoreError};
 use crate::{NodeId, Time};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -53,6 +53,9 @@ pub const MAX_IDLE_WAIT: Duration = Duration::from_millis(500);
 
 /// A batch taking longer than this is logged: every reply in it waited that long.
 pub const SLOW_BATCH: Duration = Duration::from_millis(100);
+
+/// How long shutdown waits for the sync in flight before syncing inline.
+pub const SHUTDOWN_SYNC_WAIT: Duration = Duration::from_secs(5);
 
 /// What the rest of the process sends the core.
 pub enum DriverInput {
@@ -74,6 +77,13 @@ pub enum DriverInput {
     Admin(AdminCommand),
     /// A status snapshot request.
     Status(oneshot::Sender<NodeStatus>),
+    /// The syncer thread finished a sync.
+    Synced {
+        /// The sync.
+        ticket: SyncTicket,
+        /// How it ended.
+        result: Result<(), String>,
+    },
     /// Stop: drain, sync, close the store.
     Shutdown,
 }
@@ -105,17 +115,23 @@ pub struct Driver {
     next_client: u64,
     known_addrs: HashMap<NodeId, String>,
     status: StatusBuilder,
+    /// Where syncs go: the syncer thread.
+    syncer: std::sync::mpsc::Sender<SyncTicket>,
+    sync_in_flight: bool,
 }
 
 impl Driver {
-    /// A driver for `node`, reading `inbox`, sending through `transport`.
+    /// A driver for `node`, reading `inbox` (whose sender `reports` the syncer thread uses
+    /// to report finished syncs), sending through `transport`. Starts the syncer thread.
     pub fn new(
         node: Node<DurableStore>,
         inbox: Receiver<DriverInput>,
+        reports: SyncSender<DriverInput>,
         transport: Arc<Transport>,
         clock: WallClock,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, std::io::Error> {
+        let syncer = spawn_syncer(node.id(), node.store().journal_syncer(), reports)?;
+        Ok(Self {
             node,
             inbox,
             transport,
@@ -124,7 +140,9 @@ impl Driver {
             next_client: 0,
             known_addrs: HashMap::new(),
             status: StatusBuilder::default(),
-        }
+            syncer,
+            sync_in_flight: false,
+        })
     }
 
     /// Runs until [`DriverInput::Shutdown`] (or every sender is gone); returns the result of
@@ -147,22 +165,68 @@ impl Driver {
                 stopping |= self.feed(now, input);
             }
             self.node.tick(now);
-            let ready = self.node.take_ready();
             self.learn_addresses(); // before routing: a new peer's first frame needs its address
-            // What claims nothing (or only durable writes) leaves before the fsync ...
-            self.route(ready.now);
-            // ... and the rest after it: group commit, one sync per batch.
-            let synced = self.node.sync_store();
-            let released = self.node.finish_sync(ready.after_sync, synced);
-            self.route(released);
+            let ready = self.node.take_ready();
+            self.route(ready);
+            self.start_sync_if_idle();
             let elapsed = started.elapsed();
             if elapsed > SLOW_BATCH {
                 tracing::warn!(?elapsed, inputs, "slow batch (a slow disk sync?)");
             }
         }
+        self.finish_syncing();
         // Requests still waiting get no reply: their handlers answer 503.
         self.waiting.clear();
         self.node.into_store().close()
+    }
+
+    /// Hands the syncer a sync of every write so far, unless one is already running: writes
+    /// made meanwhile wait for the next (group commit: the longer a sync takes, the more
+    /// writes the next one covers).
+    fn start_sync_if_idle(&mut self) {
+        if self.sync_in_flight {
+            return;
+        }
+        match self.node.begin_external_sync() {
+            Some(ticket) => {
+                if self.syncer.send(ticket).is_ok() {
+                    self.sync_in_flight = true;
+                } else {
+                    // The syncer thread is gone (it never exits before the driver): fail
+                    // what waits rather than hold it forever.
+                    let why = "the syncer thread stopped".to_string();
+                    self.node.complete_sync(ticket, Err(why));
+                    let failed = self.node.take_ready();
+                    self.route(failed);
+                }
+            }
+            None => {
+                // Nothing to sync, or preparing failed (what waited is now failures).
+                let ready = self.node.take_ready();
+                self.route(ready);
+            }
+        }
+    }
+
+    /// At shutdown: waits (bounded) for the sync in flight and releases what it covered, then
+    /// syncs what is left inline. Inputs that arrive meanwhile are dropped (their senders see
+    /// the node stopping).
+    fn finish_syncing(&mut self) {
+        let deadline = Instant::now() + SHUTDOWN_SYNC_WAIT;
+        while self.sync_in_flight {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(left) {
+                Ok(DriverInput::Synced { ticket, result }) => {
+                    self.node.complete_sync(ticket, result);
+                    self.sync_in_flight = false;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.node.sync_store();
+        let ready = self.node.take_ready();
+        self.route(ready);
     }
 
     /// How long to wait for an input: until the core's next deadline, at most `MAX_IDLE_WAIT`.
@@ -188,6 +252,13 @@ impl Driver {
                 self.node.step(now, Input::Client { id, request });
             }
             DriverInput::Admin(command) => self.node.step(now, Input::Admin(command)),
+            DriverInput::Synced { ticket, result } => {
+                if let Err(error) = &result {
+                    tracing::error!(%error, "journal sync failed: the store is poisoned");
+                }
+                self.node.complete_sync(ticket, result);
+                self.sync_in_flight = false;
+            }
             DriverInput::Status(reply) => {
                 // The handler may have gone away; nothing to do then.
                 let _ = reply.send(self.status.build(&self.node));
@@ -233,6 +304,32 @@ impl Driver {
             self.known_addrs.insert(member.node, member.addr.clone());
         }
     }
+}
+
+/// Starts the syncer thread: it fsyncs the journal for each ticket it gets and reports the
+/// result to the driver's inbox. It ends when the driver drops its ticket channel.
+fn spawn_syncer(
+    node: NodeId,
+    mut journal: JournalSyncer,
+    reports: SyncSender<DriverInput>,
+) -> Result<std::sync::mpsc::Sender<SyncTicket>, std::io::Error> {
+    let (tickets, rx) = std::sync::mpsc::channel::<SyncTicket>();
+    std::thread::Builder::new()
+        .name(format!("ringstore-sync-{}", node.0))
+        .spawn(move || {
+            while let Ok(ticket) = rx.recv() {
+                let result = journal.sync().map_err(|e| e.to_string());
+                // A blocking send: the driver keeps draining its inbox, so this waits at most
+                // one batch. It fails only once the driver is gone.
+                if reports
+                    .send(DriverInput::Synced { ticket, result })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })?;
+    Ok(tickets)
 }
 
 /// Logs a message at trace level (`RUST_LOG=ringstore::runtime::driver=trace`), cut to its

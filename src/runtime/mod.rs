@@ -248,7 +248,8 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
         config.rng_seed(),
         clock.now(),
     )?;
-    let driver = Driver::new(node, inbox_rx, transport.clone(), clock);
+    let driver = Driver::new(node, inbox_rx, inbox.clone(), transport.clone(), clock)
+        .map_err(StartError::Thread)?;
     let core = std::thread::Builder::new()
         .name(format!("ringstore-core-{}", config.id.0))
         .spawn(move || driver.run())

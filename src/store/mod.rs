@@ -52,7 +52,7 @@ mod layout;
 mod memory;
 
 pub use durable::{
-    DEFAULT_CACHE_SIZE_BYTES, DEFAULT_MAX_JOURNAL_BYTES, DurableConfig, DurableStore,
+    DEFAULT_CACHE_SIZE_BYTES, DEFAULT_MAX_JOURNAL_BYTES, DurableConfig, DurableStore, JournalSyncer,
 };
 pub use memory::MemoryStore;
 
@@ -251,6 +251,16 @@ pub enum StoreError {
     /// A version set or hint could not be encoded (a bug in the value types, not a disk error).
     #[error("could not encode a record: {0}")]
     Encode(#[source] postcard::Error),
+    /// Syncing the journal from the syncer thread failed (see `JournalSyncer`); the store is
+    /// poisoned.
+    #[error("syncing the journal {path} failed: {source}")]
+    JournalSync {
+        /// The journal file (or its directory, if listing it failed).
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The key is longer than [`MAX_KEY_BYTES`].
     #[error("key of {len} bytes exceeds the limit of {MAX_KEY_BYTES} bytes")]
     KeyTooLarge {
@@ -346,6 +356,13 @@ pub trait Store {
 
     /// Makes every previous write durable. Under `Group`, call before acknowledging writes.
     fn sync(&mut self) -> Result<(), StoreError>;
+
+    /// Readies every previous write for a sync that another thread performs (a durable
+    /// store's `JournalSyncer`), and counts them as no longer unsynced. A store that cannot
+    /// be synced from elsewhere syncs here, inline (the default).
+    fn prepare_external_sync(&mut self) -> Result<(), StoreError> {
+        self.sync()
+    }
 
     /// The number of writes not yet durable (always 0 under `EveryWrite`).
     fn unsynced_writes(&self) -> u64;
