@@ -167,6 +167,7 @@ pub enum OpOutcome {
 pub struct Recorder {
     ops: Vec<Stats>,
     requests: Vec<Stats>,
+    start_delay: Stats,
     live: Arc<LiveCounters>,
 }
 
@@ -176,7 +177,8 @@ impl Recorder {
         let empty = Stats::new()?;
         Ok(Self {
             ops: vec![empty.clone(); OpKind::ALL.len()],
-            requests: vec![empty; RequestKind::ALL.len()],
+            requests: vec![empty.clone(); RequestKind::ALL.len()],
+            start_delay: empty,
             live,
         })
     }
@@ -218,6 +220,17 @@ impl Recorder {
         self.requests[kind.index()].not_found += 1;
     }
 
+    /// Records how long after its intended start an open-loop operation was sent (timer
+    /// resolution plus waiting for a free slot).
+    pub fn record_start_delay(&mut self, delay: Duration) {
+        self.start_delay.record_ok(delay);
+    }
+
+    /// Open loop: the delays between intended starts and sends.
+    pub fn start_delay(&self) -> &Stats {
+        &self.start_delay
+    }
+
     /// The stats of operations of `kind`.
     pub fn op(&self, kind: OpKind) -> &Stats {
         &self.ops[kind.index()]
@@ -236,7 +249,7 @@ impl Recorder {
         for (mine, theirs) in self.requests.iter_mut().zip(&other.requests) {
             mine.merge(theirs)?;
         }
-        Ok(())
+        self.start_delay.merge(&other.start_delay)
     }
 }
 

@@ -17,6 +17,7 @@ use super::options::{BenchOptions, LoopShape, NodeChoice, RequestKnobs, StopAfte
 use super::recorder::{Recorder, RequestKind, Stats};
 use super::workload::OpKind;
 use crate::NodeId;
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -148,6 +149,9 @@ pub struct PhaseReport {
     pub requests: BTreeMap<String, OpReport>,
     /// Every error, by kind (`CallError::kind()` or `dropped_backlog`).
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Open loop only: from each operation's intended start until a worker sent it (timer
+    /// lateness plus waiting for a free slot); `null` in a closed loop.
+    pub start_delay_us: Option<LatencySummary>,
 }
 
 /// Counts and latency of one operation or request type.
@@ -186,11 +190,11 @@ pub struct LatencySummary {
     pub max: u64,
 }
 
-impl OpReport {
-    /// The report of `stats`.
-    pub fn from_stats(stats: &Stats) -> Self {
-        let h = &stats.histogram;
-        let latency_us = (!h.is_empty()).then(|| LatencySummary {
+impl LatencySummary {
+    /// The summary of `histogram` (in µs); `None` when it is empty.
+    pub fn of(histogram: &Histogram<u64>) -> Option<Self> {
+        let h = histogram;
+        (!h.is_empty()).then(|| LatencySummary {
             min: h.min(),
             mean: h.mean(),
             p50: h.value_at_quantile(0.50),
@@ -198,7 +202,14 @@ impl OpReport {
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
             max: h.max(),
-        });
+        })
+    }
+}
+
+impl OpReport {
+    /// The report of `stats`.
+    pub fn from_stats(stats: &Stats) -> Self {
+        let latency_us = LatencySummary::of(&stats.histogram);
         let errors = stats.error_count();
         Self {
             count: stats.ok + errors,
@@ -276,6 +287,7 @@ impl PhaseReport {
             ops,
             requests,
             errors_by_kind,
+            start_delay_us: LatencySummary::of(&recorder.start_delay().histogram),
         }
     }
 
@@ -315,6 +327,16 @@ impl PhaseReport {
             {
                 let _ = writeln!(out, "{}", row(&format!("({})", kind.label()), op));
             }
+        }
+        if let Some(delay) = &self.start_delay_us {
+            let ms = |us: u64| us as f64 / 1000.0;
+            let _ = writeln!(
+                out,
+                "  start delay (intended start to send): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                ms(delay.p50),
+                ms(delay.p99),
+                ms(delay.max)
+            );
         }
         if !self.errors_by_kind.is_empty() {
             let list: Vec<String> = self
