@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod client_protocol;
 pub mod config;
 pub mod http;
 pub mod membership;

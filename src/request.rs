@@ -214,3 +214,20 @@ pub enum RequestError {
         detail: String,
     },
 }
+
+impl RequestError {
+    /// A short stable label for the error (the HTTP API's error `kind`, metrics' `outcome`
+    /// label, `ringstore bench`'s errors by kind).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestError::InvalidQuorum { .. } => "invalid_quorum",
+            RequestError::EmptyKey | RequestError::KeyTooLarge { .. } => "bad_key",
+            RequestError::ValueTooLarge { .. } => "value_too_large",
+            RequestError::TooManySiblings { .. } => "too_many_siblings",
+            RequestError::Quorum { .. } => "quorum_not_reached",
+            RequestError::Overloaded { .. } => "overloaded",
+            RequestError::NoReplicas => "no_replicas",
+            RequestError::Storage { .. } => "storage",
+        }
+    }
+}

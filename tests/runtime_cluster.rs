@@ -8,10 +8,14 @@
 #![allow(clippy::unwrap_used)]
 
 use ringstore::NodeId;
+use ringstore::client::{ClientIdentity, NativeClient, NodeAddr};
+use ringstore::client_protocol::{ClientResponse, decode_response};
 use ringstore::config::NodeConfig;
 use ringstore::runtime::node_config::{NodeFileConfig, SeedPeer, SyncMode, TlsFiles};
 use ringstore::runtime::tls::ClusterCa;
+use ringstore::runtime::tls::{NodeTls, node_name};
 use ringstore::runtime::{RunningNode, start};
+use ringstore::version::CausalContext;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -183,21 +187,7 @@ async fn three_nodes_put_get_delete_over_http() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let ca = ClusterCa::generate().unwrap();
-    ca.save(&dir.path().join("ca.pem"), &dir.path().join("ca.key"))
-        .unwrap();
-    let first = start(node_config(dir.path(), &ca, 1, vec![]))
-        .await
-        .unwrap();
-    let seed = vec![SeedPeer {
-        id: NodeId(1),
-        addr: first.peer_addr(),
-    }];
-    let second = start(node_config(dir.path(), &ca, 2, seed.clone()))
-        .await
-        .unwrap();
-    let third = start(node_config(dir.path(), &ca, 3, seed)).await.unwrap();
-    let nodes = vec![first, second, third];
-    eventually("the three nodes to agree on the ring", || converged(&nodes)).await;
+    let nodes = three_nodes(dir.path(), &ca).await;
 
     // A put on one node is read on another; the key's "/" travels percent-encoded.
     let key = "/kv/user%2F42";
@@ -321,6 +311,174 @@ async fn three_nodes_put_get_delete_over_http() {
     assert!(text.contains("ringstore_frames_dropped_total{reason=\"partitioned\"}"));
     assert!(text.contains("ringstore_peers_up 2"), "{text}");
 
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+}
+
+/// Starts three nodes in `dir` with certificates of `ca` and waits until they agree on the ring.
+async fn three_nodes(dir: &Path, ca: &ClusterCa) -> Vec<RunningNode> {
+    ca.save(&dir.join("ca.pem"), &dir.join("ca.key")).unwrap();
+    let first = start(node_config(dir, ca, 1, vec![])).await.unwrap();
+    let seed = vec![SeedPeer {
+        id: NodeId(1),
+        addr: first.peer_addr(),
+    }];
+    let second = start(node_config(dir, ca, 2, seed.clone())).await.unwrap();
+    let third = start(node_config(dir, ca, 3, seed)).await.unwrap();
+    let nodes = vec![first, second, third];
+    eventually("the three nodes to agree on the ring", || converged(&nodes)).await;
+    nodes
+}
+
+/// A native client of `nodes` whose certificate `ca` signed.
+fn native_client(dir: &Path, ca: &ClusterCa, nodes: &[RunningNode]) -> NativeClient {
+    let identity = ClientIdentity {
+        ca_cert: dir.join("ca.pem"),
+        cert: dir.join("client.pem"),
+        key: dir.join("client.key"),
+    };
+    ca.issue_client_cert()
+        .unwrap()
+        .save(&identity.cert, &identity.key)
+        .unwrap();
+    let addrs = nodes
+        .iter()
+        .map(|n| NodeAddr {
+            id: n.id(),
+            addr: n.peer_addr(),
+        })
+        .collect();
+    NativeClient::new(&identity, addrs).unwrap()
+}
+
+// The native client (QUIC + postcard, ALPN ringstore-client/1) reads, writes, resolves
+// siblings and deletes across three nodes; the node's errors come back by kind; garbage on a
+// request stream is answered BadRequest; a client of another CA cannot connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_the_native_client() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    let nodes = three_nodes(dir.path(), &ca).await;
+    let client = native_client(dir.path(), &ca, &nodes);
+    let [n1, n2, n3] = [NodeId(1), NodeId(2), NodeId(3)];
+    assert!(client.connect_all().await.is_empty());
+
+    // Write through one node, read through another; update with the context.
+    let (context, _) = client
+        .put(
+            n1,
+            b"k".to_vec(),
+            b"v1".to_vec(),
+            CausalContext::empty(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!context.is_empty());
+    let read = client.get(n2, b"k".to_vec(), Some(3)).await.unwrap();
+    assert_eq!(read.values, vec![b"v1".to_vec()]);
+    client
+        .put(n3, b"k".to_vec(), b"v2".to_vec(), read.context, Some(3))
+        .await
+        .unwrap();
+    let read = client.get(n1, b"k".to_vec(), Some(3)).await.unwrap();
+    assert_eq!(read.values, vec![b"v2".to_vec()]);
+
+    // Blind writes through two nodes are siblings; a write with their context resolves them.
+    for (node, value) in [(n1, b"a"), (n2, b"b")] {
+        client
+            .put(
+                node,
+                b"s".to_vec(),
+                value.to_vec(),
+                CausalContext::empty(),
+                Some(3),
+            )
+            .await
+            .unwrap();
+    }
+    let read = client.get(n3, b"s".to_vec(), Some(3)).await.unwrap();
+    assert_eq!(read.values.len(), 2, "{:?}", read.values);
+    client
+        .put(n3, b"s".to_vec(), b"ab".to_vec(), read.context, Some(3))
+        .await
+        .unwrap();
+    let read = client.get(n2, b"s".to_vec(), Some(3)).await.unwrap();
+    assert_eq!(read.values, vec![b"ab".to_vec()]);
+
+    // Delete with a read's context: gone, tombstones reported.
+    client
+        .delete(n2, b"s".to_vec(), read.context, Some(3))
+        .await
+        .unwrap();
+    let read = client.get(n1, b"s".to_vec(), Some(3)).await.unwrap();
+    assert!(read.values.is_empty() && read.has_tombstones);
+
+    // The node's own errors arrive by kind.
+    let too_big = client
+        .put(
+            n1,
+            b"big".to_vec(),
+            vec![0; MAX_VALUE_BYTES + 1],
+            CausalContext::empty(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(too_big.kind(), "value_too_large", "{too_big}");
+    let bad_quorum = client.get(n1, b"k".to_vec(), Some(9)).await.unwrap_err();
+    assert_eq!(bad_quorum.kind(), "invalid_quorum", "{bad_quorum}");
+    let unknown = client
+        .get(NodeId(99), b"k".to_vec(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.kind(), "unknown_node");
+
+    // Garbage on a request stream: answered BadRequest, and the connection stays usable.
+    let tls = NodeTls::load(
+        &dir.path().join("ca.pem"),
+        &dir.path().join("client.pem"),
+        &dir.path().join("client.key"),
+    )
+    .unwrap();
+    let mut raw = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    raw.set_default_client_config(tls.quic_native_client_config().unwrap());
+    let conn = raw
+        .connect(nodes[0].peer_addr(), &node_name(n1))
+        .unwrap()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(&[0xff; 9]).await.unwrap();
+        send.finish().unwrap();
+        let answer = decode_response(&recv.read_to_end(1 << 20).await.unwrap()).unwrap();
+        assert!(
+            matches!(answer, ClientResponse::BadRequest { .. }),
+            "{answer:?}"
+        );
+    }
+
+    // A client whose certificate another CA signed cannot connect.
+    let rogue_dir = tempfile::tempdir().unwrap();
+    let rogue_ca = ClusterCa::generate().unwrap();
+    rogue_ca
+        .save(
+            &rogue_dir.path().join("ca.pem"),
+            &rogue_dir.path().join("ca.key"),
+        )
+        .unwrap();
+    let rogue = native_client(rogue_dir.path(), &rogue_ca, &nodes);
+    let refused = rogue.get(n1, b"k".to_vec(), None).await.unwrap_err();
+    // TLS 1.3: the refusal reaches the client during the dial or just after it.
+    assert!(
+        ["unreachable", "connection"].contains(&refused.kind()),
+        "{refused}"
+    );
+
+    client.close().await;
     for node in nodes {
         node.shutdown().await.unwrap();
     }

@@ -22,6 +22,7 @@
 //! - A response body is read up to [`MAX_RESPONSE_BYTES`].
 
 use crate::NodeId;
+use crate::request::ReadResult;
 use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 use serde::Deserialize;
@@ -63,6 +64,22 @@ pub enum ReadOutcome {
         /// follows the delete).
         context: Option<String>,
     },
+}
+
+impl From<ReadResult> for ReadOutcome {
+    /// A native read as the CLI shows it (the same shape as HTTP's 200/300/404).
+    fn from(read: ReadResult) -> Self {
+        if read.values.is_empty() {
+            let context =
+                (read.has_tombstones && !read.context.is_empty()).then(|| read.context.encode());
+            ReadOutcome::NotFound { context }
+        } else {
+            ReadOutcome::Found {
+                values: read.values,
+                context: read.context.encode(),
+            }
+        }
+    }
 }
 
 pub use crate::runtime::status::{MemberView, NodeStatus, RingView};

@@ -31,6 +31,7 @@
 use super::client::{Client, ClientError, NodeStatus};
 use super::cluster_file::{ClusterFile, ClusterFileError, NodeEntry};
 use crate::NodeId;
+use crate::client::NodeAddr;
 use crate::config::{ConfigError, NodeConfig};
 use crate::runtime::node_config::{ConfigFileError, NodeFileConfig, SeedPeer, TlsFiles};
 use crate::runtime::tls::{ClusterCa, TlsError};
@@ -619,14 +620,10 @@ impl Cluster {
 
     /// HTTP addresses to try for a client request: running nodes first, in id order.
     pub fn client_addrs(&mut self) -> Vec<SocketAddr> {
-        let running = self.running_ids();
-        let (mut first, rest): (Vec<_>, Vec<_>) = self
-            .file
-            .nodes
+        self.entries_running_first()
             .iter()
-            .partition(|n| running.contains(&n.id));
-        first.extend(rest);
-        first.iter().map(|n| n.http_addr).collect()
+            .map(|n| n.http_addr)
+            .collect()
     }
 
     /// Whether node `id`'s process is alive (reaping it if this handle started it and it exited).
@@ -650,6 +647,30 @@ impl Cluster {
             }
         }
         pid_runs_config(pid, &entry.config)
+    }
+
+    /// The nodes' QUIC addresses for the native client, running nodes first.
+    pub fn client_nodes(&mut self) -> Vec<NodeAddr> {
+        self.entries_running_first()
+            .iter()
+            .map(|n| NodeAddr {
+                id: n.id,
+                addr: n.peer_addr,
+            })
+            .collect()
+    }
+
+    /// Every node's entry, the running ones first (each group in id order).
+    fn entries_running_first(&mut self) -> Vec<NodeEntry> {
+        let running = self.running_ids();
+        let (mut first, rest): (Vec<_>, Vec<_>) = self
+            .file
+            .nodes
+            .iter()
+            .cloned()
+            .partition(|n| running.contains(&n.id));
+        first.extend(rest);
+        first
     }
 
     /// The ids of the nodes whose processes are alive.

@@ -19,8 +19,10 @@ pub mod cluster;
 pub mod cluster_file;
 
 use crate::NodeId;
+use crate::client::{CallError, ClientIdentity, ClientSetupError, NativeClient};
+use crate::version::{CausalContext, ContextError};
 use clap::{Args, Subcommand};
-use client::{Client, ClientError, ReadOutcome, with_fallback};
+use client::{Client, ClientError, ReadOutcome};
 use cluster::{Cluster, ClusterError, DEFAULT_CLUSTER_DIR, StopOutcome, UpOptions};
 use cluster_file::{ClusterFile, ClusterFileError};
 use std::io::Read;
@@ -67,10 +69,12 @@ pub enum Command {
 /// Which node a client command talks to.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// A node's HTTP address, like 127.0.0.1:8001 (the default is a node of --dir).
+    /// A node's HTTP address, like 127.0.0.1:8001: talk HTTP to that node (the default is
+    /// the native protocol to a node of --dir).
     #[arg(long, value_name = "ADDR", value_parser = parse_http_addr, conflicts_with = "dir")]
     pub node: Option<SocketAddr>,
-    /// A cluster directory: use its nodes, falling back to the next when one is down.
+    /// A cluster directory: use its nodes over the native protocol (QUIC, with the
+    /// directory's client certificate), falling back to the next when one is down.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_CLUSTER_DIR)]
     pub dir: PathBuf,
 }
@@ -213,6 +217,26 @@ pub enum CliError {
     /// A request to a node failed.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A request over the native protocol failed.
+    #[error(transparent)]
+    Native(#[from] CallError),
+    /// The native client could not be set up (certificates, socket).
+    #[error(transparent)]
+    NativeSetup(#[from] ClientSetupError),
+    /// Every node of the cluster was unreachable over the native protocol.
+    #[error(
+        "no node of the cluster could be reached (tried {tried:?}); is it up? (`ringstore cluster status`)"
+    )]
+    NoNodeReachable {
+        /// The nodes tried.
+        tried: Vec<NodeId>,
+    },
+    /// `--context` is not a context a read returned.
+    #[error("invalid --context: {0}")]
+    BadContext(ContextError),
+    /// The command's async runtime could not start.
+    #[error("cannot start the client's async runtime: {0}")]
+    Runtime(std::io::Error),
     /// A cluster operation failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -274,11 +298,44 @@ pub fn run(command: Command) -> ExitCode {
     }
 }
 
-/// The addresses a client command tries, in order.
-fn target_addrs(target: &TargetArgs) -> Result<Vec<SocketAddr>, CliError> {
-    match target.node {
-        Some(addr) => Ok(vec![addr]),
-        None => Ok(Cluster::open(&target.dir)?.client_addrs()),
+/// Runs `op` over the native protocol against the nodes of `dir`, running nodes first, moving
+/// to the next only when a node is unreachable (and, when `idempotent` is false, only when
+/// the request was surely never sent).
+fn with_native<T>(
+    dir: &Path,
+    idempotent: bool,
+    op: impl AsyncFn(&NativeClient, NodeId) -> Result<T, CallError>,
+) -> Result<T, CliError> {
+    let mut cluster = Cluster::open(dir)?;
+    let nodes = cluster.client_nodes();
+    let identity = ClientIdentity::of_cluster_dir(dir, cluster.file())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let client = NativeClient::new(&identity, nodes.clone())?;
+        let mut tried = Vec::new();
+        for node in nodes.iter().map(|n| n.id) {
+            match op(&client, node).await {
+                Err(CallError::Unreachable { .. }) => tried.push(node),
+                Err(CallError::Connection { .. }) if idempotent => tried.push(node),
+                other => {
+                    client.close().await;
+                    return other.map_err(CliError::Native);
+                }
+            }
+        }
+        client.close().await;
+        Err(CliError::NoNodeReachable { tried })
+    })
+}
+
+/// Parses a context given on the command line.
+fn parse_context(text: Option<&str>) -> Result<CausalContext, CliError> {
+    match text {
+        None => Ok(CausalContext::empty()),
+        Some(text) => CausalContext::decode(text).map_err(CliError::BadContext),
     }
 }
 
@@ -292,17 +349,30 @@ fn put(args: PutArgs) -> Result<ExitCode, CliError> {
     } else {
         args.value.into_bytes()
     };
-    let client = Client::new();
-    let addrs = target_addrs(&args.target)?;
-    let context = with_fallback(&addrs, false, |addr| {
-        client.put(
+    let context = match args.target.node {
+        Some(addr) => Client::new().put(
             addr,
             args.key.as_bytes(),
             &value,
             args.context.as_deref(),
             args.w,
-        )
-    })?;
+        )?,
+        None => {
+            let read_context = parse_context(args.context.as_deref())?;
+            let (context, _) = with_native(&args.target.dir, false, async |client, node| {
+                client
+                    .put(
+                        node,
+                        args.key.as_bytes(),
+                        value.clone(),
+                        read_context.clone(),
+                        args.w,
+                    )
+                    .await
+            })?;
+            context.encode()
+        }
+    };
     say!("context: {context}");
     Ok(ExitCode::SUCCESS)
 }
@@ -320,11 +390,15 @@ pub fn display_value(value: &[u8]) -> String {
 }
 
 fn get(args: GetArgs) -> Result<ExitCode, CliError> {
-    let client = Client::new();
-    let addrs = target_addrs(&args.target)?;
-    let outcome = with_fallback(&addrs, true, |addr| {
-        client.get(addr, args.key.as_bytes(), args.r)
-    })?;
+    let outcome = match args.target.node {
+        Some(addr) => Client::new().get(addr, args.key.as_bytes(), args.r)?,
+        None => {
+            let read = with_native(&args.target.dir, true, async |client, node| {
+                client.get(node, args.key.as_bytes(), args.r).await
+            })?;
+            ReadOutcome::from(read)
+        }
+    };
     match outcome {
         ReadOutcome::Found { values, context } => {
             if let [value] = values.as_slice() {
@@ -352,11 +426,18 @@ fn get(args: GetArgs) -> Result<ExitCode, CliError> {
 }
 
 fn delete(args: DeleteArgs) -> Result<ExitCode, CliError> {
-    let client = Client::new();
-    let addrs = target_addrs(&args.target)?;
-    let context = with_fallback(&addrs, false, |addr| {
-        client.delete(addr, args.key.as_bytes(), &args.context, args.w)
-    })?;
+    let context = match args.target.node {
+        Some(addr) => Client::new().delete(addr, args.key.as_bytes(), &args.context, args.w)?,
+        None => {
+            let read_context = parse_context(Some(&args.context))?;
+            let (context, _) = with_native(&args.target.dir, false, async |client, node| {
+                client
+                    .delete(node, args.key.as_bytes(), read_context.clone(), args.w)
+                    .await
+            })?;
+            context.encode()
+        }
+    };
     say!("deleted\ncontext: {context}");
     Ok(ExitCode::SUCCESS)
 }
@@ -547,9 +628,8 @@ mod tests {
     fn client_commands_without_a_cluster_fail_clearly() {
         // Goal: `get --dir` on a directory with no cluster.json is an error naming the fix.
         let dir = tempfile::tempdir().unwrap();
-        let err = target_addrs(&TargetArgs {
-            node: None,
-            dir: dir.path().to_path_buf(),
+        let err = with_native(dir.path(), true, async |client, node| {
+            client.get(node, b"k".to_vec(), None).await
         })
         .unwrap_err();
         assert!(err.to_string().contains("cluster up"), "{err}");

@@ -21,7 +21,10 @@
 
 mod connection;
 
-pub use connection::{ClientIdentity, NativeClient, NodeAddr};
+pub use connection::{
+    CLIENT_CERT_FILE, CLIENT_KEY_FILE, ClientIdentity, ClientSetupError, DEFAULT_WAIT,
+    NativeClient, NodeAddr,
+};
 
 use crate::NodeId;
 use crate::request::{ClientReply, ClientRequest, RequestError};
@@ -56,8 +59,17 @@ pub enum CallError {
         /// The node asked for.
         node: NodeId,
     },
-    /// The node could not be reached, or the connection broke before the answer came.
+    /// The node could not be dialled: the request was never sent (safe to try another node).
     #[error("cannot reach node {node}: {detail}")]
+    Unreachable {
+        /// The node asked.
+        node: NodeId,
+        /// What failed.
+        detail: String,
+    },
+    /// The connection broke after the request may have been sent: it may or may not have
+    /// been applied.
+    #[error("connection to node {node} lost: {detail}")]
     Connection {
         /// The node asked.
         node: NodeId,
@@ -97,20 +109,11 @@ impl CallError {
     /// A short stable label for counting errors by kind (benchmarks, metrics, logs).
     pub fn kind(&self) -> &'static str {
         match self {
-            CallError::Request(error) => match error {
-                RequestError::InvalidQuorum { .. } => "invalid_quorum",
-                RequestError::EmptyKey => "empty_key",
-                RequestError::KeyTooLarge { .. } => "key_too_large",
-                RequestError::ValueTooLarge { .. } => "value_too_large",
-                RequestError::Quorum { .. } => "quorum_failed",
-                RequestError::TooManySiblings { .. } => "too_many_siblings",
-                RequestError::Overloaded { .. } => "overloaded",
-                RequestError::NoReplicas => "no_replicas",
-                RequestError::Storage { .. } => "storage",
-            },
+            CallError::Request(error) => error.kind(),
             CallError::Overloaded { .. } => "overloaded",
             CallError::ShuttingDown { .. } => "shutting_down",
             CallError::UnknownNode { .. } => "unknown_node",
+            CallError::Unreachable { .. } => "unreachable",
             CallError::Connection { .. } => "connection",
             CallError::TimedOut { .. } => "client_timeout",
             CallError::BadRequest { .. } => "bad_request",

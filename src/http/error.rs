@@ -8,6 +8,7 @@
 //!   storage failures 500.
 
 use crate::request::RequestError;
+use crate::runtime::front_door::DoorError;
 use crate::version::ContextError;
 use axum::Json;
 use axum::http::StatusCode;
@@ -67,6 +68,16 @@ pub enum ApiError {
     MismatchedReply,
 }
 
+impl From<DoorError> for ApiError {
+    fn from(error: DoorError) -> Self {
+        match error {
+            DoorError::Overloaded => ApiError::Overloaded,
+            DoorError::ShuttingDown => ApiError::ShuttingDown,
+            DoorError::CoreTimeout => ApiError::CoreTimeout,
+        }
+    }
+}
+
 /// The JSON body of an error.
 #[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
@@ -109,16 +120,7 @@ impl ApiError {
     /// The stable kind string of the JSON body (also the `outcome` label of metrics).
     pub fn kind(&self) -> &'static str {
         match self {
-            ApiError::Request(error) => match error {
-                RequestError::InvalidQuorum { .. } => "invalid_quorum",
-                RequestError::EmptyKey | RequestError::KeyTooLarge { .. } => "bad_key",
-                RequestError::ValueTooLarge { .. } => "value_too_large",
-                RequestError::TooManySiblings { .. } => "too_many_siblings",
-                RequestError::Quorum { .. } => "quorum_not_reached",
-                RequestError::Overloaded { .. } => "overloaded",
-                RequestError::NoReplicas => "no_replicas",
-                RequestError::Storage { .. } => "storage",
-            },
+            ApiError::Request(error) => error.kind(),
             ApiError::EmptyKey => "bad_key",
             ApiError::BadContext(_) | ApiError::ContextNotAscii => "bad_context",
             ApiError::MissingContext => "missing_context",

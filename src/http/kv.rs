@@ -15,8 +15,7 @@
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::request::{ClientReply, ClientRequest, ClientResult, ReadResult};
-use crate::runtime::driver::DriverInput;
+use crate::request::{ClientReply, ClientRequest, ReadResult};
 use crate::version::CausalContext;
 use axum::Json;
 use axum::body::Bytes;
@@ -27,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The header carrying the causal context.
 pub const CONTEXT_HEADER: &str = "x-ringstore-context";
@@ -143,16 +142,7 @@ pub async fn empty_key() -> Response {
 
 /// Sends a request to the core and waits for its answer (its deadline plus a grace).
 async fn call(state: &HttpState, request: ClientRequest) -> Result<ClientReply, ApiError> {
-    let timeout = request
-        .timeout_ms
-        .map_or(state.limits.request_timeout, Duration::from_millis);
-    let result: ClientResult = state
-        .ask(timeout + super::REPLY_GRACE, |reply| DriverInput::Client {
-            request,
-            reply,
-        })
-        .await?;
-    Ok(result?)
+    Ok(state.door.request(request).await??)
 }
 
 /// Records the request in the metrics and turns the outcome into a response.

@@ -22,6 +22,7 @@ pub mod observe;
 
 use crate::runtime::driver::DriverInput;
 use crate::runtime::faults::Faults;
+use crate::runtime::front_door::FrontDoor;
 use crate::runtime::metrics::Metrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,64 +30,43 @@ use axum::routing::{get, post};
 use error::ApiError;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 use tokio::sync::oneshot;
-
-/// How long past a request's own deadline a handler waits for the core before it gives up
-/// (the core always answers by the deadline; this only guards against a stuck driver).
-pub const REPLY_GRACE: Duration = Duration::from_secs(1);
 
 /// Limits the front end enforces before the core sees a request.
 #[derive(Clone, Copy, Debug)]
 pub struct HttpLimits {
     /// Largest value accepted (bodies above it get 413).
     pub max_value_bytes: usize,
-    /// The core's default request timeout.
-    pub request_timeout: Duration,
 }
 
 /// What every handler shares.
 pub struct HttpState {
-    inbox: SyncSender<DriverInput>,
+    door: Arc<FrontDoor>,
     metrics: Arc<Metrics>,
     faults: Arc<Faults>,
-    accepting: AtomicBool,
     limits: HttpLimits,
 }
 
 impl HttpState {
     /// The state of a node's front end.
     pub fn new(
-        inbox: SyncSender<DriverInput>,
+        door: Arc<FrontDoor>,
         metrics: Arc<Metrics>,
         faults: Arc<Faults>,
         limits: HttpLimits,
     ) -> Self {
         Self {
-            inbox,
+            door,
             metrics,
             faults,
-            accepting: AtomicBool::new(true),
             limits,
         }
     }
 
-    /// Stops taking requests that need the core (they get 503 `shutting_down`).
-    pub fn stop_accepting(&self) {
-        self.accepting.store(false, Ordering::SeqCst);
-    }
-
     /// Sends an input to the driver without waiting: full queue = overloaded.
     fn submit(&self, input: DriverInput) -> Result<(), ApiError> {
-        if !self.accepting.load(Ordering::SeqCst) {
-            return Err(ApiError::ShuttingDown);
-        }
-        self.inbox.try_send(input).map_err(|error| match error {
-            TrySendError::Full(_) => ApiError::Overloaded,
-            TrySendError::Disconnected(_) => ApiError::ShuttingDown,
-        })
+        Ok(self.door.submit(input)?)
     }
 
     /// Sends an input built around a oneshot and awaits the answer for at most `wait`.
@@ -95,13 +75,7 @@ impl HttpState {
         wait: Duration,
         make: impl FnOnce(oneshot::Sender<T>) -> DriverInput,
     ) -> Result<T, ApiError> {
-        let (tx, rx) = oneshot::channel();
-        self.submit(make(tx))?;
-        match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(ApiError::ShuttingDown), // the driver dropped the request
-            Err(_) => Err(ApiError::CoreTimeout),
-        }
+        Ok(self.door.ask(wait, make).await?)
     }
 }
 

@@ -28,8 +28,10 @@
 //! # Known limits
 //! - Peer addresses are `IP:port`; no DNS.
 
+pub mod client_service;
 pub mod driver;
 pub mod faults;
+pub mod front_door;
 pub mod metrics;
 pub mod node_config;
 pub mod status;
@@ -41,6 +43,7 @@ use crate::node::{Node, NodeError, NodeIdentity};
 use crate::store::{DurableConfig, DurableStore, StoreError};
 use driver::{Driver, DriverInput, INBOX_CAPACITY, WallClock};
 use faults::Faults;
+use front_door::FrontDoor;
 use metrics::Metrics;
 use node_config::{ConfigFileError, NodeFileConfig};
 use std::net::SocketAddr;
@@ -128,7 +131,7 @@ pub struct RunningNode {
     http_addr: SocketAddr,
     peer_addr: SocketAddr,
     inbox: SyncSender<DriverInput>,
-    http_state: Arc<HttpState>,
+    door: Arc<FrontDoor>,
     http_stop: tokio::sync::oneshot::Sender<()>,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
     core: std::thread::JoinHandle<Result<(), StoreError>>,
@@ -160,7 +163,7 @@ impl RunningNode {
     /// Stops taking requests, lets in-flight ones finish, stops the core (final sync) and
     /// closes the peer connections.
     pub async fn shutdown(self) -> Result<(), ShutdownError> {
-        self.http_state.stop_accepting();
+        self.door.stop_accepting();
         let _ = self.http_stop.send(());
         let http = match self.http_task.await {
             Ok(result) => result.map_err(ShutdownError::Http),
@@ -202,11 +205,13 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
             addr: config.http_addr,
             source,
         })?;
+    let door = Arc::new(FrontDoor::new(inbox.clone(), config.node.request_timeout));
     let transport = Transport::bind(
         config.id,
         config.peer_addr,
         &tls,
         inbox.clone(),
+        door.clone(),
         faults.clone(),
         metrics.clone(),
     )?;
@@ -250,16 +255,15 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
         .map_err(StartError::Thread)?;
 
     let http_state = Arc::new(HttpState::new(
-        inbox.clone(),
+        door.clone(),
         metrics.clone(),
         faults,
         HttpLimits {
             max_value_bytes: config.node.max_value_bytes,
-            request_timeout: config.node.request_timeout,
         },
     ));
     let (http_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = http::router(http_state.clone());
+    let router = http::router(http_state);
     let http_task = tokio::spawn(http::serve(http_listener, router, async move {
         let _ = stop_rx.await;
     }));
@@ -275,7 +279,7 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
         http_addr,
         peer_addr,
         inbox,
-        http_state,
+        door,
         http_stop,
         http_task,
         core,

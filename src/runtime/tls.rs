@@ -36,8 +36,17 @@ use std::sync::Arc;
 /// The DNS suffix of node names in certificates.
 pub const NODE_NAME_SUFFIX: &str = "ringstore";
 
-/// The ALPN protocol name nodes speak: a peer speaking anything else fails the handshake.
+/// The ALPN protocol name nodes speak to each other: a peer speaking anything else fails the
+/// handshake.
 pub const ALPN_PROTOCOL: &[u8] = b"ringstore/1";
+
+/// The ALPN protocol name of the native client protocol (`client_protocol`): a node's endpoint
+/// accepts both, and serves a connection as a peer or as a client by the protocol agreed.
+pub const ALPN_CLIENT: &[u8] = b"ringstore-client/1";
+
+/// The name a client certificate carries. It names no node, so a connection presenting it can
+/// never pass as a peer (`cert_names_node` is false for every id).
+pub const CLIENT_NAME: &str = "client.ringstore";
 
 /// The name a node's certificate carries: `n{id}.ringstore`.
 pub fn node_name(node: NodeId) -> String {
@@ -133,18 +142,35 @@ impl ClusterCa {
     /// Issues a certificate for `node`, valid for both ends of a connection, naming
     /// `n{id}.ringstore`.
     pub fn issue_node_cert(&self, node: NodeId) -> Result<NodeCert, TlsError> {
+        self.issue(
+            &node_name(node),
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
+    }
+
+    /// Issues a client certificate (for the native client: `ringstore bench`, the CLI), naming
+    /// [`CLIENT_NAME`]: it can dial nodes but never pass as one.
+    pub fn issue_client_cert(&self) -> Result<NodeCert, TlsError> {
+        self.issue(CLIENT_NAME, vec![ExtendedKeyUsagePurpose::ClientAuth])
+    }
+
+    fn issue(
+        &self,
+        subject: &str,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Result<NodeCert, TlsError> {
         let ca_key = KeyPair::from_pem(&self.key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, ca_key)?;
-        let mut params = CertificateParams::new(vec![node_name(node)])?;
+        let mut params = CertificateParams::new(vec![subject.to_string()])?;
         let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, node_name(node));
+        name.push(DnType::CommonName, subject);
         params.distinguished_name = name;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = usages;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
         Ok(NodeCert {
@@ -277,7 +303,7 @@ impl NodeTls {
     }
 
     /// The QUIC server side: presents this node's certificate, requires a client certificate
-    /// signed by the cluster CA.
+    /// signed by the cluster CA, and speaks either ALPN protocol (peer or native client).
     pub fn quic_server_config(&self) -> Result<quinn::ServerConfig, TlsError> {
         let provider = provider();
         let verifier =
@@ -286,14 +312,24 @@ impl NodeTls {
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.chain.clone(), self.key.clone_key())?;
-        config.alpn_protocols = vec![ALPN_PROTOCOL.to_vec()];
+        config.alpn_protocols = vec![ALPN_PROTOCOL.to_vec(), ALPN_CLIENT.to_vec()];
         let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config)?;
         Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
     }
 
-    /// The QUIC client side: presents this node's certificate, accepts only a server
-    /// certificate signed by the cluster CA and naming the node dialled.
+    /// The QUIC client side of a node dialling a peer: presents this node's certificate,
+    /// accepts only a server certificate signed by the cluster CA and naming the node dialled.
     pub fn quic_client_config(&self) -> Result<quinn::ClientConfig, TlsError> {
+        self.quic_client_config_for(ALPN_PROTOCOL)
+    }
+
+    /// The QUIC client side of the native client: as [`Self::quic_client_config`], speaking
+    /// [`ALPN_CLIENT`].
+    pub fn quic_native_client_config(&self) -> Result<quinn::ClientConfig, TlsError> {
+        self.quic_client_config_for(ALPN_CLIENT)
+    }
+
+    fn quic_client_config_for(&self, alpn: &[u8]) -> Result<quinn::ClientConfig, TlsError> {
         let provider = provider();
         let verifier =
             WebPkiServerVerifier::builder_with_provider(self.roots()?, provider.clone()).build()?;
@@ -301,7 +337,7 @@ impl NodeTls {
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_webpki_verifier(verifier)
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())?;
-        config.alpn_protocols = vec![ALPN_PROTOCOL.to_vec()];
+        config.alpn_protocols = vec![alpn.to_vec()];
         let quic = quinn::crypto::rustls::QuicClientConfig::try_from(config)?;
         Ok(quinn::ClientConfig::new(Arc::new(quic)))
     }
@@ -347,6 +383,19 @@ mod tests {
         assert!(!cert_names_node(&tls.chain[0], NodeId(77)));
         tls.quic_server_config().unwrap();
         tls.quic_client_config().unwrap();
+    }
+
+    // A client certificate names no node, so a connection presenting it can never pass as a
+    // peer; it still builds a native client configuration.
+    #[test]
+    fn client_certificates_name_no_node() {
+        let ca = ClusterCa::generate().unwrap();
+        let cert = ca.issue_client_cert().unwrap();
+        let tls = NodeTls::from_pem_strings(&ca, &cert).unwrap();
+        for id in [0, 1, 7, u64::MAX] {
+            assert!(!cert_names_node(&tls.chain[0], NodeId(id)));
+        }
+        tls.quic_native_client_config().unwrap();
     }
 
     // A CA saved to files loads back and still issues certificates that load as node TLS.

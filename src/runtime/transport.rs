@@ -41,8 +41,10 @@
 //!   meanwhile are lost (recovered by the protocol).
 //! - Inbound frames are delivered to the driver in arrival order per stream only.
 
+use super::client_service::serve_client;
 use super::driver::DriverInput;
 use super::faults::Faults;
+use super::front_door::FrontDoor;
 use super::metrics::{DropReason, Metrics};
 use super::tls::{self, NodeTls, TlsError};
 use crate::NodeId;
@@ -67,6 +69,9 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Unidirectional streams a peer may have open towards this node at once.
 pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 256;
+
+/// Requests (bidirectional streams) a native client may have in flight on one connection.
+pub const MAX_CONCURRENT_CLIENT_STREAMS: u32 = 1024;
 
 /// First delay before re-dialling an unreachable peer.
 pub const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
@@ -143,6 +148,8 @@ impl AddressBook {
 struct Shared {
     id: NodeId,
     endpoint: Endpoint,
+    /// Where native clients' requests go.
+    door: Arc<FrontDoor>,
     addresses: AddressBook,
     faults: Arc<Faults>,
     metrics: Arc<Metrics>,
@@ -157,13 +164,15 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Binds the endpoint on `addr` and starts accepting peers; inbound frames go to `inbox`.
-    /// Must be called from within a tokio runtime.
+    /// Binds the endpoint on `addr` and starts accepting peers and native clients; inbound
+    /// peer frames go to `inbox`, client requests through `door`. Must be called from within
+    /// a tokio runtime.
     pub fn bind(
         id: NodeId,
         addr: SocketAddr,
         tls: &NodeTls,
         inbox: SyncSender<DriverInput>,
+        door: Arc<FrontDoor>,
         faults: Arc<Faults>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, TransportError> {
@@ -178,6 +187,7 @@ impl Transport {
         let shared = Arc::new(Shared {
             id,
             endpoint,
+            door,
             addresses: AddressBook::default(),
             faults,
             metrics,
@@ -246,7 +256,9 @@ fn transport_config() -> Result<quinn::TransportConfig, TransportError> {
         quinn::IdleTimeout::try_from(IDLE_TIMEOUT).map_err(|_| TransportError::IdleTimeout)?,
     ));
     config.max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS));
-    config.max_concurrent_bidi_streams(VarInt::from_u32(0));
+    // Peers never open bidirectional streams (an unexpected one on a peer connection is never
+    // accepted); native clients open one per request.
+    config.max_concurrent_bidi_streams(VarInt::from_u32(MAX_CONCURRENT_CLIENT_STREAMS));
     Ok(config)
 }
 
@@ -509,6 +521,14 @@ async fn serve_connection(shared: Arc<Shared>, inbox: SyncSender<DriverInput>, i
             return;
         }
     };
+    let alpn = conn
+        .handshake_data()
+        .and_then(|data| data.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|data| data.protocol);
+    if alpn.as_deref() == Some(tls::ALPN_CLIENT) {
+        serve_client(conn, shared.door.clone(), shared.metrics.clone()).await;
+        return;
+    }
     let cert = conn
         .peer_identity()
         .and_then(|identity| identity.downcast::<Vec<CertificateDer<'static>>>().ok())
@@ -629,11 +649,13 @@ mod tests {
         let (tx, inbox) = sync_channel(64);
         let metrics = Arc::new(Metrics::new());
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let door = Arc::new(FrontDoor::new(tx.clone(), Duration::from_secs(2)));
         let transport = Transport::bind(
             NodeId(id),
             addr,
             tls,
             tx,
+            door,
             Arc::new(Faults::default()),
             metrics.clone(),
         )
