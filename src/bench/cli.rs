@@ -26,7 +26,7 @@ use super::staleness::{StalenessError, StalenessOptions, run_staleness};
 use super::workload::Workload;
 use crate::NodeId;
 use crate::cli::cluster::{DEFAULT_CLUSTER_DIR, parse_node_id};
-use crate::client::{ClientIdentity, NativeClient, NodeAddr};
+use crate::client::{ClientIdentity, ClientSetupError, NativeClient, NodeAddr};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -206,8 +206,11 @@ pub enum BenchCliError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     /// The native client could not be set up.
-    #[error("cannot connect to the cluster: {0}")]
-    Connect(String),
+    #[error("cannot set up the client: {0}")]
+    Connect(#[from] ClientSetupError),
+    /// Not one node answered when dialled.
+    #[error("no node of the cluster could be reached (is it up? `ringstore cluster status`)")]
+    NoNodeReachable,
     /// The benchmark could not run.
     #[error(transparent)]
     Bench(#[from] BenchError),
@@ -354,7 +357,9 @@ fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
                 let options = probe.options(probe_key_prefix());
                 options.validate()?;
                 let client = connect(&probe.target).await?;
-                let report = run_staleness(client, &options, progress).await?;
+                let report = run_staleness(client.clone(), &options, progress).await;
+                client.close().await;
+                let report = report?;
                 emit(&report, report.render(), &probe.output)?;
                 let ok = report.delays.iter().any(|d| d.trials > 0);
                 Ok(exit_code(ok, "no probe trial completed"))
@@ -363,7 +368,9 @@ fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
                 let options = args.run.options();
                 options.validate().map_err(BenchError::from)?;
                 let client = connect(&args.target).await?;
-                let report = run_bench(client, &options, progress).await?;
+                let report = run_bench(client.clone(), &options, progress).await;
+                client.close().await;
+                let report = report?;
                 emit(&report, report.render(), &args.run.output)?;
                 let ok = [&report.load, &report.run]
                     .into_iter()
@@ -410,8 +417,22 @@ fn probe_key_prefix() -> String {
     format!("staleness-probe-{millis}")
 }
 
-/// The native client for `target` (must run inside the tokio runtime).
+/// The native client for `target`, with every node dialled: a node that cannot be reached is
+/// a warning (its requests will count as errors), no reachable node at all is an error.
 async fn connect(target: &BenchTargetArgs) -> Result<NativeClient, BenchCliError> {
+    let client = native_client(target)?;
+    let failed = client.connect_all().await;
+    for (node, error) in &failed {
+        let _ = writeln!(std::io::stderr(), "warning: {node}: {error}");
+    }
+    if failed.len() == client.node_addrs().len() {
+        return Err(BenchCliError::NoNodeReachable);
+    }
+    Ok(client)
+}
+
+/// The native client for `target` (must be built inside the tokio runtime).
+fn native_client(target: &BenchTargetArgs) -> Result<NativeClient, BenchCliError> {
     match (&target.nodes, &target.ca, &target.cert, &target.key) {
         (Some(nodes), Some(ca), Some(cert), Some(key)) => {
             let identity = ClientIdentity {
@@ -425,27 +446,17 @@ async fn connect(target: &BenchTargetArgs) -> Result<NativeClient, BenchCliError
     }
 }
 
-// WIRING (the lead's NativeClient constructors): the two functions below are the only place the
-// bench names a NativeClient constructor. Until `NativeClient::from_cluster_dir` and
-// `NativeClient::new` exist they report that the native client is not available.
-
-/// The native client of the cluster in `dir`.
+/// The native client of the cluster in `dir` (its cluster.json, CA and client certificate).
 fn native_client_from_dir(dir: &Path) -> Result<NativeClient, BenchCliError> {
-    Err(BenchCliError::Connect(format!(
-        "the native client is not wired into `ringstore bench` yet (cluster {})",
-        dir.display()
-    )))
+    NativeClient::from_cluster_dir(dir).map_err(BenchCliError::Connect)
 }
 
 /// The native client of `nodes`, proving itself with `identity`.
 fn native_client_from_nodes(
-    _identity: &ClientIdentity,
+    identity: &ClientIdentity,
     nodes: Vec<NodeAddr>,
 ) -> Result<NativeClient, BenchCliError> {
-    Err(BenchCliError::Connect(format!(
-        "the native client is not wired into `ringstore bench` yet ({} nodes given)",
-        nodes.len()
-    )))
+    NativeClient::new(identity, nodes).map_err(BenchCliError::Connect)
 }
 
 #[cfg(test)]

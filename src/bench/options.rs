@@ -44,6 +44,16 @@ pub enum UpdateMode {
     Blind,
 }
 
+impl UpdateMode {
+    /// The name on the command line and in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpdateMode::Rmw => "rmw",
+            UpdateMode::Blind => "blind",
+        }
+    }
+}
+
 /// Which node each request is sent to (that node coordinates or forwards it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]

@@ -149,8 +149,9 @@ pub struct PhaseReport {
     pub requests: BTreeMap<String, OpReport>,
     /// Every error, by kind (`CallError::kind()` or `dropped_backlog`).
     pub errors_by_kind: BTreeMap<String, u64>,
-    /// Open loop only: from each operation's intended start until a worker sent it (timer
-    /// lateness plus waiting for a free slot); `null` in a closed loop.
+    /// Open loop only: from each operation's intended start until a worker sent it (waiting
+    /// for a free slot; 0 when the scheduler sent it on time or early); `null` in a closed
+    /// loop.
     pub start_delay_us: Option<LatencySummary>,
 }
 
@@ -372,12 +373,12 @@ impl BenchReport {
         let nodes: Vec<String> = c.nodes.iter().map(|n| n.to_string()).collect();
         let _ = writeln!(
             out,
-            "workload {} ({} keys), {} records of {} bytes, updates {:?}, R={} W={}, seed {}, nodes {}",
+            "workload {} ({} keys), {} records of {} bytes, {} updates, R={} W={}, seed {}, nodes {}",
             c.workload,
             c.key_distribution,
             c.records,
             c.value_bytes,
-            c.update_mode,
+            c.update_mode.label(),
             quorum(c.knobs.r),
             quorum(c.knobs.w),
             c.seed,
