@@ -1,5 +1,6 @@
-//! The command line's client and cluster commands: `ringstore put/get/delete` and
-//! `ringstore cluster up/status/down/add/remove/kill/restart/partition/heal/slow`.
+//! The command line's client and cluster commands: `ringstore put/get/delete`,
+//! `ringstore cluster up/status/down/add/remove/kill/restart/partition/heal/slow`, and
+//! `ringstore bench` (whose flags and logic are `crate::bench`'s).
 //!
 //! The clap types live here and each command is a thin shell over library functions
 //! ([`client::Client`], [`cluster::up`], [`cluster::Cluster`]) so that the end-to-end tests call
@@ -61,6 +62,8 @@ pub enum Command {
     /// Start, inspect, break and heal a local multi-process cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Benchmark a running cluster (YCSB workloads A, B, C, D, F), or probe its staleness.
+    Bench(Box<crate::bench::cli::BenchArgs>),
 }
 
 /// Which node a client command talks to.
@@ -283,6 +286,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Get(args) => get(args),
         Command::Delete(args) => delete(args),
         Command::Cluster(command) => run_cluster(command),
+        Command::Bench(args) => return crate::bench::cli::run(*args),
     };
     match result {
         Ok(code) => code,
