@@ -26,9 +26,10 @@ use super::peer_trees::shared_with;
 use super::{Node, Timer};
 use crate::NodeId;
 use crate::merkle::{DiffWalk, ExchangeConfig, HashRequest, HashResponse, LeafEntry};
-use crate::protocol::{KeyVersions, MAX_BATCH_BYTES, OpId, PeerMessage};
+use crate::protocol::{KeyVersions, MAX_BATCH_BYTES, OpId, PeerMessage, encoded_len};
 use crate::ring::{TokenRange, key_token};
 use crate::store::{Store, StoreError};
+use crate::version::VersionSet;
 use std::collections::BTreeMap;
 
 /// The most leaves a peer may name in one `AeKeys` (bounds the work a message can ask for).
@@ -105,7 +106,7 @@ impl<S: Store> Node<S> {
             self.now + self.config.request_timeout,
         );
         let ring = super::gossip::ring_digest(self.ring.as_ref());
-        self.send(
+        self.send_ae(
             peer,
             PeerMessage::AeHashes {
                 session,
@@ -131,7 +132,7 @@ impl<S: Store> Node<S> {
         } else {
             None
         };
-        self.send(from, PeerMessage::AeHashesReply { session, response });
+        self.send_ae(from, PeerMessage::AeHashesReply { session, response });
     }
 
     /// The initiator's side of step 1: descend, or move on to the keys.
@@ -162,7 +163,7 @@ impl<S: Store> Node<S> {
             self.anti_entropy
                 .sessions
                 .insert(session, Session::Walking { peer, walk });
-            self.send(
+            self.send_ae(
                 from,
                 PeerMessage::AeHashes {
                     session,
@@ -199,7 +200,7 @@ impl<S: Store> Node<S> {
         self.anti_entropy
             .sessions
             .insert(session, Session::AwaitingKeys { peer: from });
-        self.send(
+        self.send_ae(
             from,
             PeerMessage::AeKeys {
                 session,
@@ -291,7 +292,7 @@ impl<S: Store> Node<S> {
             .take(max_keys)
             .collect();
         self.stats.anti_entropy_keys += items.len() as u64;
-        self.send(
+        self.send_ae(
             from,
             PeerMessage::AeKeysReply {
                 session,
@@ -321,7 +322,7 @@ impl<S: Store> Node<S> {
         self.stats.anti_entropy_keys += items.len() as u64;
         for item in &items {
             // A failed merge is retried at a later round.
-            let _ = self.merge_local(&item.key, &item.versions);
+            self.merge_repair(&item.key, &item.versions);
         }
         let mut push = Vec::new();
         let mut push_bytes = 0;
@@ -339,7 +340,7 @@ impl<S: Store> Node<S> {
         self.stats.anti_entropy_rounds += 1;
         self.stats.last_anti_entropy = Some(self.now);
         if !push.is_empty() {
-            self.send(
+            self.send_ae(
                 from,
                 PeerMessage::AePush {
                     session,
@@ -352,8 +353,23 @@ impl<S: Store> Node<S> {
     /// The peer's side of step 4.
     pub(super) fn on_ae_push(&mut self, items: Vec<KeyVersions>) {
         for item in &items {
-            let _ = self.merge_local(&item.key, &item.versions);
+            self.merge_repair(&item.key, &item.versions);
         }
+    }
+
+    /// Merges a set received by anti-entropy; a failed merge is retried at a later round.
+    fn merge_repair(&mut self, key: &[u8], versions: &VersionSet) {
+        if let Ok(outcome) = self.merge_local(key, versions)
+            && outcome.changed
+        {
+            self.stats.anti_entropy_keys_repaired += 1;
+        }
+    }
+
+    /// Sends an anti-entropy message, counting its encoded bytes.
+    fn send_ae(&mut self, to: NodeId, message: PeerMessage) {
+        self.stats.anti_entropy_bytes_sent += encoded_len(self.id, &message) as u64;
+        self.send(to, message);
     }
 
     /// An exchange timed out.
