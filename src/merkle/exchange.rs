@@ -14,12 +14,23 @@
 //!    pruned; a differing inner node is expanded to its descendants `levels_per_step` levels
 //!    down; a differing leaf is recorded. Repeat from 2 until [`DiffWalk::is_finished`].
 //! 4. [`DiffWalk::into_result`] gives the differing leaves as [`TokenRange`]s, which both
-//!    sides scan and compare key by key (see [`diff_leaf_entries`](super::diff_leaf_entries)).
+//!    sides scan and compare key by key (see [`LeafListing`](super::LeafListing)).
+//!
+//! **Half the hashes (XOR).** A node's hash is the XOR of its children's, so once the walk
+//! knows the peer's hash of a node it needs only the peer's hash of the *left* child: the
+//! right one is `parent ^ left`. Expanding a node by `s` levels therefore asks for the left
+//! children of the `2^s - 1` nodes above the bottom level (one hash per binary split) instead
+//! of the `2^s` bottom nodes; at one level per step that is one hash per differing inner node.
+//!
+//! **Shallower walks.** The top levels of a deeper tree of the same arc *are* the shallower
+//! tree (same heap indices, same XORs), so a walk of depth `d` can run against any tree of the
+//! same arc at least `d` deep: replicas whose trees have different depths compare at the
+//! smaller one.
 //!
 //! # Invariants
-//! - A node is requested only if its ancestor `levels_per_step` levels up differed, so with
-//!   `d` differing leaves and one level per step at most `1 + 2·d·depth` nodes are compared
-//!   (`1 + d·ceil(depth/s)·2^s` with `s` levels per step); equal trees cost one node.
+//! - A node is requested only under a node whose hash differed, so with `d` differing leaves
+//!   and one level per step at most `1 + d·depth` hashes are received; with `s` levels per
+//!   step at most `1 + d·ceil(depth/s)·(2^s - 1)`. Equal trees cost one hash.
 //! - The walk reports exactly the leaves whose local and remote hashes differ.
 //! - No request names more than [`MAX_NODES_PER_STEP`] nodes; larger frontiers are split
 //!   over several round trips.
@@ -37,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use super::error::MerkleError;
 use super::shape::{LeafIndex, NodeIndex, TreeShape};
 use super::tree::MerkleTree;
+use super::wire::{delta_indices, fixed_u64s};
 use crate::ring::TokenRange;
 
 /// The most nodes one request may name (and one response carry): 32 KiB of hashes.
@@ -46,18 +58,18 @@ pub const MAX_NODES_PER_STEP: usize = 4096;
 /// descendants, so that one node's expansion always fits in a request.
 pub const MAX_LEVELS_PER_STEP: u8 = 8;
 
-/// The default step: descend two levels (4 descendants per differing node) per round trip.
-/// Compared with one level it halves the round trips, and it even compares fewer nodes when
-/// the top levels differ everywhere (it skips every other level); 3 or more levels send
-/// 1.4x+ the hashes. See docs/merkle.md for the measurement.
-pub const DEFAULT_LEVELS_PER_STEP: u8 = 2;
+/// The default step: one level per round trip. With the XOR shortcut a level costs one hash
+/// per differing node, the fewest bytes of any step size (two levels cost 3 hashes per node
+/// expanded, 1 + the differing children at one level); deeper steps save round trips only.
+/// See docs/anti-entropy-bytes.md for the measurement.
+pub const DEFAULT_LEVELS_PER_STEP: u8 = 1;
 
 /// How a walk trades round trips against hashes sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExchangeConfig {
     /// Levels descended per round trip, in `1..=MAX_LEVELS_PER_STEP`: `s` levels per step
-    /// takes about `depth / s` round trips and sends about `2^s / s` hashes per level per
-    /// differing leaf.
+    /// takes about `depth / s` round trips and receives `2^s - 1` hashes per differing node
+    /// expanded.
     pub levels_per_step: u8,
 }
 
@@ -73,9 +85,11 @@ impl Default for ExchangeConfig {
 /// this shape".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashRequest {
-    /// The initiator's tree shape; the peer refuses the request if its own differs.
+    /// The walk's shape: the peer answers if its tree covers the same arc at least this deep.
     pub shape: TreeShape,
-    /// The nodes wanted, at most [`MAX_NODES_PER_STEP`].
+    /// The nodes wanted, at most [`MAX_NODES_PER_STEP`] (sent as varint deltas: 1–2 bytes a
+    /// node, since the walk names them in nearly ascending order).
+    #[serde(with = "delta_indices")]
     pub nodes: Vec<NodeIndex>,
 }
 
@@ -84,23 +98,8 @@ pub struct HashRequest {
 pub struct HashResponse {
     /// The hashes of the requested nodes (8 bytes each on the wire: uniformly random values
     /// would take 9 to 10 bytes as varints).
-    #[serde(with = "fixed_width_hashes")]
+    #[serde(with = "fixed_u64s")]
     pub hashes: Vec<u64>,
-}
-
-/// Serialises hashes as 8 little-endian bytes each rather than as varints.
-mod fixed_width_hashes {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(hashes: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
-        let words: Vec<[u8; 8]> = hashes.iter().map(|h| h.to_le_bytes()).collect();
-        words.serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
-        let words = Vec::<[u8; 8]>::deserialize(deserializer)?;
-        Ok(words.into_iter().map(u64::from_le_bytes).collect())
-    }
 }
 
 /// A leaf whose hashes differ on the two sides: the token range both sides should scan.
@@ -117,8 +116,10 @@ pub struct DifferingLeaf {
 pub struct DiffResult {
     /// The leaves whose hashes differ, in ring order.
     pub differing_leaves: Vec<DifferingLeaf>,
-    /// Pairs of (local, remote) node hashes compared: the walk's work and hashes received.
+    /// Pairs of (local, remote) node hashes compared: the walk's work.
     pub nodes_compared: u64,
+    /// Hashes received from the peer (fewer than compared: the XOR shortcut derives half).
+    pub hashes_received: u64,
     /// Request/response round trips taken.
     pub round_trips: u32,
 }
@@ -146,17 +147,36 @@ impl DiffResult {
     }
 }
 
+/// A differing inner node waiting to be expanded, with the peer's hash of it.
+#[derive(Clone, Copy, Debug)]
+struct Expansion {
+    node: NodeIndex,
+    remote_hash: u64,
+}
+
+/// The request awaiting its response.
+#[derive(Clone, Debug)]
+enum InFlight {
+    /// The first step: the root's hash.
+    Root,
+    /// These nodes' expansions, in request order.
+    Expansions(Vec<Expansion>),
+}
+
 /// The initiator's side of a tree exchange: which nodes to ask for next, and what differed.
 #[derive(Clone, Debug)]
 pub struct DiffWalk {
     shape: TreeShape,
     levels_per_step: u8,
-    /// Nodes whose remote hashes are still to be requested, in breadth-first order.
-    to_request: VecDeque<NodeIndex>,
-    /// The nodes of the request awaiting its response (empty if none).
-    in_flight: Vec<NodeIndex>,
+    /// Whether the root's hash is still to be requested.
+    root_pending: bool,
+    /// Differing inner nodes still to expand, in breadth-first order.
+    to_expand: VecDeque<Expansion>,
+    /// The request awaiting its response, if any.
+    in_flight: Option<InFlight>,
     differing_leaves: Vec<LeafIndex>,
     nodes_compared: u64,
+    hashes_received: u64,
     round_trips: u32,
 }
 
@@ -173,67 +193,143 @@ impl DiffWalk {
         Ok(Self {
             shape,
             levels_per_step: levels,
-            to_request: VecDeque::from([NodeIndex::ROOT]),
-            in_flight: Vec::new(),
+            root_pending: true,
+            to_expand: VecDeque::new(),
+            in_flight: None,
             differing_leaves: Vec::new(),
             nodes_compared: 0,
+            hashes_received: 0,
             round_trips: 0,
         })
+    }
+
+    /// The shape this walk compares (its depth may be below the local tree's).
+    pub fn shape(&self) -> TreeShape {
+        self.shape
+    }
+
+    /// The levels an expansion of `node` descends (fewer near the leaves).
+    fn levels_below(&self, node: NodeIndex) -> u8 {
+        let level = self.shape.level_of(node).unwrap_or(self.shape.depth());
+        self.levels_per_step.min(self.shape.depth() - level)
+    }
+
+    /// The nodes whose hashes expanding `node` needs: the left child of every node of its
+    /// subtree above the bottom level, level by level, in ring order.
+    fn expansion_requests(&self, node: NodeIndex, out: &mut Vec<NodeIndex>) {
+        for k in 0..self.levels_below(node) {
+            let first = node.0 << k;
+            out.extend((first..first + (1 << k)).map(|q| NodeIndex(2 * q)));
+        }
     }
 
     /// The next request to send to the peer; `None` when the walk is finished or a request
     /// is still awaiting its response.
     pub fn next_request(&mut self) -> Option<HashRequest> {
-        if !self.in_flight.is_empty() || self.to_request.is_empty() {
+        if self.in_flight.is_some() {
             return None;
         }
-        let count = self.to_request.len().min(MAX_NODES_PER_STEP);
-        self.in_flight = self.to_request.drain(..count).collect();
+        let mut nodes = Vec::new();
+        if self.root_pending {
+            self.root_pending = false;
+            nodes.push(NodeIndex::ROOT);
+            self.in_flight = Some(InFlight::Root);
+        } else {
+            let mut taken = Vec::new();
+            while let Some(&next) = self.to_expand.front() {
+                let cost = (1usize << self.levels_below(next.node)) - 1;
+                if !taken.is_empty() && nodes.len() + cost > MAX_NODES_PER_STEP {
+                    break;
+                }
+                self.to_expand.pop_front();
+                self.expansion_requests(next.node, &mut nodes);
+                taken.push(next);
+            }
+            if taken.is_empty() {
+                return None;
+            }
+            self.in_flight = Some(InFlight::Expansions(taken));
+        }
         self.round_trips += 1;
         Some(HashRequest {
             shape: self.shape,
-            nodes: self.in_flight.clone(),
+            nodes,
         })
     }
 
+    /// How many hashes the outstanding request asked for.
+    fn expected_hashes(&self) -> usize {
+        match &self.in_flight {
+            None => 0,
+            Some(InFlight::Root) => 1,
+            Some(InFlight::Expansions(taken)) => taken
+                .iter()
+                .map(|e| (1usize << self.levels_below(e.node)) - 1)
+                .sum(),
+        }
+    }
+
+    /// Compares a node's remote hash with the local one and plans what follows.
+    fn compare(&mut self, local: &MerkleTree, node: NodeIndex, remote_hash: u64) {
+        self.nodes_compared += 1;
+        // `receive` checked that the local tree covers the walk's shape.
+        if local.hash(node) == Some(remote_hash) {
+            return;
+        }
+        match self.shape.node_leaf(node) {
+            Some(leaf) => self.differing_leaves.push(leaf),
+            None => self.to_expand.push_back(Expansion { node, remote_hash }),
+        }
+    }
+
     /// Compares the peer's response with `local` and plans the next step. On error the walk
-    /// is unchanged (the request stays outstanding).
+    /// is unchanged (the request stays outstanding). `local` may be deeper than the walk.
     pub fn receive(
         &mut self,
         local: &MerkleTree,
         response: &HashResponse,
     ) -> Result<(), MerkleError> {
-        if self.in_flight.is_empty() {
+        if self.in_flight.is_none() {
             return Err(MerkleError::NoRequestOutstanding);
         }
-        if local.shape() != self.shape {
+        if !local.shape().covers(self.shape) {
             return Err(MerkleError::ShapeMismatch {
                 local: local.shape(),
                 remote: self.shape,
             });
         }
-        if response.hashes.len() != self.in_flight.len() {
+        let expected = self.expected_hashes();
+        if response.hashes.len() != expected {
             return Err(MerkleError::HashCountMismatch {
-                expected: self.in_flight.len(),
+                expected,
                 received: response.hashes.len(),
             });
         }
-        let local_hashes = local.hashes(&self.in_flight)?;
-        let compared = std::mem::take(&mut self.in_flight);
-        for ((node, local_hash), &remote_hash) in
-            compared.into_iter().zip(local_hashes).zip(&response.hashes)
-        {
-            self.nodes_compared += 1;
-            if local_hash == remote_hash {
-                continue;
-            }
-            match self.shape.node_leaf(node) {
-                Some(leaf) => self.differing_leaves.push(leaf),
-                None => self.to_request.extend(
-                    self.shape
-                        .descendants(node, self.levels_per_step)
-                        .map(NodeIndex),
-                ),
+        self.hashes_received += expected as u64;
+        match self.in_flight.take() {
+            None => {}
+            Some(InFlight::Root) => self.compare(local, NodeIndex::ROOT, response.hashes[0]),
+            Some(InFlight::Expansions(taken)) => {
+                let mut hashes = response.hashes.iter().copied();
+                for expansion in taken {
+                    // The peer's hashes of the subtree, one level at a time: each left child
+                    // is received, each right child is its parent's hash XOR the left one.
+                    let mut level = vec![expansion.remote_hash];
+                    for _ in 0..self.levels_below(expansion.node) {
+                        let mut below = Vec::with_capacity(level.len() * 2);
+                        for parent in level {
+                            let left = hashes.next().unwrap_or_default();
+                            below.push(left);
+                            below.push(parent ^ left);
+                        }
+                        level = below;
+                    }
+                    let down = self.levels_below(expansion.node);
+                    let first = expansion.node.0 << down;
+                    for (j, remote) in level.into_iter().enumerate() {
+                        self.compare(local, NodeIndex(first + j as u32), remote);
+                    }
+                }
             }
         }
         Ok(())
@@ -241,7 +337,7 @@ impl DiffWalk {
 
     /// Whether every differing subtree has been walked down to its leaves.
     pub fn is_finished(&self) -> bool {
-        self.in_flight.is_empty() && self.to_request.is_empty()
+        self.in_flight.is_none() && !self.root_pending && self.to_expand.is_empty()
     }
 
     /// The differing leaves and the walk's cost; `None` if the walk is not finished.
@@ -261,6 +357,7 @@ impl DiffWalk {
                 })
                 .collect(),
             nodes_compared: self.nodes_compared,
+            hashes_received: self.hashes_received,
             round_trips: self.round_trips,
         })
     }
@@ -272,19 +369,24 @@ pub fn diff(local: &MerkleTree, remote: &MerkleTree) -> Result<DiffResult, Merkl
 }
 
 /// Compares two in-process trees by running the network walk against `remote` directly, so
-/// that its cost (nodes compared, round trips) is the protocol's.
+/// that its cost (nodes compared, hashes, round trips) is the protocol's. Trees of the same
+/// arc and different depths compare at the smaller depth.
 pub fn diff_with(
     local: &MerkleTree,
     remote: &MerkleTree,
     config: ExchangeConfig,
 ) -> Result<DiffResult, MerkleError> {
-    if local.shape() != remote.shape() {
+    let shape = if local.shape().covers(remote.shape()) {
+        remote.shape()
+    } else if remote.shape().covers(local.shape()) {
+        local.shape()
+    } else {
         return Err(MerkleError::ShapeMismatch {
             local: local.shape(),
             remote: remote.shape(),
         });
-    }
-    let mut walk = DiffWalk::new(local.shape(), config)?;
+    };
+    let mut walk = DiffWalk::new(shape, config)?;
     while let Some(request) = walk.next_request() {
         let response = remote.answer(&request)?;
         walk.receive(local, &response)?;
@@ -383,12 +485,16 @@ mod tests {
                 for l in &result.differing_leaves {
                     prop_assert_eq!(l.range, shape.leaf_range(l.leaf));
                 }
-                // The documented bound on work, with d differing leaves.
+                // The documented bounds on work and hashes, with d differing leaves.
                 let d = expected.len() as u64;
                 let s = u64::from(levels);
-                let bound = 1 + d * u64::from(depth).div_ceil(s) * (1 << s);
+                let expansions = d * u64::from(depth).div_ceil(s);
+                let bound = 1 + expansions * (1 << s);
                 prop_assert!(result.nodes_compared <= bound,
                     "{} nodes > bound {}", result.nodes_compared, bound);
+                let hash_bound = 1 + expansions * ((1 << s) - 1);
+                prop_assert!(result.hashes_received <= hash_bound,
+                    "{} hashes > bound {}", result.hashes_received, hash_bound);
             }
         }
 
@@ -456,22 +562,21 @@ mod tests {
             assert_eq!(u64::from(result.round_trips), 1 + depth.div_ceil(s));
             if levels == 1 {
                 assert!(result.nodes_compared <= 2 * d * depth + 1);
+                // The XOR shortcut: one hash per differing inner node.
+                assert!(result.hashes_received <= d * depth + 1);
+                assert!(2 * result.hashes_received <= result.nodes_compared + 1);
             }
             assert!(result.nodes_compared * 10 < u64::from(shape.node_count()));
         }
     }
 
-    // Trees of different shapes cannot be compared; a bad step size is refused.
+    // Trees of different arcs cannot be compared; trees of one arc and different depths
+    // compare at the smaller depth; a bad step size is refused.
     #[test]
     fn mismatched_shapes_and_configs_are_refused() {
         let a = MerkleTree::new(TreeShape::new(TokenRange::full(), 4).unwrap());
-        let b = MerkleTree::new(TreeShape::new(TokenRange::full(), 5).unwrap());
         let c =
             MerkleTree::new(TreeShape::new(TokenRange::new(Token(1), Token(1 << 40)), 4).unwrap());
-        assert!(matches!(
-            diff(&a, &b),
-            Err(MerkleError::ShapeMismatch { .. })
-        ));
         assert!(matches!(
             diff(&a, &c),
             Err(MerkleError::ShapeMismatch { .. })
@@ -484,6 +589,30 @@ mod tests {
                 diff_with(&a, &a, config),
                 Err(MerkleError::LevelsPerStepOutOfRange { .. })
             ));
+        }
+    }
+
+    // A deeper tree stands for a shallower one: the walk at the smaller depth finds the
+    // shallow leaves that hold the differing keys, from either side.
+    #[test]
+    fn trees_of_different_depths_compare_at_the_smaller_depth() {
+        let a: Model = (0..2000).map(|i| (key(i), 1)).collect();
+        let mut b = a.clone();
+        for i in [3u32, 500, 1999] {
+            b.insert(key(i), 2);
+        }
+        let shallow = TreeShape::new(TokenRange::full(), 6).unwrap();
+        let deep = TreeShape::new(TokenRange::full(), 11).unwrap();
+        let expected = leaves_that_differ(shallow, &a, &b);
+        let (ta, tb) = (tree_of(shallow, &a), tree_of(deep, &b));
+        for (x, y) in [(&ta, &tb), (&tb, &ta)] {
+            let found: BTreeSet<LeafIndex> = diff(x, y)
+                .unwrap()
+                .differing_leaves
+                .iter()
+                .map(|l| l.leaf)
+                .collect();
+            assert_eq!(found, expected);
         }
     }
 

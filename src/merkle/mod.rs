@@ -1,6 +1,7 @@
 //! Merkle trees for anti-entropy: one hash tree per ring arc over its (key, version digest)
 //! pairs, kept current on every write, and a step-by-step exchange that finds the keys two
-//! replicas disagree on while sending O(d·log n) hashes for d differences among n keys.
+//! replicas disagree on while sending O(d·log n) hashes for d differences among n keys, and
+//! lists the keys of differing leaves as 4-byte fingerprints.
 //!
 //! This implements the replica synchronisation of Dynamo §4.7 (a Merkle tree per key range, a
 //! top-down comparison of hashes) with two refinements:
@@ -15,13 +16,16 @@
 //! - [`tree`]: [`MerkleTree`], its incremental update, rebuild and hash queries.
 //! - [`exchange`]: the [`DiffWalk`] state machine, its messages, and in-process [`diff`].
 //! - [`leaf_diff`]: the key-level comparison of a differing range's (key, digest) lists.
+//! - [`listing`]: the same comparison on the wire: salted 4-byte fingerprints per key.
+//! - [`wire`]: compact encodings (varint-delta index lists, fixed-width hashes).
 //! - [`error`]: the [`MerkleError`] enum.
 //!
 //! # Guarantees
 //! - A tree updated write by write equals a tree rebuilt from the same final contents.
 //! - Two trees of the same shape and contents have identical hashes on every node; two trees
 //!   whose contents differ in a leaf differ there with probability `1 - 2^-64` per leaf.
-//! - The walk compares only children of differing nodes; equal trees cost one hash.
+//! - The walk compares only children of differing nodes, and receives one hash per binary
+//!   split (the XOR of the parent gives the other child); equal trees cost one hash.
 //! - Every input from a peer (shape, node indices, hash counts, key lists) is validated.
 //!
 //! # Known limits
@@ -34,8 +38,10 @@ pub mod entry_hash;
 pub mod error;
 pub mod exchange;
 pub mod leaf_diff;
+pub mod listing;
 pub mod shape;
 pub mod tree;
+pub mod wire;
 
 pub use entry_hash::entry_hash;
 pub use error::{MerkleError, Side};
@@ -44,5 +50,9 @@ pub use exchange::{
     HashResponse, MAX_LEVELS_PER_STEP, MAX_NODES_PER_STEP, diff, diff_with,
 };
 pub use leaf_diff::{KeyDifference, LeafEntry, diff_leaf_entries, sort_in_ring_order};
+pub use listing::{
+    LeafListing, LeafMatch, MAX_LISTED_FINGERPRINTS, MAX_LISTED_LEAVES, entry_fingerprint,
+    key_fingerprint, match_leaf,
+};
 pub use shape::{DEFAULT_DEPTH, LeafIndex, MAX_DEPTH, NodeIndex, TARGET_KEYS_PER_LEAF, TreeShape};
 pub use tree::MerkleTree;
