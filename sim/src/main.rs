@@ -130,9 +130,9 @@ fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
     };
     if !args.json {
         println!(
-            "| kind | differing keys | depth | differing bytes | AE bytes | ratio | AE bytes after heal | exchanges after heal | converged after (virtual) | wall |"
+            "| kind | differing keys | depth cap | walk depth | differing bytes | AE bytes | ratio | AE bytes after heal | exchanges after heal | converged after (virtual) | wall |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
     }
     let mut failed = false;
     for &kind in &args.kind {
@@ -182,10 +182,16 @@ fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
                     println!("{line}");
                 } else {
                     println!(
-                        "| {:?} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {:.1} s |",
+                        "| {:?} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {:.1} s |",
                         spec.kind,
                         outcome.differing_keys,
                         spec.node.anti_entropy_tree_depth,
+                        outcome
+                            .walk_depths
+                            .iter()
+                            .map(u8::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
                         outcome.differing_bytes,
                         outcome.ae_bytes,
                         outcome.ratio(),

@@ -579,15 +579,24 @@ impl<S: Store> Node<S> {
             }
             PeerMessage::AeKeys {
                 session,
-                leaves,
-                entries,
-            } => self.on_ae_keys(from, session, leaves, entries),
+                ring,
+                listing,
+            } => self.on_ae_keys(from, session, ring, listing),
             PeerMessage::AeKeysReply {
                 session,
                 items,
+                offers,
+                unmatched,
+            } => self.on_ae_keys_reply(from, session, items, offers, unmatched),
+            PeerMessage::AePush {
+                session,
+                items,
                 wanted,
-            } => self.on_ae_keys_reply(from, session, items, wanted),
-            PeerMessage::AePush { session: _, items } => self.on_ae_push(items),
+            } => self.on_ae_push(from, session, items, wanted),
+            PeerMessage::AePushReply { session, items } => {
+                self.on_ae_push_reply(from, session, items)
+            }
+            PeerMessage::AeDone { session } => self.on_ae_done(from, session),
             PeerMessage::Transfer { batch, items } => self.on_transfer(from, batch, items),
             PeerMessage::TransferAck { batch, outcome } => {
                 self.on_transfer_ack(from, batch, outcome)
