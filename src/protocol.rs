@@ -436,13 +436,14 @@ mod tests {
                 ring: u64::MAX,
                 request: HashRequest {
                     shape,
+                    rotation: 63,
                     nodes: vec![NodeIndex(1 << 17), NodeIndex(2 + (1 << 17))],
                 },
             },
             PeerMessage::AeHashesReply {
                 session,
                 response: Ok(HashResponse {
-                    hashes: vec![1, u64::MAX],
+                    hashes: vec![1, u32::MAX],
                 }),
             },
             PeerMessage::AeHashesReply {

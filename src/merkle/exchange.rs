@@ -22,6 +22,12 @@
 //! children of the `2^s - 1` nodes above the bottom level (one hash per binary split) instead
 //! of the `2^s` bottom nodes; at one level per step that is one hash per differing inner node.
 //!
+//! **Four bytes a hash.** The peer sends 32 of each hash's 64 bits: `short_hash(h, rotation)`,
+//! the low half of `h` rotated by a per-exchange amount. Rotation and truncation are linear
+//! over XOR, so the shortcut above still holds for the short hashes. Two different hashes
+//! look equal with probability 2^-32 per comparison; the subtree is then skipped by *this*
+//! exchange only: the next one uses another rotation, so no difference hides for ever.
+//!
 //! **Shallower walks.** The top levels of a deeper tree of the same arc *are* the shallower
 //! tree (same heap indices, same XORs), so a walk of depth `d` can run against any tree of the
 //! same arc at least `d` deep: replicas whose trees have different depths compare at the
@@ -31,7 +37,8 @@
 //! - A node is requested only under a node whose hash differed, so with `d` differing leaves
 //!   and one level per step at most `1 + d·depth` hashes are received; with `s` levels per
 //!   step at most `1 + d·ceil(depth/s)·(2^s - 1)`. Equal trees cost one hash.
-//! - The walk reports exactly the leaves whose local and remote hashes differ.
+//! - The walk reports the leaves whose local and remote hashes differ, except (probability
+//!   2^-32 per node compared) where their short hashes collide under this exchange's rotation.
 //! - No request names more than [`MAX_NODES_PER_STEP`] nodes; larger frontiers are split
 //!   over several round trips.
 //!
@@ -48,10 +55,10 @@ use serde::{Deserialize, Serialize};
 use super::error::MerkleError;
 use super::shape::{LeafIndex, NodeIndex, TreeShape};
 use super::tree::MerkleTree;
-use super::wire::{delta_indices, fixed_u64s};
+use super::wire::{delta_indices, fixed_u32s};
 use crate::ring::TokenRange;
 
-/// The most nodes one request may name (and one response carry): 32 KiB of hashes.
+/// The most nodes one request may name (and one response carry): 16 KiB of short hashes.
 pub const MAX_NODES_PER_STEP: usize = 4096;
 
 /// The most levels one step may descend: a differing node is expanded to at most `2^8`
@@ -64,42 +71,57 @@ pub const MAX_LEVELS_PER_STEP: u8 = 8;
 /// See docs/anti-entropy-bytes.md for the measurement.
 pub const DEFAULT_LEVELS_PER_STEP: u8 = 1;
 
-/// How a walk trades round trips against hashes sent.
+/// How a walk trades round trips against hashes sent, and its per-exchange salt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExchangeConfig {
     /// Levels descended per round trip, in `1..=MAX_LEVELS_PER_STEP`: `s` levels per step
     /// takes about `depth / s` round trips and receives `2^s - 1` hashes per differing node
     /// expanded.
     pub levels_per_step: u8,
+    /// Picks which 32 bits of each hash are compared (see [`short_hash`]); draw a new one for
+    /// every exchange so that a collision does not repeat.
+    pub salt: u64,
 }
 
 impl Default for ExchangeConfig {
     fn default() -> Self {
         Self {
             levels_per_step: DEFAULT_LEVELS_PER_STEP,
+            salt: 0,
         }
     }
 }
 
-/// One exchange step, initiator to peer: "send me the hashes of these nodes of your tree of
-/// this shape".
+/// The 32 bits of a node hash that an exchange compares: the low half of the hash rotated by
+/// `rotation` bits. Linear over XOR (`short(a ^ b) = short(a) ^ short(b)`), so a parent's short
+/// hash is still the XOR of its children's.
+pub fn short_hash(hash: u64, rotation: u8) -> u32 {
+    // The truncation is the point: 4 bytes on the wire.
+    hash.rotate_left(u32::from(rotation % 64)) as u32
+}
+
+/// One exchange step, initiator to peer: "send me the short hashes of these nodes of your
+/// tree of this shape".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashRequest {
     /// The walk's shape: the peer answers if its tree covers the same arc at least this deep.
     pub shape: TreeShape,
+    /// The rotation of [`short_hash`] for this exchange (taken modulo 64).
+    pub rotation: u8,
     /// The nodes wanted, at most [`MAX_NODES_PER_STEP`] (sent as varint deltas: 1–2 bytes a
     /// node, since the walk names them in nearly ascending order).
     #[serde(with = "delta_indices")]
     pub nodes: Vec<NodeIndex>,
 }
 
-/// The peer's answer to a [`HashRequest`]: one hash per requested node, in request order.
+/// The peer's answer to a [`HashRequest`]: one short hash per requested node, in request
+/// order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashResponse {
-    /// The hashes of the requested nodes (8 bytes each on the wire: uniformly random values
-    /// would take 9 to 10 bytes as varints).
-    #[serde(with = "fixed_u64s")]
-    pub hashes: Vec<u64>,
+    /// The [`short_hash`]es of the requested nodes (4 bytes each on the wire: uniformly
+    /// random values would take 5 bytes as varints).
+    #[serde(with = "fixed_u32s")]
+    pub hashes: Vec<u32>,
 }
 
 /// A leaf whose hashes differ on the two sides: the token range both sides should scan.
@@ -116,7 +138,7 @@ pub struct DifferingLeaf {
 pub struct DiffResult {
     /// The leaves whose hashes differ, in ring order.
     pub differing_leaves: Vec<DifferingLeaf>,
-    /// Pairs of (local, remote) node hashes compared: the walk's work.
+    /// Pairs of (local, remote) node short hashes compared: the walk's work.
     pub nodes_compared: u64,
     /// Hashes received from the peer (fewer than compared: the XOR shortcut derives half).
     pub hashes_received: u64,
@@ -151,7 +173,7 @@ impl DiffResult {
 #[derive(Clone, Copy, Debug)]
 struct Expansion {
     node: NodeIndex,
-    remote_hash: u64,
+    remote_hash: u32,
 }
 
 /// The request awaiting its response.
@@ -168,6 +190,7 @@ enum InFlight {
 pub struct DiffWalk {
     shape: TreeShape,
     levels_per_step: u8,
+    rotation: u8,
     /// Whether the root's hash is still to be requested.
     root_pending: bool,
     /// Differing inner nodes still to expand, in breadth-first order.
@@ -193,6 +216,7 @@ impl DiffWalk {
         Ok(Self {
             shape,
             levels_per_step: levels,
+            rotation: (config.salt % 64) as u8,
             root_pending: true,
             to_expand: VecDeque::new(),
             in_flight: None,
@@ -253,6 +277,7 @@ impl DiffWalk {
         self.round_trips += 1;
         Some(HashRequest {
             shape: self.shape,
+            rotation: self.rotation,
             nodes,
         })
     }
@@ -270,10 +295,10 @@ impl DiffWalk {
     }
 
     /// Compares a node's remote hash with the local one and plans what follows.
-    fn compare(&mut self, local: &MerkleTree, node: NodeIndex, remote_hash: u64) {
+    fn compare(&mut self, local: &MerkleTree, node: NodeIndex, remote_hash: u32) {
         self.nodes_compared += 1;
         // `receive` checked that the local tree covers the walk's shape.
-        if local.hash(node) == Some(remote_hash) {
+        if local.hash(node).map(|h| short_hash(h, self.rotation)) == Some(remote_hash) {
             return;
         }
         match self.shape.node_leaf(node) {
@@ -475,7 +500,7 @@ mod tests {
             let shape = TreeShape::new(range, depth).unwrap();
             let (a, b) = build_replicas(range, &base, &edits);
             let (ta, tb) = (tree_of(shape, &a), tree_of(shape, &b));
-            let config = ExchangeConfig { levels_per_step: levels };
+            let config = ExchangeConfig { levels_per_step: levels, ..Default::default() };
             let expected = leaves_that_differ(shape, &a, &b);
             for (x, y) in [(&ta, &tb), (&tb, &ta)] {
                 let result = diff_with(x, y, config).unwrap();
@@ -553,6 +578,7 @@ mod tests {
         for levels in [1u8, 2, 4] {
             let config = ExchangeConfig {
                 levels_per_step: levels,
+                ..Default::default()
             };
             let result = diff_with(&ta, &tb, config).unwrap();
             let differing = leaves_that_differ(shape, &a, &b).len();
@@ -584,6 +610,7 @@ mod tests {
         for levels in [0, MAX_LEVELS_PER_STEP + 1] {
             let config = ExchangeConfig {
                 levels_per_step: levels,
+                ..Default::default()
             };
             assert!(matches!(
                 diff_with(&a, &a, config),
@@ -651,14 +678,14 @@ mod tests {
         assert!(walk.into_result().unwrap().is_equal());
     }
 
-    // Responses round-trip through the wire format at 8 bytes per hash.
+    // Responses round-trip through the wire format at 4 bytes per hash.
     #[test]
-    fn responses_use_eight_bytes_per_hash() {
+    fn responses_use_four_bytes_per_hash() {
         let response = HashResponse {
-            hashes: vec![0, 1, u64::MAX, 0x0123_4567_89ab_cdef],
+            hashes: vec![0, 1, u32::MAX, 0x0123_4567],
         };
         let wire = postcard::to_allocvec(&response).unwrap();
-        assert_eq!(wire.len(), 1 + 4 * 8);
+        assert_eq!(wire.len(), 1 + 4 * 4);
         assert_eq!(
             postcard::from_bytes::<HashResponse>(&wire).unwrap(),
             response
@@ -666,10 +693,28 @@ mod tests {
         assert!(postcard::from_bytes::<HashResponse>(&wire[..wire.len() - 1]).is_err());
         let request = HashRequest {
             shape: TreeShape::new(TokenRange::full(), 17).unwrap(),
+            rotation: 17,
             nodes: vec![NodeIndex::ROOT, NodeIndex(1 << 17)],
         };
         let wire = postcard::to_allocvec(&request).unwrap();
         assert_eq!(postcard::from_bytes::<HashRequest>(&wire).unwrap(), request);
+    }
+
+    // Short hashes are linear over XOR (the shortcut needs it), and a difference hidden under
+    // one rotation shows under another.
+    #[test]
+    fn short_hashes_are_linear_and_rotate() {
+        let (a, b) = (0x0123_4567_89ab_cdef_u64, 0xfedc_ba98_7654_3210_u64);
+        for rotation in [0, 1, 31, 32, 63, 64, 200] {
+            assert_eq!(
+                short_hash(a ^ b, rotation),
+                short_hash(a, rotation) ^ short_hash(b, rotation)
+            );
+        }
+        // Two hashes equal in their low half only: equal at rotation 0, not at 32.
+        let (x, y) = (0x1111_1111_2222_2222_u64, 0x3333_3333_2222_2222_u64);
+        assert_eq!(short_hash(x, 0), short_hash(y, 0));
+        assert_ne!(short_hash(x, 32), short_hash(y, 32));
     }
 
     // Frontiers larger than one step are split over several round trips.
@@ -679,7 +724,14 @@ mod tests {
         let a = MerkleTree::new(shape);
         // Every leaf differs: the frontier reaches 2^14 nodes.
         let b = MerkleTree::rebuild_from(shape, (0..200_000u32).map(|i| (key(i), 1))).unwrap();
-        let mut walk = DiffWalk::new(shape, ExchangeConfig { levels_per_step: 1 }).unwrap();
+        let mut walk = DiffWalk::new(
+            shape,
+            ExchangeConfig {
+                levels_per_step: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut largest = 0;
         while let Some(request) = walk.next_request() {
             largest = largest.max(request.nodes.len());

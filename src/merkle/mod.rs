@@ -47,7 +47,7 @@ pub use entry_hash::entry_hash;
 pub use error::{MerkleError, Side};
 pub use exchange::{
     DEFAULT_LEVELS_PER_STEP, DiffResult, DiffWalk, DifferingLeaf, ExchangeConfig, HashRequest,
-    HashResponse, MAX_LEVELS_PER_STEP, MAX_NODES_PER_STEP, diff, diff_with,
+    HashResponse, MAX_LEVELS_PER_STEP, MAX_NODES_PER_STEP, diff, diff_with, short_hash,
 };
 pub use leaf_diff::{KeyDifference, LeafEntry, diff_leaf_entries, sort_in_ring_order};
 pub use listing::{

@@ -21,7 +21,7 @@
 
 use super::entry_hash::entry_hash;
 use super::error::MerkleError;
-use super::exchange::{HashRequest, HashResponse, MAX_NODES_PER_STEP};
+use super::exchange::{HashRequest, HashResponse, MAX_NODES_PER_STEP, short_hash};
 use super::shape::{LeafIndex, NodeIndex, TreeShape};
 use crate::ring::key_token;
 
@@ -163,8 +163,12 @@ impl MerkleTree {
                 node_count: request.shape.node_count(),
             });
         }
+        let hashes = self.hashes(&request.nodes)?;
         Ok(HashResponse {
-            hashes: self.hashes(&request.nodes)?,
+            hashes: hashes
+                .into_iter()
+                .map(|h| short_hash(h, request.rotation))
+                .collect(),
         })
     }
 
@@ -316,7 +320,11 @@ mod tests {
         let tree = MerkleTree::new(shape);
         let deeper = TreeShape::new(TokenRange::full(), 4).unwrap();
         let other_arc = TreeShape::new(TokenRange::new(Token(1), Token(1 << 40)), 3).unwrap();
-        let request = |shape, nodes| HashRequest { shape, nodes };
+        let request = |shape, nodes| HashRequest {
+            shape,
+            rotation: 0,
+            nodes,
+        };
         for other in [deeper, other_arc] {
             assert!(matches!(
                 tree.answer(&request(other, vec![NodeIndex::ROOT])),

@@ -1,12 +1,12 @@
-//! Compact wire forms for the anti-entropy messages: index lists as varint deltas, hashes and
-//! fingerprints at fixed width.
+//! Compact wire forms for the anti-entropy messages: index lists as varint deltas, short hashes
+//! and fingerprints at fixed width.
 //!
 //! Postcard writes a `u32` or `u64` as a varint, which is the right choice for small numbers
 //! and the wrong one for two kinds of values anti-entropy sends by the thousand:
 //! - *index lists* (tree nodes, leaves, positions in a list) are large but close together: a
 //!   list sent as differences between neighbours takes 1–2 bytes an entry instead of 3–4;
-//! - *hashes and fingerprints* are uniformly random: as varints they take 9–10 bytes (`u64`)
-//!   or 5 (`u32`) instead of 8 or 4.
+//! - *short hashes and fingerprints* are uniformly random 32-bit values: as varints they take 5
+//!   bytes instead of 4.
 //!
 //! # Invariants
 //! - Every helper round-trips any list exactly, in any order (deltas are zigzag-coded, so a
@@ -96,23 +96,6 @@ pub mod delta_indices {
     }
 }
 
-/// 64-bit hashes at 8 bytes each: `#[serde(with = "fixed_u64s")]`.
-pub mod fixed_u64s {
-    use super::*;
-
-    /// Writes each hash as 8 little-endian bytes.
-    pub fn serialize<S: Serializer>(values: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
-        let words: Vec<[u8; 8]> = values.iter().map(|h| h.to_le_bytes()).collect();
-        words.serialize(serializer)
-    }
-
-    /// Reads them back.
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
-        let words = Vec::<[u8; 8]>::deserialize(deserializer)?;
-        Ok(words.into_iter().map(u64::from_le_bytes).collect())
-    }
-}
-
 /// 32-bit fingerprints at 4 bytes each: `#[serde(with = "fixed_u32s")]`.
 pub mod fixed_u32s {
     use super::*;
@@ -154,8 +137,6 @@ mod tests {
     struct Lists {
         #[serde(with = "delta_indices")]
         indices: Vec<u32>,
-        #[serde(with = "fixed_u64s")]
-        hashes: Vec<u64>,
         #[serde(with = "fixed_u32s")]
         fingerprints: Vec<u32>,
         #[serde(with = "fixed_u32")]
@@ -167,11 +148,10 @@ mod tests {
         #[test]
         fn lists_round_trip(
             indices in proptest::collection::vec(any::<u32>(), 0..50),
-            hashes in proptest::collection::vec(any::<u64>(), 0..20),
             fingerprints in proptest::collection::vec(any::<u32>(), 0..20),
             one in any::<u32>(),
         ) {
-            let lists = Lists { indices, hashes, fingerprints, one };
+            let lists = Lists { indices, fingerprints, one };
             let wire = postcard::to_stdvec(&lists).unwrap();
             prop_assert_eq!(postcard::from_bytes::<Lists>(&wire).unwrap(), lists);
         }
@@ -188,13 +168,12 @@ mod tests {
     fn ascending_indices_are_small() {
         let lists = Lists {
             indices: (100_000..100_100).map(|i| i * 2).collect(),
-            hashes: vec![u64::MAX; 3],
             fingerprints: vec![u32::MAX; 3],
             one: u32::MAX,
         };
         let wire = postcard::to_stdvec(&lists).unwrap();
-        // 1 length + 3 bytes for the first delta + 99 one-byte deltas; 1 + 24; 1 + 12; 4.
-        assert_eq!(wire.len(), 1 + 3 + 99 + 1 + 24 + 1 + 12 + 4);
+        // 1 length + 3 bytes for the first delta + 99 one-byte deltas; 1 + 12; 4.
+        assert_eq!(wire.len(), 1 + 3 + 99 + 1 + 12 + 4);
     }
 
     // A delta that leaves the u32 range is refused.

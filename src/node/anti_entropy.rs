@@ -111,6 +111,14 @@ enum Direction {
     Both,
 }
 
+/// The walk of an exchange with this salt (the default step, hashes shortened by the salt).
+fn walk_config(salt: u64) -> ExchangeConfig {
+    ExchangeConfig {
+        salt,
+        ..ExchangeConfig::default()
+    }
+}
+
 /// Decides by version vectors which way a key that differs must travel.
 fn direction(ours: &VersionSet, theirs: &crate::version::CausalContext) -> Direction {
     let mine = ours.context();
@@ -169,14 +177,14 @@ impl<S: Store> Node<S> {
         let Some(shape) = self.trees.tree(peer).map(|t| t.shape()) else {
             return;
         };
-        let Ok(mut walk) = DiffWalk::new(shape, ExchangeConfig::default()) else {
+        let salt = self.rng.next_u64();
+        let Ok(mut walk) = DiffWalk::new(shape, walk_config(salt)) else {
             return;
         };
         let Some(request) = walk.next_request() else {
             return;
         };
         let session = self.new_op_id();
-        let salt = self.rng.next_u64();
         self.anti_entropy.sessions.insert(
             session,
             Session {
@@ -313,7 +321,7 @@ impl<S: Store> Node<S> {
             Err(AeRefusal::Shallower { depth }) if depth < walk.shape().depth() => {
                 // The peer's tree is shallower: the top of ours stands for it.
                 let restarted = state.shape.with_depth(depth).ok().and_then(|shape| {
-                    Some((shape, DiffWalk::new(shape, ExchangeConfig::default()).ok()?))
+                    Some((shape, DiffWalk::new(shape, walk_config(state.salt)).ok()?))
                 });
                 if let Some((shape, mut walk)) = restarted
                     && let Some(request) = walk.next_request()

@@ -53,7 +53,7 @@ const NODES: u64 = 3;
 /// The node that misses the writes.
 const ISOLATED: NodeId = NodeId(3);
 /// How often the stores are compared after the heal (virtual time).
-const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Keys read per page when the stores are compared in full.
 const COMPARE_PAGE: usize = 65_536;
 /// The actor that stamped the preloaded versions (a loader, not one of the nodes).
