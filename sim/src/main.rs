@@ -106,6 +106,9 @@ struct AntiEntropyArgs {
     /// The seed (same seed, same bytes).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Only node 3 (the stale one) starts exchanges, so that it pulls what it misses.
+    #[arg(long)]
+    isolated_initiates: bool,
     /// Print one JSON object per run instead of a table.
     #[arg(long)]
     json: bool,
@@ -130,9 +133,9 @@ fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
     };
     if !args.json {
         println!(
-            "| kind | differing keys | depth cap | walk depth | differing bytes | AE bytes | ratio | AE bytes after heal | exchanges after heal | converged after (virtual) | wall |"
+            "| kind | differing keys | depth cap | walk depth | differing bytes | AE bytes | ratio | repairing exchanges | walk steps + batches | repair time (virtual) | converged after heal (virtual) | wall |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     }
     let mut failed = false;
     for &kind in &args.kind {
@@ -148,6 +151,7 @@ fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
                     value_bytes: args.value_bytes,
                     partition: args.partition,
                     max_after_heal: args.max_after_heal,
+                    isolated_initiates: args.isolated_initiates,
                     seed: args.seed,
                     ..base.clone()
                 };
@@ -182,7 +186,7 @@ fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
                     println!("{line}");
                 } else {
                     println!(
-                        "| {:?} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {:.1} s |",
+                        "| {:?} | {} | {} | {} | {} | {} | {:.2} | {} | {} + {} | {:.3} s | {} | {:.1} s |",
                         spec.kind,
                         outcome.differing_keys,
                         spec.node.anti_entropy_tree_depth,
@@ -195,8 +199,10 @@ fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
                         outcome.differing_bytes,
                         outcome.ae_bytes,
                         outcome.ratio(),
-                        outcome.ae_bytes_after_heal,
-                        outcome.exchanges_after_heal,
+                        outcome.repair_exchanges,
+                        outcome.walk_steps_after_heal,
+                        outcome.batches_after_heal,
+                        outcome.repair_time.as_secs_f64(),
                         outcome
                             .converged_after
                             .map_or("not converged".to_string(), |d| {

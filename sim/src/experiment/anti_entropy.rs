@@ -38,7 +38,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ringstore::config::NodeConfig;
 use ringstore::node::{ClientId, Input, Node, NodeIdentity, Output};
-use ringstore::protocol::{PeerMessage, encoded_len};
+use ringstore::protocol::{OpId, PeerMessage, encoded_len};
 use ringstore::request::{ClientReply, ClientRequest};
 use ringstore::ring::{TokenRange, key_token};
 use ringstore::store::{KeyDigest, MemoryStore, ScanCursor, Store, SyncPolicy};
@@ -89,6 +89,10 @@ pub struct AeBytesSpec {
     pub partition: Duration,
     /// The longest the run goes on after the heal without converging.
     pub max_after_heal: Duration,
+    /// Only node 3 starts exchanges (nodes 1 and 2 only answer): the repair then runs the
+    /// pull path (the stale side asks for newer sets) instead of whichever side's timer fires
+    /// first.
+    pub isolated_initiates: bool,
     /// The seed.
     pub seed: u64,
 }
@@ -106,6 +110,7 @@ impl AeBytesSpec {
             warmup: Duration::from_secs(15),
             partition: Duration::from_secs(60),
             max_after_heal: Duration::from_secs(3600),
+            isolated_initiates: false,
             seed: 1,
         }
     }
@@ -139,6 +144,15 @@ pub struct AeBytesOutcome {
     pub by_kind: BTreeMap<&'static str, MessageCount>,
     /// The depths the tree walks ran at (the smaller of the two sides' tree depths).
     pub walk_depths: BTreeSet<u8>,
+    /// Exchanges after the heal that listed keys (found differences), and their virtual
+    /// time from first request to `AeDone`, summed: what the repair itself took.
+    pub repair_exchanges: u64,
+    /// See `repair_exchanges`.
+    pub repair_time: Duration,
+    /// Walk requests (`AeHashes`) and listing batches (`AeKeys`) sent after the heal.
+    pub walk_steps_after_heal: u64,
+    /// See `walk_steps_after_heal`.
+    pub batches_after_heal: u64,
     /// Exchanges completed (summed `anti_entropy_rounds`) from the heal to convergence.
     pub exchanges_after_heal: u64,
     /// Keys whose stored set an anti-entropy merge changed (summed), start to convergence.
@@ -206,6 +220,14 @@ struct Harness {
     now: u64,
     by_kind: BTreeMap<&'static str, MessageCount>,
     walk_depths: BTreeSet<u8>,
+    /// (initiator, session) → virtual time of its first request, for exchanges in flight.
+    exchange_started: BTreeMap<(NodeId, OpId), u64>,
+    /// Exchanges (initiator, session) that sent a listing after the heal.
+    repairing: BTreeSet<(NodeId, OpId)>,
+    repair_exchanges: u64,
+    repair_time_us: u64,
+    walk_steps_after_heal: u64,
+    batches_after_heal: u64,
     ae_bytes: u64,
     ae_bytes_at_heal: Option<u64>,
     rounds_at_heal: u64,
@@ -308,8 +330,11 @@ impl Harness {
                 zone: None,
                 seeds: ids.iter().copied().filter(|&s| s != id).collect(),
             };
+            let mut config = config.clone();
+            // Nodes 1 and 2 only answer when node 3 alone starts exchanges.
+            config.sabotage.no_anti_entropy |= spec.isolated_initiates && id != ISOLATED;
             let node = Node::new(
-                config.clone(),
+                config,
                 identity,
                 store.clone(),
                 rng.random::<u64>(),
@@ -333,6 +358,12 @@ impl Harness {
             now: 0,
             by_kind: BTreeMap::new(),
             walk_depths: BTreeSet::new(),
+            exchange_started: BTreeMap::new(),
+            repairing: BTreeSet::new(),
+            repair_exchanges: 0,
+            repair_time_us: 0,
+            walk_steps_after_heal: 0,
+            batches_after_heal: 0,
             ae_bytes: 0,
             ae_bytes_at_heal: None,
             rounds_at_heal: 0,
@@ -468,9 +499,7 @@ impl Harness {
                         count.bytes += bytes;
                         self.ae_bytes += bytes;
                     }
-                    if let PeerMessage::AeHashes { request, .. } = &message {
-                        self.walk_depths.insert(request.shape.depth());
-                    }
+                    self.observe(from, &message);
                     let class = MessageClass::of(&message);
                     let delays = self.network.route(&mut self.rng, from, to, class);
                     let mut message = Some(Box::new(message));
@@ -505,6 +534,35 @@ impl Harness {
                     },
                 );
             }
+        }
+    }
+
+    /// Follows the exchanges: walk depths, steps and batches after the heal, and how long each
+    /// repairing exchange took.
+    fn observe(&mut self, from: NodeId, message: &PeerMessage) {
+        let healed = self.ae_bytes_at_heal.is_some();
+        match message {
+            PeerMessage::AeHashes {
+                session, request, ..
+            } => {
+                self.walk_depths.insert(request.shape.depth());
+                self.exchange_started
+                    .entry((from, *session))
+                    .or_insert(self.now);
+                self.walk_steps_after_heal += u64::from(healed);
+            }
+            PeerMessage::AeKeys { session, .. } if healed => {
+                self.batches_after_heal += 1;
+                self.repairing.insert((from, *session));
+            }
+            PeerMessage::AeDone { session } => {
+                let started = self.exchange_started.remove(&(from, *session));
+                if let (true, Some(started)) = (self.repairing.remove(&(from, *session)), started) {
+                    self.repair_exchanges += 1;
+                    self.repair_time_us += self.now - started;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -586,6 +644,10 @@ impl Harness {
             node_counted_bytes: self.stats_sum(|s| s.anti_entropy_bytes_sent),
             by_kind: self.by_kind.clone(),
             walk_depths: self.walk_depths.clone(),
+            repair_exchanges: self.repair_exchanges,
+            repair_time: Duration::from_micros(self.repair_time_us),
+            walk_steps_after_heal: self.walk_steps_after_heal,
+            batches_after_heal: self.batches_after_heal,
             exchanges_after_heal: self.stats_sum(|s| s.anti_entropy_rounds) - self.rounds_at_heal,
             keys_repaired: self.stats_sum(|s| s.anti_entropy_keys_repaired),
             converged_after: self
@@ -618,8 +680,16 @@ mod tests {
     // (new keys and updates), and the nodes count the same bytes as the network.
     #[test]
     fn anti_entropy_sends_at_most_twice_the_differing_bytes() {
-        for kind in [WriteKind::New, WriteKind::Update] {
-            let spec = small(kind);
+        let cases = [WriteKind::New, WriteKind::Update]
+            .into_iter()
+            .flat_map(|kind| [(kind, false), (kind, true)]);
+        for (kind, isolated_initiates) in cases {
+            // Whichever side starts (push path), and the stale side alone (pull path).
+            let spec = AeBytesSpec {
+                isolated_initiates,
+                ..small(kind)
+            };
+            let kind = (kind, isolated_initiates);
             let outcome = run(&spec).unwrap();
             assert_eq!(outcome.writes_acked, spec.differing, "{kind:?}");
             assert_eq!(outcome.differing_keys, spec.differing, "{kind:?}");
@@ -630,6 +700,8 @@ mod tests {
                 outcome.keys_repaired >= spec.differing,
                 "{kind:?}: {outcome:?}"
             );
+            // One exchange repaired everything (no second peer sent the same sets).
+            assert_eq!(outcome.repair_exchanges, 1, "{kind:?}: {outcome:?}");
         }
     }
 
