@@ -32,7 +32,8 @@
 //!   its real key and set. A miss only delays a repair to the next exchange (new salt).
 //! - A node takes part in one exchange at a time, as initiator or as replica (a replica
 //!   repaired by two peers at once would receive every set twice). Two nodes that start an
-//!   exchange with each other at once: the lower id keeps its own.
+//!   exchange with each other at once: the lower id keeps its own. A newer session from the
+//!   peer a node serves replaces the old one (its `AeDone` was lost).
 //! - One message in flight per exchange; each batch lists at most `anti_entropy_max_keys`
 //!   leaves (and `MAX_LISTED_FINGERPRINTS` fingerprints), each message carries at most
 //!   [`MAX_BATCH_BYTES`] of sets: repair proceeds batch by batch and cannot starve clients.
@@ -231,8 +232,16 @@ impl<S: Store> Node<S> {
         let until = self.now + self.config.request_timeout;
         if let Some(serving) = &mut self.anti_entropy.serving
             && serving.peer == from
-            && serving.session == session
         {
+            // A peer runs one exchange at a time, numbered upwards: a newer session replaces
+            // the old one (whose end was lost); a late message of an older one is refused.
+            if session < serving.session {
+                return false;
+            }
+            if session > serving.session {
+                serving.session = session;
+                serving.offered.clear();
+            }
             serving.until = until;
             return true;
         }
