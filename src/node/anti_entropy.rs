@@ -301,10 +301,16 @@ impl<S: Store> Node<S> {
         if !self.admit(from, session) {
             return Err(AeRefusal::Busy);
         }
-        self.trees
+        let answer = self
+            .trees
             .tree(from)
-            .and_then(|tree| tree.answer(request).ok())
-            .ok_or(AeRefusal::NoTree)
+            .and_then(|tree| tree.answer(request).ok());
+        if answer.is_none() {
+            // A malformed request ends the exchange here: the initiator sends no `AeDone`
+            // after a refusal, so forget it now.
+            self.anti_entropy.serving = None;
+        }
+        answer.ok_or(AeRefusal::NoTree)
     }
 
     /// The initiator's side of the walk: descend, walk again shallower, or start listing.
@@ -548,19 +554,25 @@ impl<S: Store> Node<S> {
         offers: Vec<KeyOffer>,
         unmatched: Vec<u32>,
     ) {
-        let listed = match self.anti_entropy.sessions.get_mut(&session) {
-            Some(state) if state.peer == from && matches!(state.step, Step::Listed(_)) => {
-                match std::mem::replace(&mut state.step, Step::Pulling) {
-                    Step::Listed(listed) => (listed, state.salt),
-                    _ => return,
-                }
-            }
-            _ => {
-                self.stats.messages_ignored += 1;
-                return;
-            }
+        // Take the listed entries; the step becomes Pulling until the push is decided.
+        let taken = self
+            .anti_entropy
+            .sessions
+            .get_mut(&session)
+            .filter(|state| state.peer == from)
+            .and_then(
+                |state| match std::mem::replace(&mut state.step, Step::Pulling) {
+                    Step::Listed(listed) => Some((listed, state.salt)),
+                    other => {
+                        state.step = other;
+                        None
+                    }
+                },
+            );
+        let Some((listed, salt)) = taken else {
+            self.stats.messages_ignored += 1;
+            return;
         };
-        let (listed, salt) = listed;
         self.stats.anti_entropy_keys += items.len() as u64;
         for item in &items {
             self.merge_repair(&item.key, &item.versions);
