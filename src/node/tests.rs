@@ -398,6 +398,56 @@ fn anti_entropy_works_across_tree_depths() {
     }
 }
 
+// A node serves one exchange at a time: a second peer is refused as busy until the first
+// exchange ends (so that a replica is not sent the same sets by two peers at once).
+#[test]
+fn a_replica_serves_one_exchange_at_a_time() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(3));
+    let ring = c.node(3).ring_digest();
+    let shape = crate::merkle::TreeShape::new(crate::ring::TokenRange::full(), 0).unwrap();
+    let hashes = |session: u64| PeerMessage::AeHashes {
+        session: OpId(session),
+        ring,
+        request: crate::merkle::HashRequest {
+            shape,
+            rotation: 0,
+            nodes: vec![crate::merkle::NodeIndex::ROOT],
+        },
+    };
+    // Feeds node 3 a message and returns its answer to `from`.
+    let ask = |c: &mut Cluster, from: u64, message: PeerMessage| {
+        let now = c.now;
+        let node = c.nodes.get_mut(&NodeId(3)).unwrap();
+        node.step(
+            now,
+            Input::Peer {
+                from: NodeId(from),
+                message,
+            },
+        );
+        node.drain_outputs().into_iter().find_map(|out| match out {
+            Output::Send {
+                to,
+                message: PeerMessage::AeHashesReply { response, .. },
+            } if to == NodeId(from) => Some(response),
+            _ => None,
+        })
+    };
+    assert!(matches!(ask(&mut c, 1, hashes(100)), Some(Ok(_))));
+    assert_eq!(
+        ask(&mut c, 2, hashes(200)),
+        Some(Err(crate::protocol::AeRefusal::Busy))
+    );
+    // The first exchange goes on; once it ends, the second peer is served.
+    assert!(matches!(ask(&mut c, 1, hashes(100)), Some(Ok(_))));
+    assert_eq!(
+        ask(&mut c, 1, PeerMessage::AeDone { session: OpId(100) }),
+        None
+    );
+    assert!(matches!(ask(&mut c, 2, hashes(200)), Some(Ok(_))));
+}
+
 // Dynamo §4.4: concurrent blind puts become siblings; a put with the merged context resolves.
 #[test]
 fn concurrent_blind_puts_are_siblings_until_resolved() {
