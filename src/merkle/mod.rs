@@ -4,11 +4,14 @@
 //! lists the keys of differing leaves as 4-byte fingerprints.
 //!
 //! This implements the replica synchronisation of Dynamo §4.7 (a Merkle tree per key range, a
-//! top-down comparison of hashes) with two refinements:
+//! top-down comparison of hashes) with these refinements:
 //! - the XOR-combined ("tictac") hashes of Riak's tictac AAE, so that a write updates its
 //!   leaf-to-root path with `depth + 1` XORs instead of rehashing a leaf and its ancestors;
 //! - Cassandra's split of a token range into equal-width leaves, so that a differing leaf is
-//!   a token range that a storage ordered by `(token, key)` scans cheaply.
+//!   a token range that a storage ordered by `(token, key)` scans cheaply;
+//! - for the bytes on the wire: one hash per binary split (XOR of the parent), 32-bit short
+//!   hashes and key fingerprints salted per exchange, and walks at the smaller of two trees'
+//!   depths (the top of a deeper tree is the shallower tree).
 //!
 //! The parts, one per file:
 //! - [`shape`]: [`TreeShape`] (arc and depth), the token-to-leaf and node-to-range geometry.
@@ -17,7 +20,7 @@
 //! - [`exchange`]: the [`DiffWalk`] state machine, its messages, and in-process [`diff`].
 //! - [`leaf_diff`]: the key-level comparison of a differing range's (key, digest) lists.
 //! - [`listing`]: the same comparison on the wire: salted 4-byte fingerprints per key.
-//! - [`wire`]: compact encodings (varint-delta index lists, fixed-width hashes).
+//! - [`wire`]: compact encodings (varint-delta index lists, fixed-width 32-bit values).
 //! - [`error`]: the [`MerkleError`] enum.
 //!
 //! # Guarantees
@@ -33,6 +36,8 @@
 //!   next rebuild (e.g. at start-up).
 //! - Trees live in memory only and are rebuilt by a storage scan at start-up.
 //! - XOR hashes are not collision-resistant against a malicious peer; replicas are trusted.
+//! - Short hashes and fingerprints (32 bits) let a difference slip through one exchange with
+//!   probability 2^-32 per comparison; the per-exchange salt makes the next one find it.
 
 pub mod entry_hash;
 pub mod error;
