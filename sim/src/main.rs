@@ -8,6 +8,10 @@
 //! `ringsim experiment quorum [...]` measures staleness and latency of every (N, R, W) under a
 //! latency profile, with PBS's WARS model, the real protocol, or both. See
 //! `docs/experiments.md`.
+//!
+//! `ringsim experiment anti-entropy [...]` measures the bytes anti-entropy sends to repair a
+//! replica cut off during writes, against the bytes of the keys that differ. See
+//! `docs/anti-entropy-bytes.md`.
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
