@@ -1,13 +1,17 @@
 //! Measures a Merkle anti-entropy exchange between two replicas of 1,000,000 keys that differ
-//! in 100 keys: tree nodes compared, round trips, bytes sent versus a full transfer, and the
-//! cost of building and updating a tree.
+//! in 100 keys: tree nodes compared, hashes received, round trips, bytes sent versus a full
+//! transfer, and the cost of building and updating a tree.
 //!
 //! Run: `cargo run --release --example merkle_sync [SEED]`.
 //!
-//! Bytes are postcard payloads of the exchange messages (no framing or transport headers):
-//! hash requests and responses, the (key, digest) lists of the differing ranges, and the
-//! version sets of the differing keys (a 100-byte value plus `VERSION_METADATA_BYTES` of
-//! causal metadata). A full transfer sends every key with its version set, one way.
+//! Bytes are postcard payloads of the exchange's parts (no framing or transport headers), as
+//! the node sends them (`docs/protocol.md` §7): hash requests and responses; the leaf listing
+//! (a 4-byte fingerprint per key of the differing leaves); the reply (positions of unmatched
+//! fingerprints, offers of key fingerprint + version vector for keys both sides hold); and the
+//! version sets of the differing keys, each sent once towards the side that lacks it or holds
+//! it older (a 100-byte value plus `VERSION_METADATA_BYTES` of causal metadata). A full
+//! transfer sends every key with its version set, one way. End-to-end numbers through the real
+//! node are in `docs/anti-entropy-bytes.md` (`ringsim experiment anti-entropy`).
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -15,9 +19,11 @@ use std::time::Instant;
 
 use ringstore::merkle::{
     DEFAULT_DEPTH, DEFAULT_LEVELS_PER_STEP, DiffResult, DiffWalk, ExchangeConfig, KeyDifference,
-    LeafEntry, MerkleTree, TreeShape, diff_leaf_entries,
+    LeafEntry, LeafListing, MerkleTree, TreeShape, key_fingerprint, match_leaf,
 };
+use ringstore::protocol::KeyOffer;
 use ringstore::ring::{TokenRange, key_token};
+use ringstore::version::{ActorId, CausalContext};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Keys per replica.
@@ -102,19 +108,29 @@ fn version_set_bytes() -> usize {
 #[derive(Default)]
 struct SyncCost {
     nodes_compared: u64,
+    hashes_received: u64,
     tree_round_trips: u32,
     hash_bytes: usize,
-    ranges_scanned: usize,
     list_bytes: usize,
+    reply_bytes: usize,
     value_bytes: usize,
     differences: Vec<KeyDifference>,
 }
 
 impl SyncCost {
     fn total_bytes(&self) -> usize {
-        self.hash_bytes + self.list_bytes + self.value_bytes
+        self.hash_bytes + self.list_bytes + self.reply_bytes + self.value_bytes
     }
 }
+
+/// A version vector of 3 replicas, as an offer carries it.
+fn three_replica_context() -> CausalContext {
+    CausalContext::from_entries((1..=3).map(|i| (ActorId(u64::MAX / i), 1_000 + i)))
+}
+
+/// The delta-coded wire form of a position list, as `AeKeysReply.unmatched` sends it.
+#[derive(serde::Serialize)]
+struct Positions(#[serde(with = "ringstore::merkle::wire::delta_indices")] Vec<u32>);
 
 /// Runs the whole protocol from A's side against B, counting the bytes of every message.
 fn sync(
@@ -135,23 +151,64 @@ fn sync(
     }
     let result: DiffResult = walk.into_result().ok_or("walk did not finish")?;
     cost.nodes_compared = result.nodes_compared;
+    cost.hashes_received = result.hashes_received;
     cost.tree_round_trips = result.round_trips;
-    // 2. Key lists: A sends the differing ranges (one message), B returns its lists.
-    let ranges = result.coalesced_ranges();
-    cost.ranges_scanned = ranges.len();
-    cost.list_bytes += postcard::to_allocvec(&ranges)?.len();
-    for range in ranges {
-        let remote = b.scan(range);
-        cost.list_bytes += postcard::to_allocvec(&remote)?.len();
-        cost.differences
-            .extend(diff_leaf_entries(range, &a.scan(range), &remote)?);
+    // 2. Listing: A sends a fingerprint of each key it holds in the differing leaves.
+    let salt = config.salt;
+    let mut listing = LeafListing::new(tree_a.shape(), salt);
+    let mut listed = Vec::new();
+    for leaf in &result.differing_leaves {
+        let mine = a.scan(leaf.range);
+        listing.push_leaf(leaf.leaf, &mine);
+        listed.extend(mine);
     }
-    // 3. Values: A pushes its version set of each differing key it holds and pulls B's of
-    //    each differing key B holds (both when both hold one: digests do not say which wins).
-    for d in &cost.differences {
-        let sets = usize::from(d.local_digest.is_some()) + usize::from(d.remote_digest.is_some());
-        cost.value_bytes += sets * (d.key.len() + 1 + version_set_bytes());
+    cost.list_bytes = postcard::to_allocvec(&listing)?.len();
+    // 3. B matches each leaf: it names A's unmatched fingerprints, sends its sets of keys A
+    //    lacks (leaves where all of A matched), and offers its other unmatched keys.
+    let mut unmatched = Vec::new();
+    let mut offers = Vec::new();
+    let mut b_unmatched: Vec<LeafEntry> = Vec::new();
+    for (leaf, positions) in listing.leaf_ranges() {
+        let theirs = b.scan(tree_a.shape().leaf_range(leaf));
+        let found = match_leaf(&listing.fingerprints[positions.clone()], &theirs, salt);
+        unmatched.extend(
+            found
+                .unmatched_remote
+                .iter()
+                .map(|&p| (positions.start + p) as u32),
+        );
+        for &i in &found.unmatched_local {
+            if !found.unmatched_remote.is_empty() {
+                offers.push(KeyOffer {
+                    key_fingerprint: key_fingerprint(&theirs[i].key, salt),
+                    context: three_replica_context(),
+                });
+            }
+            b_unmatched.push(theirs[i].clone());
+        }
     }
+    cost.reply_bytes = postcard::to_allocvec(&Positions(unmatched.clone()))?.len()
+        + postcard::to_allocvec(&offers)?.len();
+    // 4. Values: each differing key's set crosses once (B's changed keys are newer).
+    let a_unmatched: Vec<&LeafEntry> = unmatched.iter().map(|&p| &listed[p as usize]).collect();
+    let mut differences: BTreeMap<Vec<u8>, (Option<u64>, Option<u64>)> = BTreeMap::new();
+    for e in a_unmatched {
+        differences.entry(e.key.clone()).or_default().0 = Some(e.digest);
+    }
+    for e in &b_unmatched {
+        differences.entry(e.key.clone()).or_default().1 = Some(e.digest);
+    }
+    for key in differences.keys() {
+        cost.value_bytes += key.len() + 1 + version_set_bytes();
+    }
+    cost.differences = differences
+        .into_iter()
+        .map(|(key, (local_digest, remote_digest))| KeyDifference {
+            key,
+            local_digest,
+            remote_digest,
+        })
+        .collect();
     Ok(cost)
 }
 
@@ -243,38 +300,41 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     println!();
     println!(
-        "{:>6} {:>9} {:>10} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "{:>6} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>9}",
         "levels",
         "compared",
+        "hashes",
         "d*log2(L)",
-        "compared/",
         "round",
         "hash",
-        "key-list",
+        "listing",
+        "reply",
         "value",
         "total",
         "vs full"
     );
     println!(
-        "{:>6} {:>9} {:>10} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9}",
-        "/step", "nodes", "", "d*log2(L)", "trips", "bytes", "bytes", "bytes", "bytes", ""
+        "{:>6} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>9}",
+        "/step", "nodes", "received", "", "trips", "bytes", "bytes", "bytes", "bytes", "bytes", ""
     );
     for levels in [1u8, 2, 3, 4] {
         let config = ExchangeConfig {
             levels_per_step: levels,
+            salt: seed,
         };
         let cost = sync(&a, &tree_a, &b, &tree_b, config)?;
         check_found(&cost.differences, &planted)?;
         let bound = d * log2_leaves;
         println!(
-            "{:>6} {:>9} {:>10} {:>10.2} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8.4}%{}",
+            "{:>6} {:>9} {:>8} {:>10} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8.4}%{}",
             levels,
             cost.nodes_compared,
+            cost.hashes_received,
             bound,
-            cost.nodes_compared as f64 / bound as f64,
             format!("{}+2", cost.tree_round_trips),
             cost.hash_bytes,
             cost.list_bytes,
+            cost.reply_bytes,
             cost.value_bytes,
             cost.total_bytes(),
             100.0 * cost.total_bytes() as f64 / full_bytes as f64,
@@ -286,28 +346,41 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     println!(
-        "(round trips: tree walk + 1 for key lists + 1 for values; all {d} planted keys found each time)"
+        "(round trips: tree walk + 1 for the listing + 1 for values; all {d} planted keys found each time)"
     );
 
     // The depth trade-off: deeper trees mean shorter key lists but more hashes and memory.
     println!();
     println!("depth trade-off at {DEFAULT_LEVELS_PER_STEP} levels/step:");
     println!(
-        "{:>5} {:>9} {:>10} {:>9} {:>7} {:>10} {:>10} {:>10}",
-        "depth", "keys/leaf", "tree KiB", "compared", "trips", "hash B", "key-list B", "total B"
+        "{:>5} {:>9} {:>10} {:>9} {:>8} {:>7} {:>8} {:>9} {:>8}",
+        "depth",
+        "keys/leaf",
+        "tree KiB",
+        "compared",
+        "hashes",
+        "trips",
+        "hash B",
+        "listing B",
+        "total B"
     );
     for depth in [12u8, 14, 15, 16, 17, 18, 20] {
         let shape = TreeShape::new(TokenRange::full(), depth)?;
         let ta = MerkleTree::rebuild_from(shape, a.iter())?;
         let tb = MerkleTree::rebuild_from(shape, b.iter())?;
-        let cost = sync(&a, &ta, &b, &tb, ExchangeConfig::default())?;
+        let config = ExchangeConfig {
+            salt: seed,
+            ..ExchangeConfig::default()
+        };
+        let cost = sync(&a, &ta, &b, &tb, config)?;
         check_found(&cost.differences, &planted)?;
         println!(
-            "{:>5} {:>9.1} {:>10} {:>9} {:>7} {:>10} {:>10} {:>10}",
+            "{:>5} {:>9.1} {:>10} {:>9} {:>8} {:>7} {:>8} {:>9} {:>8}",
             depth,
             a.entries.len() as f64 / f64::from(shape.leaf_count()),
             ta.memory_bytes() / 1024,
             cost.nodes_compared,
+            cost.hashes_received,
             cost.tree_round_trips + 2,
             cost.hash_bytes,
             cost.list_bytes,

@@ -56,11 +56,14 @@ pub struct NodeConfig {
     /// one peer (peers taken in turn). Default 10 s.
     #[serde(with = "humantime_serde")]
     pub anti_entropy_interval: Duration,
-    /// Most keys one anti-entropy exchange repairs, so that repair cannot starve clients.
-    /// Default 1,000.
+    /// Most differing leaves one anti-entropy batch lists (about the keys one batch
+    /// repairs; an exchange sends its batches one after the other), so that repair proceeds
+    /// in bounded steps and cannot starve clients. Default 1,000.
     pub anti_entropy_max_keys: usize,
-    /// Depth of the per-peer anti-entropy Merkle trees (2^depth leaves over the whole ring);
-    /// every node of a cluster must use the same. Default 14 (16,384 leaves, 256 KiB a tree).
+    /// Largest depth of the per-peer anti-entropy Merkle trees. Each tree is built at the
+    /// depth that leaves about 8 keys per leaf (16 bytes of tree per leaf), up to this; nodes
+    /// may differ (an exchange compares at the smaller depth of its two sides). Default 18
+    /// (262,144 leaves, 4 MiB for a tree of 2 million keys or more).
     pub anti_entropy_tree_depth: u8,
     /// Interval between ownership-handoff rounds (keys this node holds but no longer owns are
     /// pushed to their owners, then dropped). Default 2 s.
@@ -133,7 +136,7 @@ impl Default for NodeConfig {
             hint_batch: 256,
             anti_entropy_interval: Duration::from_secs(10),
             anti_entropy_max_keys: 1000,
-            anti_entropy_tree_depth: 14,
+            anti_entropy_tree_depth: 18,
             handoff_interval: Duration::from_secs(2),
             handoff_batch: 256,
             tombstone_grace: Duration::from_secs(24 * 3600),

@@ -16,14 +16,14 @@
 
 use crate::NodeId;
 use crate::membership::MemberInfo;
-use crate::merkle::{HashRequest, HashResponse, LeafEntry};
+use crate::merkle::wire::{delta_indices, fixed_u32};
+use crate::merkle::{HashRequest, HashResponse, LeafListing};
 use crate::request::{ClientRequest, ClientResult, ReplicaFailure};
-use crate::ring::TokenRange;
-use crate::version::VersionSet;
+use crate::version::{CausalContext, VersionSet};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Bumped on any incompatible change of [`PeerMessage`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame accepted. Values are bounded by the node's `max_value_bytes` and siblings
 /// by `MAX_SIBLINGS`; batches by [`MAX_BATCH_BYTES`].
@@ -57,6 +57,34 @@ impl KeyVersions {
             .sum();
         self.key.len() + values + 16
     }
+}
+
+/// Why a replica refused to answer an anti-entropy walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AeRefusal {
+    /// It routes by another ring: its tree for the initiator covers another key set.
+    OtherRing,
+    /// It is in another exchange (as initiator or replica): a replica repaired by two peers
+    /// at once would receive the same sets twice. The initiator tries again next round.
+    Busy,
+    /// Its tree for the initiator is shallower than the walk: walk again at this depth.
+    Shallower {
+        /// The replica's tree depth.
+        depth: u8,
+    },
+    /// It shares no keys with the initiator (no tree), or the request was malformed.
+    NoTree,
+}
+
+/// One key a replica holds at a version the initiator's listing did not match, without the
+/// key or the value: its fingerprint (salted as the listing) and its version vector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOffer {
+    /// `merkle::key_fingerprint(key, listing salt)`, 4 bytes on the wire.
+    #[serde(with = "fixed_u32")]
+    pub key_fingerprint: u32,
+    /// The version vector of the replica's set.
+    pub context: CausalContext,
 }
 
 /// Every message between nodes.
@@ -139,49 +167,75 @@ pub enum PeerMessage {
         want_reply: bool,
     },
     /// Anti-entropy, initiator → replica: the hashes of these nodes of the tree over the keys
-    /// both replicate (one tree per peer, over the whole ring; see `node::peer_trees`).
+    /// both replicate (one tree per peer, over the whole ring; see `node::peer_trees`). The
+    /// replica answers `AeHashesReply`. See `docs/protocol.md` §7 for the whole exchange.
     AeHashes {
         /// The initiator's session handle.
         session: OpId,
         /// The digest of the initiator's ring: trees compare only under the same ring.
         ring: u64,
-        /// The tree shape and the nodes wanted.
+        /// The walk's shape and the nodes wanted.
         request: HashRequest,
     },
-    /// Anti-entropy, replica → initiator: the hashes asked for, in order, or `None` when the
-    /// replica refuses (another ring, another tree shape, or no range shared).
+    /// Anti-entropy, replica → initiator: the hashes asked for, in order, or why not.
     AeHashesReply {
         /// The session.
         session: OpId,
-        /// The answer.
-        response: Option<HashResponse>,
+        /// The answer, or the refusal (the initiator ends the session, or walks again at a
+        /// smaller depth).
+        response: Result<HashResponse, AeRefusal>,
     },
-    /// Anti-entropy, initiator → replica: the (key, digest) pairs the initiator holds in the
-    /// differing leaves. The replica answers `AeKeysReply`.
+    /// Anti-entropy, initiator → replica: one batch of differing leaves, with a 4-byte
+    /// fingerprint of each (key, version) the initiator holds there. The replica answers
+    /// `AeKeysReply`.
     AeKeys {
         /// The session.
         session: OpId,
-        /// The token sub-ranges (leaves) that differ.
-        leaves: Vec<TokenRange>,
-        /// The initiator's keys in those leaves with their version digests.
-        entries: Vec<LeafEntry>,
+        /// The digest of the initiator's ring (as in `AeHashes`).
+        ring: u64,
+        /// The leaves and fingerprints.
+        listing: LeafListing,
     },
-    /// Anti-entropy, replica → initiator: its sets for keys that differ, and the keys it wants
-    /// the initiator's sets of. The initiator merges and answers `AePush`.
+    /// Anti-entropy, replica → initiator: what the fingerprints did not match. The initiator
+    /// merges `items` and answers `AePush` if it has sets to send or wants any.
     AeKeysReply {
         /// The session.
         session: OpId,
-        /// The replica's sets for keys that differ or that the initiator lacks.
+        /// The replica's sets of keys the initiator lacks (from leaves where every initiator
+        /// fingerprint matched).
         items: Vec<KeyVersions>,
-        /// Keys whose sets the replica wants.
-        wanted: Vec<Vec<u8>>,
+        /// The replica's other unmatched keys, by key fingerprint and version vector: the
+        /// initiator tells which side is newer without either sending a value.
+        offers: Vec<KeyOffer>,
+        /// Positions in the listing's fingerprints that the replica did not match: keys it
+        /// lacks or holds at another version.
+        #[serde(with = "delta_indices")]
+        unmatched: Vec<u32>,
     },
-    /// Anti-entropy, initiator → replica: the sets asked for. No answer.
+    /// Anti-entropy, initiator → replica: the initiator's sets the replica lacks or that are
+    /// not older than its own, and the offers (by position) whose sets it wants. The replica
+    /// merges, and answers `AePushReply` if `wanted` is not empty.
     AePush {
         /// The session.
         session: OpId,
         /// The sets.
         items: Vec<KeyVersions>,
+        /// Positions in the last `AeKeysReply`'s offers.
+        #[serde(with = "delta_indices")]
+        wanted: Vec<u32>,
+    },
+    /// Anti-entropy, replica → initiator: the sets of the wanted offers. No answer.
+    AePushReply {
+        /// The session.
+        session: OpId,
+        /// The sets.
+        items: Vec<KeyVersions>,
+    },
+    /// Anti-entropy, initiator → replica: the exchange is over; the replica may serve another.
+    /// No answer.
+    AeDone {
+        /// The session.
+        session: OpId,
     },
     /// Ownership handoff: a node holding keys it no longer replicates pushes them to their
     /// replicas; the receiver merges durably and answers `TransferAck`. The sender drops its
@@ -286,6 +340,24 @@ pub fn encode(from: NodeId, message: &PeerMessage) -> Result<Vec<u8>, ProtocolEr
     Ok(bytes)
 }
 
+/// The length of the frame [`encode`] would produce for this message, without building it
+/// (counters of bytes sent, e.g. anti-entropy's).
+pub fn encoded_len(from: NodeId, message: &PeerMessage) -> usize {
+    #[derive(Serialize)]
+    struct FrameRef<'a> {
+        version: u16,
+        from: NodeId,
+        message: &'a PeerMessage,
+    }
+    let frame = FrameRef {
+        version: PROTOCOL_VERSION,
+        from,
+        message,
+    };
+    // Serialising to a size counter cannot fail for these types.
+    postcard::serialize_with_flavor(&frame, postcard::ser_flavors::Size::default()).unwrap_or(0)
+}
+
 /// Decodes one frame; any input gives a frame or an error.
 pub fn decode(bytes: &[u8]) -> Result<Frame, ProtocolError> {
     if bytes.len() > MAX_FRAME_BYTES {
@@ -312,7 +384,9 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::version::{ActorId, CausalContext, Value};
+    use crate::merkle::{LeafEntry, LeafIndex, NodeIndex, TreeShape};
+    use crate::ring::TokenRange;
+    use crate::version::{ActorId, Value};
     use proptest::prelude::*;
 
     fn sample() -> PeerMessage {
@@ -339,6 +413,78 @@ mod tests {
         assert_eq!(frame.from, NodeId(1));
         assert_eq!(frame.version, PROTOCOL_VERSION);
         assert_eq!(frame.message, sample());
+    }
+
+    /// One message of each anti-entropy kind, with content in every field.
+    fn ae_samples() -> Vec<PeerMessage> {
+        let PeerMessage::Replicate { item, .. } = sample() else {
+            unreachable!("sample() is a Replicate");
+        };
+        let shape = TreeShape::new(TokenRange::full(), 17).unwrap();
+        let mut listing = LeafListing::new(shape, 0xfeed);
+        listing.push_leaf(
+            LeafIndex(70_000),
+            &[LeafEntry {
+                key: b"k".to_vec(),
+                digest: 9,
+            }],
+        );
+        let session = OpId(5);
+        vec![
+            PeerMessage::AeHashes {
+                session,
+                ring: u64::MAX,
+                request: HashRequest {
+                    shape,
+                    rotation: 63,
+                    nodes: vec![NodeIndex(1 << 17), NodeIndex(2 + (1 << 17))],
+                },
+            },
+            PeerMessage::AeHashesReply {
+                session,
+                response: Ok(HashResponse {
+                    hashes: vec![1, u32::MAX],
+                }),
+            },
+            PeerMessage::AeHashesReply {
+                session,
+                response: Err(AeRefusal::Shallower { depth: 12 }),
+            },
+            PeerMessage::AeKeys {
+                session,
+                ring: 3,
+                listing,
+            },
+            PeerMessage::AeKeysReply {
+                session,
+                items: vec![item.clone()],
+                offers: vec![KeyOffer {
+                    key_fingerprint: u32::MAX,
+                    context: item.versions.context(),
+                }],
+                unmatched: vec![0, 7, 3],
+            },
+            PeerMessage::AePush {
+                session,
+                items: vec![item.clone()],
+                wanted: vec![1, 5, 300],
+            },
+            PeerMessage::AePushReply {
+                session,
+                items: vec![item],
+            },
+            PeerMessage::AeDone { session },
+        ]
+    }
+
+    // Anti-entropy messages round-trip, and the computed frame length is the encoded length.
+    #[test]
+    fn ae_messages_round_trip_and_encoded_len_is_the_frame_length() {
+        for message in ae_samples().into_iter().chain([sample()]) {
+            let bytes = encode(NodeId(300), &message).unwrap();
+            assert_eq!(encoded_len(NodeId(300), &message), bytes.len());
+            assert_eq!(decode(&bytes).unwrap().message, message);
+        }
     }
 
     // A peer of another version is refused by name, before the rest is read.
@@ -378,6 +524,20 @@ mod tests {
         #[test]
         fn corrupted_frames_never_panic(i in any::<prop::sample::Index>(), b in any::<u8>()) {
             let mut bytes = encode(NodeId(1), &sample()).unwrap();
+            let at = i.index(bytes.len());
+            bytes[at] = b;
+            let _ = decode(&bytes);
+        }
+
+        // Nor does flipping bytes of any anti-entropy frame.
+        #[test]
+        fn corrupted_ae_frames_never_panic(
+            which in any::<prop::sample::Index>(),
+            i in any::<prop::sample::Index>(),
+            b in any::<u8>(),
+        ) {
+            let samples = ae_samples();
+            let mut bytes = encode(NodeId(1), which.get(&samples)).unwrap();
             let at = i.index(bytes.len());
             bytes[at] = b;
             let _ = decode(&bytes);

@@ -8,6 +8,10 @@
 //! `ringsim experiment quorum [...]` measures staleness and latency of every (N, R, W) under a
 //! latency profile, with PBS's WARS model, the real protocol, or both. See
 //! `docs/experiments.md`.
+//!
+//! `ringsim experiment anti-entropy [...]` measures the bytes anti-entropy sends to repair a
+//! replica cut off during writes, against the bytes of the keys that differ. See
+//! `docs/anti-entropy-bytes.md`.
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -69,6 +73,168 @@ enum Command {
 enum ExperimentCommand {
     /// Staleness (PBS t-visibility, k-staleness) and latency of every (R, W) for each N.
     Quorum(QuorumArgs),
+    /// Bytes anti-entropy sends to repair a partitioned replica, against the bytes of the
+    /// keys that differ (one run per combination of the listed values).
+    AntiEntropy(AntiEntropyArgs),
+}
+
+#[derive(Args)]
+struct AntiEntropyArgs {
+    /// Keys preloaded on every replica.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Distinct keys written while node 3 is cut off, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000")]
+    differing: Vec<u64>,
+    /// What the writes are: new keys, updates of existing keys, or both (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "new")]
+    kind: Vec<AeKindArg>,
+    /// The node's `anti_entropy_tree_depth`, comma-separated (default: the node default).
+    #[arg(long, value_delimiter = ',')]
+    depth: Vec<u8>,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// The node's `anti_entropy_max_keys` (default: the node default).
+    #[arg(long)]
+    max_keys: Option<usize>,
+    /// The node's `anti_entropy_interval`, e.g. `10s` (default: the node default).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    interval: Option<Duration>,
+    /// How long node 3 is cut off, e.g. `60s`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    partition: Duration,
+    /// The longest a run goes on after the heal without converging, e.g. `1h`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    max_after_heal: Duration,
+    /// The seed (same seed, same bytes).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Only node 3 (the stale one) starts exchanges, so that it pulls what it misses.
+    #[arg(long)]
+    isolated_initiates: bool,
+    /// Print one JSON object per run instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--kind` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AeKindArg {
+    /// New keys.
+    New,
+    /// Updates of existing keys.
+    Update,
+}
+
+fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
+    use ringstore_sim::experiment::anti_entropy::{self, AeBytesSpec, WriteKind};
+    let base = AeBytesSpec::target();
+    let depths: Vec<Option<u8>> = if args.depth.is_empty() {
+        vec![None]
+    } else {
+        args.depth.iter().copied().map(Some).collect()
+    };
+    if !args.json {
+        println!(
+            "| kind | differing keys | depth cap | walk depth | differing bytes | AE bytes | ratio | repairing exchanges | walk steps + batches | repair time (virtual) | converged after heal (virtual) | wall |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    }
+    let mut failed = false;
+    for &kind in &args.kind {
+        for &differing in &args.differing {
+            for &depth in &depths {
+                let mut spec = AeBytesSpec {
+                    keys: args.keys,
+                    differing,
+                    kind: match kind {
+                        AeKindArg::New => WriteKind::New,
+                        AeKindArg::Update => WriteKind::Update,
+                    },
+                    value_bytes: args.value_bytes,
+                    partition: args.partition,
+                    max_after_heal: args.max_after_heal,
+                    isolated_initiates: args.isolated_initiates,
+                    seed: args.seed,
+                    ..base.clone()
+                };
+                if let Some(depth) = depth {
+                    spec.node.anti_entropy_tree_depth = depth;
+                }
+                if let Some(max_keys) = args.max_keys {
+                    spec.node.anti_entropy_max_keys = max_keys;
+                }
+                if let Some(interval) = args.interval {
+                    spec.node.anti_entropy_interval = interval;
+                }
+                let outcome = match anti_entropy::run(&spec) {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        eprintln!("ringsim: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                failed |= outcome.converged_after.is_none();
+                if args.json {
+                    let line = serde_json::json!({
+                        "kind": spec.kind,
+                        "keys": spec.keys,
+                        "depth": spec.node.anti_entropy_tree_depth,
+                        "max_keys": spec.node.anti_entropy_max_keys,
+                        "value_bytes": spec.value_bytes,
+                        "seed": spec.seed,
+                        "outcome": outcome,
+                        "ratio": outcome.ratio(),
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "| {:?} | {} | {} | {} | {} | {} | {:.2} | {} | {} + {} | {:.3} s | {} | {:.1} s |",
+                        spec.kind,
+                        outcome.differing_keys,
+                        spec.node.anti_entropy_tree_depth,
+                        outcome
+                            .walk_depths
+                            .iter()
+                            .map(u8::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        outcome.differing_bytes,
+                        outcome.ae_bytes,
+                        outcome.ratio(),
+                        outcome.repair_exchanges,
+                        outcome.walk_steps_after_heal,
+                        outcome.batches_after_heal,
+                        outcome.repair_time.as_secs_f64(),
+                        outcome
+                            .converged_after
+                            .map_or("not converged".to_string(), |d| {
+                                format!("{:.1} s", d.as_secs_f64())
+                            }),
+                        outcome.wall.as_secs_f64(),
+                    );
+                    if outcome.node_counted_bytes != outcome.ae_bytes {
+                        eprintln!(
+                            "ringsim: the nodes counted {} AE bytes, the network {}",
+                            outcome.node_counted_bytes, outcome.ae_bytes
+                        );
+                    }
+                    let kinds: Vec<String> = outcome
+                        .by_kind
+                        .iter()
+                        .map(|(k, c)| format!("{k} {}x {} B", c.messages, c.bytes))
+                        .collect();
+                    eprintln!("  {}", kinds.join(", "));
+                }
+            }
+        }
+    }
+    if failed {
+        eprintln!("ringsim: some runs did not converge");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 /// Output format on standard output.
@@ -453,6 +619,9 @@ fn main() -> ExitCode {
         Command::Experiment {
             which: ExperimentCommand::Quorum(args),
         } => experiment_quorum(&args),
+        Command::Experiment {
+            which: ExperimentCommand::AntiEntropy(args),
+        } => experiment_anti_entropy(&args),
         Command::Run { seed, shape } => {
             let scenario = match shape.scenario() {
                 Ok(s) => s,

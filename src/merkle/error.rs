@@ -96,6 +96,30 @@ pub enum MerkleError {
         /// The index of the offending entry.
         position: usize,
     },
+    /// A leaf listing names more leaves or fingerprints than one message may carry.
+    #[error("leaf listing of {leaves} leaves and {fingerprints} fingerprints is too large")]
+    ListingTooLarge {
+        /// Leaves named.
+        leaves: usize,
+        /// Fingerprints carried.
+        fingerprints: usize,
+    },
+    /// A leaf listing's counts do not match its leaves or its fingerprints.
+    #[error("leaf listing has {leaves} leaves, {counts} counts and {fingerprints} fingerprints")]
+    ListingCountMismatch {
+        /// Leaves named.
+        leaves: usize,
+        /// Counts given.
+        counts: usize,
+        /// Fingerprints carried.
+        fingerprints: usize,
+    },
+    /// A leaf listing's leaves are not strictly ascending, or one is outside its shape.
+    #[error("listed leaf at position {position} is out of order or outside the tree")]
+    ListedLeafOutOfOrder {
+        /// The index of the offending leaf.
+        position: usize,
+    },
 }
 
 /// Which side of an exchange an input came from, for error reports.

@@ -14,13 +14,31 @@
 //!    pruned; a differing inner node is expanded to its descendants `levels_per_step` levels
 //!    down; a differing leaf is recorded. Repeat from 2 until [`DiffWalk::is_finished`].
 //! 4. [`DiffWalk::into_result`] gives the differing leaves as [`TokenRange`]s, which both
-//!    sides scan and compare key by key (see [`diff_leaf_entries`](super::diff_leaf_entries)).
+//!    sides scan and compare key by key (see [`LeafListing`](super::LeafListing)).
+//!
+//! **Half the hashes (XOR).** A node's hash is the XOR of its children's, so once the walk
+//! knows the peer's hash of a node it needs only the peer's hash of the *left* child: the
+//! right one is `parent ^ left`. Expanding a node by `s` levels therefore asks for the left
+//! children of the `2^s - 1` nodes above the bottom level (one hash per binary split) instead
+//! of the `2^s` bottom nodes; at one level per step that is one hash per differing inner node.
+//!
+//! **Four bytes a hash.** The peer sends 32 of each hash's 64 bits: `short_hash(h, rotation)`,
+//! the low half of `h` rotated by a per-exchange amount. Rotation and truncation are linear
+//! over XOR, so the shortcut above still holds for the short hashes. Two different hashes
+//! look equal with probability 2^-32 per comparison; the subtree is then skipped by *this*
+//! exchange only: the next one uses another rotation, so no difference hides for ever.
+//!
+//! **Shallower walks.** The top levels of a deeper tree of the same arc *are* the shallower
+//! tree (same heap indices, same XORs), so a walk of depth `d` can run against any tree of the
+//! same arc at least `d` deep: replicas whose trees have different depths compare at the
+//! smaller one.
 //!
 //! # Invariants
-//! - A node is requested only if its ancestor `levels_per_step` levels up differed, so with
-//!   `d` differing leaves and one level per step at most `1 + 2·d·depth` nodes are compared
-//!   (`1 + d·ceil(depth/s)·2^s` with `s` levels per step); equal trees cost one node.
-//! - The walk reports exactly the leaves whose local and remote hashes differ.
+//! - A node is requested only under a node whose hash differed, so with `d` differing leaves
+//!   and one level per step at most `1 + d·depth` hashes are received; with `s` levels per
+//!   step at most `1 + d·ceil(depth/s)·(2^s - 1)`. Equal trees cost one hash.
+//! - The walk reports the leaves whose local and remote hashes differ, except (probability
+//!   2^-32 per node compared) where their short hashes collide under this exchange's rotation.
 //! - No request names more than [`MAX_NODES_PER_STEP`] nodes; larger frontiers are split
 //!   over several round trips.
 //!
@@ -37,70 +55,73 @@ use serde::{Deserialize, Serialize};
 use super::error::MerkleError;
 use super::shape::{LeafIndex, NodeIndex, TreeShape};
 use super::tree::MerkleTree;
+use super::wire::{delta_indices, fixed_u32s};
 use crate::ring::TokenRange;
 
-/// The most nodes one request may name (and one response carry): 32 KiB of hashes.
+/// The most nodes one request may name (and one response carry): 16 KiB of short hashes.
 pub const MAX_NODES_PER_STEP: usize = 4096;
 
 /// The most levels one step may descend: a differing node is expanded to at most `2^8`
 /// descendants, so that one node's expansion always fits in a request.
 pub const MAX_LEVELS_PER_STEP: u8 = 8;
 
-/// The default step: descend two levels (4 descendants per differing node) per round trip.
-/// Compared with one level it halves the round trips, and it even compares fewer nodes when
-/// the top levels differ everywhere (it skips every other level); 3 or more levels send
-/// 1.4x+ the hashes. See docs/merkle.md for the measurement.
-pub const DEFAULT_LEVELS_PER_STEP: u8 = 2;
+/// The default step: one level per round trip. With the XOR shortcut a level costs one hash
+/// per differing node, the fewest bytes of any step size (two levels cost 3 hashes per node
+/// expanded, 1 + the differing children at one level); deeper steps save round trips only.
+/// See docs/anti-entropy-bytes.md for the measurement.
+pub const DEFAULT_LEVELS_PER_STEP: u8 = 1;
 
-/// How a walk trades round trips against hashes sent.
+/// How a walk trades round trips against hashes sent, and its per-exchange salt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExchangeConfig {
     /// Levels descended per round trip, in `1..=MAX_LEVELS_PER_STEP`: `s` levels per step
-    /// takes about `depth / s` round trips and sends about `2^s / s` hashes per level per
-    /// differing leaf.
+    /// takes about `depth / s` round trips and receives `2^s - 1` hashes per differing node
+    /// expanded.
     pub levels_per_step: u8,
+    /// Picks which 32 bits of each hash are compared (see [`short_hash`]); draw a new one for
+    /// every exchange so that a collision does not repeat.
+    pub salt: u64,
 }
 
 impl Default for ExchangeConfig {
     fn default() -> Self {
         Self {
             levels_per_step: DEFAULT_LEVELS_PER_STEP,
+            salt: 0,
         }
     }
 }
 
-/// One exchange step, initiator to peer: "send me the hashes of these nodes of your tree of
-/// this shape".
+/// The 32 bits of a node hash that an exchange compares: the low half of the hash rotated by
+/// `rotation` bits. Linear over XOR (`short(a ^ b) = short(a) ^ short(b)`), so a parent's short
+/// hash is still the XOR of its children's.
+pub fn short_hash(hash: u64, rotation: u8) -> u32 {
+    // The truncation is the point: 4 bytes on the wire.
+    hash.rotate_left(u32::from(rotation % 64)) as u32
+}
+
+/// One exchange step, initiator to peer: "send me the short hashes of these nodes of your
+/// tree of this shape".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashRequest {
-    /// The initiator's tree shape; the peer refuses the request if its own differs.
+    /// The walk's shape: the peer answers if its tree covers the same arc at least this deep.
     pub shape: TreeShape,
-    /// The nodes wanted, at most [`MAX_NODES_PER_STEP`].
+    /// The rotation of [`short_hash`] for this exchange (taken modulo 64).
+    pub rotation: u8,
+    /// The nodes wanted, at most [`MAX_NODES_PER_STEP`] (sent as varint deltas: 1–2 bytes a
+    /// node, since the walk names them in nearly ascending order).
+    #[serde(with = "delta_indices")]
     pub nodes: Vec<NodeIndex>,
 }
 
-/// The peer's answer to a [`HashRequest`]: one hash per requested node, in request order.
+/// The peer's answer to a [`HashRequest`]: one short hash per requested node, in request
+/// order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashResponse {
-    /// The hashes of the requested nodes (8 bytes each on the wire: uniformly random values
-    /// would take 9 to 10 bytes as varints).
-    #[serde(with = "fixed_width_hashes")]
-    pub hashes: Vec<u64>,
-}
-
-/// Serialises hashes as 8 little-endian bytes each rather than as varints.
-mod fixed_width_hashes {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(hashes: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
-        let words: Vec<[u8; 8]> = hashes.iter().map(|h| h.to_le_bytes()).collect();
-        words.serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
-        let words = Vec::<[u8; 8]>::deserialize(deserializer)?;
-        Ok(words.into_iter().map(u64::from_le_bytes).collect())
-    }
+    /// The [`short_hash`]es of the requested nodes (4 bytes each on the wire: uniformly
+    /// random values would take 5 bytes as varints).
+    #[serde(with = "fixed_u32s")]
+    pub hashes: Vec<u32>,
 }
 
 /// A leaf whose hashes differ on the two sides: the token range both sides should scan.
@@ -117,8 +138,10 @@ pub struct DifferingLeaf {
 pub struct DiffResult {
     /// The leaves whose hashes differ, in ring order.
     pub differing_leaves: Vec<DifferingLeaf>,
-    /// Pairs of (local, remote) node hashes compared: the walk's work and hashes received.
+    /// Pairs of (local, remote) node short hashes compared: the walk's work.
     pub nodes_compared: u64,
+    /// Hashes received from the peer (fewer than compared: the XOR shortcut derives half).
+    pub hashes_received: u64,
     /// Request/response round trips taken.
     pub round_trips: u32,
 }
@@ -146,17 +169,37 @@ impl DiffResult {
     }
 }
 
+/// A differing inner node waiting to be expanded, with the peer's hash of it.
+#[derive(Clone, Copy, Debug)]
+struct Expansion {
+    node: NodeIndex,
+    remote_hash: u32,
+}
+
+/// The request awaiting its response.
+#[derive(Clone, Debug)]
+enum InFlight {
+    /// The first step: the root's hash.
+    Root,
+    /// These nodes' expansions, in request order.
+    Expansions(Vec<Expansion>),
+}
+
 /// The initiator's side of a tree exchange: which nodes to ask for next, and what differed.
 #[derive(Clone, Debug)]
 pub struct DiffWalk {
     shape: TreeShape,
     levels_per_step: u8,
-    /// Nodes whose remote hashes are still to be requested, in breadth-first order.
-    to_request: VecDeque<NodeIndex>,
-    /// The nodes of the request awaiting its response (empty if none).
-    in_flight: Vec<NodeIndex>,
+    rotation: u8,
+    /// Whether the root's hash is still to be requested.
+    root_pending: bool,
+    /// Differing inner nodes still to expand, in breadth-first order.
+    to_expand: VecDeque<Expansion>,
+    /// The request awaiting its response, if any.
+    in_flight: Option<InFlight>,
     differing_leaves: Vec<LeafIndex>,
     nodes_compared: u64,
+    hashes_received: u64,
     round_trips: u32,
 }
 
@@ -173,67 +216,145 @@ impl DiffWalk {
         Ok(Self {
             shape,
             levels_per_step: levels,
-            to_request: VecDeque::from([NodeIndex::ROOT]),
-            in_flight: Vec::new(),
+            rotation: (config.salt % 64) as u8,
+            root_pending: true,
+            to_expand: VecDeque::new(),
+            in_flight: None,
             differing_leaves: Vec::new(),
             nodes_compared: 0,
+            hashes_received: 0,
             round_trips: 0,
         })
+    }
+
+    /// The shape this walk compares (its depth may be below the local tree's).
+    pub fn shape(&self) -> TreeShape {
+        self.shape
+    }
+
+    /// The levels an expansion of `node` descends (fewer near the leaves).
+    fn levels_below(&self, node: NodeIndex) -> u8 {
+        let level = self.shape.level_of(node).unwrap_or(self.shape.depth());
+        self.levels_per_step.min(self.shape.depth() - level)
+    }
+
+    /// The nodes whose hashes expanding `node` needs: the left child of every node of its
+    /// subtree above the bottom level, level by level, in ring order.
+    fn expansion_requests(&self, node: NodeIndex, out: &mut Vec<NodeIndex>) {
+        for k in 0..self.levels_below(node) {
+            let first = node.0 << k;
+            out.extend((first..first + (1 << k)).map(|q| NodeIndex(2 * q)));
+        }
     }
 
     /// The next request to send to the peer; `None` when the walk is finished or a request
     /// is still awaiting its response.
     pub fn next_request(&mut self) -> Option<HashRequest> {
-        if !self.in_flight.is_empty() || self.to_request.is_empty() {
+        if self.in_flight.is_some() {
             return None;
         }
-        let count = self.to_request.len().min(MAX_NODES_PER_STEP);
-        self.in_flight = self.to_request.drain(..count).collect();
+        let mut nodes = Vec::new();
+        if self.root_pending {
+            self.root_pending = false;
+            nodes.push(NodeIndex::ROOT);
+            self.in_flight = Some(InFlight::Root);
+        } else {
+            let mut taken = Vec::new();
+            while let Some(&next) = self.to_expand.front() {
+                let cost = (1usize << self.levels_below(next.node)) - 1;
+                if !taken.is_empty() && nodes.len() + cost > MAX_NODES_PER_STEP {
+                    break;
+                }
+                self.to_expand.pop_front();
+                self.expansion_requests(next.node, &mut nodes);
+                taken.push(next);
+            }
+            if taken.is_empty() {
+                return None;
+            }
+            self.in_flight = Some(InFlight::Expansions(taken));
+        }
         self.round_trips += 1;
         Some(HashRequest {
             shape: self.shape,
-            nodes: self.in_flight.clone(),
+            rotation: self.rotation,
+            nodes,
         })
     }
 
+    /// How many hashes the outstanding request asked for.
+    fn expected_hashes(&self) -> usize {
+        match &self.in_flight {
+            None => 0,
+            Some(InFlight::Root) => 1,
+            Some(InFlight::Expansions(taken)) => taken
+                .iter()
+                .map(|e| (1usize << self.levels_below(e.node)) - 1)
+                .sum(),
+        }
+    }
+
+    /// Compares a node's remote hash with the local one and plans what follows.
+    fn compare(&mut self, local: &MerkleTree, node: NodeIndex, remote_hash: u32) {
+        self.nodes_compared += 1;
+        // `receive` checked that the local tree covers the walk's shape.
+        if local.hash(node).map(|h| short_hash(h, self.rotation)) == Some(remote_hash) {
+            return;
+        }
+        match self.shape.node_leaf(node) {
+            Some(leaf) => self.differing_leaves.push(leaf),
+            None => self.to_expand.push_back(Expansion { node, remote_hash }),
+        }
+    }
+
     /// Compares the peer's response with `local` and plans the next step. On error the walk
-    /// is unchanged (the request stays outstanding).
+    /// is unchanged (the request stays outstanding). `local` may be deeper than the walk.
     pub fn receive(
         &mut self,
         local: &MerkleTree,
         response: &HashResponse,
     ) -> Result<(), MerkleError> {
-        if self.in_flight.is_empty() {
+        if self.in_flight.is_none() {
             return Err(MerkleError::NoRequestOutstanding);
         }
-        if local.shape() != self.shape {
+        if !local.shape().covers(self.shape) {
             return Err(MerkleError::ShapeMismatch {
                 local: local.shape(),
                 remote: self.shape,
             });
         }
-        if response.hashes.len() != self.in_flight.len() {
+        let expected = self.expected_hashes();
+        if response.hashes.len() != expected {
             return Err(MerkleError::HashCountMismatch {
-                expected: self.in_flight.len(),
+                expected,
                 received: response.hashes.len(),
             });
         }
-        let local_hashes = local.hashes(&self.in_flight)?;
-        let compared = std::mem::take(&mut self.in_flight);
-        for ((node, local_hash), &remote_hash) in
-            compared.into_iter().zip(local_hashes).zip(&response.hashes)
-        {
-            self.nodes_compared += 1;
-            if local_hash == remote_hash {
-                continue;
-            }
-            match self.shape.node_leaf(node) {
-                Some(leaf) => self.differing_leaves.push(leaf),
-                None => self.to_request.extend(
-                    self.shape
-                        .descendants(node, self.levels_per_step)
-                        .map(NodeIndex),
-                ),
+        self.hashes_received += expected as u64;
+        match self.in_flight.take() {
+            None => {}
+            Some(InFlight::Root) => self.compare(local, NodeIndex::ROOT, response.hashes[0]),
+            Some(InFlight::Expansions(taken)) => {
+                let mut hashes = response.hashes.iter().copied();
+                for expansion in taken {
+                    // The peer's hashes of the subtree, one level at a time: each left child
+                    // is received, each right child is its parent's hash XOR the left one.
+                    let mut level = vec![expansion.remote_hash];
+                    for _ in 0..self.levels_below(expansion.node) {
+                        let mut below = Vec::with_capacity(level.len() * 2);
+                        for parent in level {
+                            let left = hashes.next().unwrap_or_default();
+                            below.push(left);
+                            below.push(parent ^ left);
+                        }
+                        level = below;
+                    }
+                    let down = self.levels_below(expansion.node);
+                    let first = expansion.node.0 << down;
+                    for (j, remote) in level.into_iter().enumerate() {
+                        self.compare(local, NodeIndex(first + j as u32), remote);
+                    }
+                }
             }
         }
         Ok(())
@@ -241,7 +362,7 @@ impl DiffWalk {
 
     /// Whether every differing subtree has been walked down to its leaves.
     pub fn is_finished(&self) -> bool {
-        self.in_flight.is_empty() && self.to_request.is_empty()
+        self.in_flight.is_none() && !self.root_pending && self.to_expand.is_empty()
     }
 
     /// The differing leaves and the walk's cost; `None` if the walk is not finished.
@@ -261,6 +382,7 @@ impl DiffWalk {
                 })
                 .collect(),
             nodes_compared: self.nodes_compared,
+            hashes_received: self.hashes_received,
             round_trips: self.round_trips,
         })
     }
@@ -272,19 +394,24 @@ pub fn diff(local: &MerkleTree, remote: &MerkleTree) -> Result<DiffResult, Merkl
 }
 
 /// Compares two in-process trees by running the network walk against `remote` directly, so
-/// that its cost (nodes compared, round trips) is the protocol's.
+/// that its cost (nodes compared, hashes, round trips) is the protocol's. Trees of the same
+/// arc and different depths compare at the smaller depth.
 pub fn diff_with(
     local: &MerkleTree,
     remote: &MerkleTree,
     config: ExchangeConfig,
 ) -> Result<DiffResult, MerkleError> {
-    if local.shape() != remote.shape() {
+    let shape = if local.shape().covers(remote.shape()) {
+        remote.shape()
+    } else if remote.shape().covers(local.shape()) {
+        local.shape()
+    } else {
         return Err(MerkleError::ShapeMismatch {
             local: local.shape(),
             remote: remote.shape(),
         });
-    }
-    let mut walk = DiffWalk::new(local.shape(), config)?;
+    };
+    let mut walk = DiffWalk::new(shape, config)?;
     while let Some(request) = walk.next_request() {
         let response = remote.answer(&request)?;
         walk.receive(local, &response)?;
@@ -373,7 +500,7 @@ mod tests {
             let shape = TreeShape::new(range, depth).unwrap();
             let (a, b) = build_replicas(range, &base, &edits);
             let (ta, tb) = (tree_of(shape, &a), tree_of(shape, &b));
-            let config = ExchangeConfig { levels_per_step: levels };
+            let config = ExchangeConfig { levels_per_step: levels, ..Default::default() };
             let expected = leaves_that_differ(shape, &a, &b);
             for (x, y) in [(&ta, &tb), (&tb, &ta)] {
                 let result = diff_with(x, y, config).unwrap();
@@ -383,12 +510,16 @@ mod tests {
                 for l in &result.differing_leaves {
                     prop_assert_eq!(l.range, shape.leaf_range(l.leaf));
                 }
-                // The documented bound on work, with d differing leaves.
+                // The documented bounds on work and hashes, with d differing leaves.
                 let d = expected.len() as u64;
                 let s = u64::from(levels);
-                let bound = 1 + d * u64::from(depth).div_ceil(s) * (1 << s);
+                let expansions = d * u64::from(depth).div_ceil(s);
+                let bound = 1 + expansions * (1 << s);
                 prop_assert!(result.nodes_compared <= bound,
                     "{} nodes > bound {}", result.nodes_compared, bound);
+                let hash_bound = 1 + expansions * ((1 << s) - 1);
+                prop_assert!(result.hashes_received <= hash_bound,
+                    "{} hashes > bound {}", result.hashes_received, hash_bound);
             }
         }
 
@@ -447,6 +578,7 @@ mod tests {
         for levels in [1u8, 2, 4] {
             let config = ExchangeConfig {
                 levels_per_step: levels,
+                ..Default::default()
             };
             let result = diff_with(&ta, &tb, config).unwrap();
             let differing = leaves_that_differ(shape, &a, &b).len();
@@ -456,22 +588,21 @@ mod tests {
             assert_eq!(u64::from(result.round_trips), 1 + depth.div_ceil(s));
             if levels == 1 {
                 assert!(result.nodes_compared <= 2 * d * depth + 1);
+                // The XOR shortcut: one hash per differing inner node.
+                assert!(result.hashes_received <= d * depth + 1);
+                assert!(2 * result.hashes_received <= result.nodes_compared + 1);
             }
             assert!(result.nodes_compared * 10 < u64::from(shape.node_count()));
         }
     }
 
-    // Trees of different shapes cannot be compared; a bad step size is refused.
+    // Trees of different arcs cannot be compared; trees of one arc and different depths
+    // compare at the smaller depth; a bad step size is refused.
     #[test]
     fn mismatched_shapes_and_configs_are_refused() {
         let a = MerkleTree::new(TreeShape::new(TokenRange::full(), 4).unwrap());
-        let b = MerkleTree::new(TreeShape::new(TokenRange::full(), 5).unwrap());
         let c =
             MerkleTree::new(TreeShape::new(TokenRange::new(Token(1), Token(1 << 40)), 4).unwrap());
-        assert!(matches!(
-            diff(&a, &b),
-            Err(MerkleError::ShapeMismatch { .. })
-        ));
         assert!(matches!(
             diff(&a, &c),
             Err(MerkleError::ShapeMismatch { .. })
@@ -479,11 +610,36 @@ mod tests {
         for levels in [0, MAX_LEVELS_PER_STEP + 1] {
             let config = ExchangeConfig {
                 levels_per_step: levels,
+                ..Default::default()
             };
             assert!(matches!(
                 diff_with(&a, &a, config),
                 Err(MerkleError::LevelsPerStepOutOfRange { .. })
             ));
+        }
+    }
+
+    // A deeper tree stands for a shallower one: the walk at the smaller depth finds the
+    // shallow leaves that hold the differing keys, from either side.
+    #[test]
+    fn trees_of_different_depths_compare_at_the_smaller_depth() {
+        let a: Model = (0..2000).map(|i| (key(i), 1)).collect();
+        let mut b = a.clone();
+        for i in [3u32, 500, 1999] {
+            b.insert(key(i), 2);
+        }
+        let shallow = TreeShape::new(TokenRange::full(), 6).unwrap();
+        let deep = TreeShape::new(TokenRange::full(), 11).unwrap();
+        let expected = leaves_that_differ(shallow, &a, &b);
+        let (ta, tb) = (tree_of(shallow, &a), tree_of(deep, &b));
+        for (x, y) in [(&ta, &tb), (&tb, &ta)] {
+            let found: BTreeSet<LeafIndex> = diff(x, y)
+                .unwrap()
+                .differing_leaves
+                .iter()
+                .map(|l| l.leaf)
+                .collect();
+            assert_eq!(found, expected);
         }
     }
 
@@ -522,14 +678,14 @@ mod tests {
         assert!(walk.into_result().unwrap().is_equal());
     }
 
-    // Responses round-trip through the wire format at 8 bytes per hash.
+    // Responses round-trip through the wire format at 4 bytes per hash.
     #[test]
-    fn responses_use_eight_bytes_per_hash() {
+    fn responses_use_four_bytes_per_hash() {
         let response = HashResponse {
-            hashes: vec![0, 1, u64::MAX, 0x0123_4567_89ab_cdef],
+            hashes: vec![0, 1, u32::MAX, 0x0123_4567],
         };
         let wire = postcard::to_allocvec(&response).unwrap();
-        assert_eq!(wire.len(), 1 + 4 * 8);
+        assert_eq!(wire.len(), 1 + 4 * 4);
         assert_eq!(
             postcard::from_bytes::<HashResponse>(&wire).unwrap(),
             response
@@ -537,10 +693,28 @@ mod tests {
         assert!(postcard::from_bytes::<HashResponse>(&wire[..wire.len() - 1]).is_err());
         let request = HashRequest {
             shape: TreeShape::new(TokenRange::full(), 17).unwrap(),
+            rotation: 17,
             nodes: vec![NodeIndex::ROOT, NodeIndex(1 << 17)],
         };
         let wire = postcard::to_allocvec(&request).unwrap();
         assert_eq!(postcard::from_bytes::<HashRequest>(&wire).unwrap(), request);
+    }
+
+    // Short hashes are linear over XOR (the shortcut needs it), and a difference hidden under
+    // one rotation shows under another.
+    #[test]
+    fn short_hashes_are_linear_and_rotate() {
+        let (a, b) = (0x0123_4567_89ab_cdef_u64, 0xfedc_ba98_7654_3210_u64);
+        for rotation in [0, 1, 31, 32, 63, 64, 200] {
+            assert_eq!(
+                short_hash(a ^ b, rotation),
+                short_hash(a, rotation) ^ short_hash(b, rotation)
+            );
+        }
+        // Two hashes equal in their low half only: equal at rotation 0, not at 32.
+        let (x, y) = (0x1111_1111_2222_2222_u64, 0x3333_3333_2222_2222_u64);
+        assert_eq!(short_hash(x, 0), short_hash(y, 0));
+        assert_ne!(short_hash(x, 32), short_hash(y, 32));
     }
 
     // Frontiers larger than one step are split over several round trips.
@@ -550,7 +724,14 @@ mod tests {
         let a = MerkleTree::new(shape);
         // Every leaf differs: the frontier reaches 2^14 nodes.
         let b = MerkleTree::rebuild_from(shape, (0..200_000u32).map(|i| (key(i), 1))).unwrap();
-        let mut walk = DiffWalk::new(shape, ExchangeConfig { levels_per_step: 1 }).unwrap();
+        let mut walk = DiffWalk::new(
+            shape,
+            ExchangeConfig {
+                levels_per_step: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut largest = 0;
         while let Some(request) = walk.next_request() {
             largest = largest.max(request.nodes.len());

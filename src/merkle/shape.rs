@@ -105,6 +105,19 @@ impl TreeShape {
         Self::new(range, wanted_depth.min(MAX_DEPTH).min(widest_depth))
     }
 
+    /// Whether a tree of this shape can stand for one of `other`: the same arc, at least as
+    /// deep. The top `other.depth` levels of such a tree are a tree of `other`'s shape (same
+    /// heap indices, same leaf boundaries, same XORs), so exchanges may run at the smaller of
+    /// two depths.
+    pub fn covers(&self, other: TreeShape) -> bool {
+        self.range == other.range && self.depth >= other.depth
+    }
+
+    /// The same arc at another depth.
+    pub fn with_depth(&self, depth: u8) -> Result<TreeShape, MerkleError> {
+        TreeShape::new(self.range, depth)
+    }
+
     /// The arc this tree covers.
     pub fn range(&self) -> TokenRange {
         self.range

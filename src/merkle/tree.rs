@@ -21,7 +21,7 @@
 
 use super::entry_hash::entry_hash;
 use super::error::MerkleError;
-use super::exchange::{HashRequest, HashResponse, MAX_NODES_PER_STEP};
+use super::exchange::{HashRequest, HashResponse, MAX_NODES_PER_STEP, short_hash};
 use super::shape::{LeafIndex, NodeIndex, TreeShape};
 use crate::ring::key_token;
 
@@ -137,10 +137,11 @@ impl MerkleTree {
     }
 
     /// The responder's side of one exchange step: the hashes a peer's [`HashRequest`] asks
-    /// for, after checking that the peer's tree has this tree's shape and that the request
-    /// is within [`MAX_NODES_PER_STEP`].
+    /// for, after checking that this tree covers the request's shape (same arc, at least as
+    /// deep: the top levels of a deeper tree are the shallower tree), that every node is in
+    /// the request's shape, and that the request is within [`MAX_NODES_PER_STEP`].
     pub fn answer(&self, request: &HashRequest) -> Result<HashResponse, MerkleError> {
-        if request.shape != self.shape {
+        if !self.shape.covers(request.shape) {
             return Err(MerkleError::ShapeMismatch {
                 local: self.shape,
                 remote: request.shape,
@@ -152,8 +153,22 @@ impl MerkleTree {
                 max: MAX_NODES_PER_STEP,
             });
         }
+        if let Some(&node) = request
+            .nodes
+            .iter()
+            .find(|&&node| !request.shape.contains_node(node))
+        {
+            return Err(MerkleError::NodeOutOfRange {
+                node,
+                node_count: request.shape.node_count(),
+            });
+        }
+        let hashes = self.hashes(&request.nodes)?;
         Ok(HashResponse {
-            hashes: self.hashes(&request.nodes)?,
+            hashes: hashes
+                .into_iter()
+                .map(|h| short_hash(h, request.rotation))
+                .collect(),
         })
     }
 
@@ -303,11 +318,25 @@ mod tests {
     fn answer_validates_requests() {
         let shape = TreeShape::new(TokenRange::full(), 3).unwrap();
         let tree = MerkleTree::new(shape);
-        let other = TreeShape::new(TokenRange::full(), 4).unwrap();
-        let request = |shape, nodes| HashRequest { shape, nodes };
+        let deeper = TreeShape::new(TokenRange::full(), 4).unwrap();
+        let other_arc = TreeShape::new(TokenRange::new(Token(1), Token(1 << 40)), 3).unwrap();
+        let request = |shape, nodes| HashRequest {
+            shape,
+            rotation: 0,
+            nodes,
+        };
+        for other in [deeper, other_arc] {
+            assert!(matches!(
+                tree.answer(&request(other, vec![NodeIndex::ROOT])),
+                Err(MerkleError::ShapeMismatch { .. })
+            ));
+        }
+        // A shallower walk is answered, but only with nodes of its own shape.
+        let shallower = TreeShape::new(TokenRange::full(), 2).unwrap();
+        assert!(tree.answer(&request(shallower, vec![NodeIndex(7)])).is_ok());
         assert!(matches!(
-            tree.answer(&request(other, vec![NodeIndex::ROOT])),
-            Err(MerkleError::ShapeMismatch { .. })
+            tree.answer(&request(shallower, vec![NodeIndex(8)])),
+            Err(MerkleError::NodeOutOfRange { node_count: 7, .. })
         ));
         for bad in [0, 16, u32::MAX] {
             assert!(matches!(

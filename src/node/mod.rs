@@ -183,6 +183,12 @@ pub struct NodeStats {
     pub anti_entropy_keys: u64,
     /// Anti-entropy exchanges completed.
     pub anti_entropy_rounds: u64,
+    /// Bytes of every anti-entropy message this node sent (the encoded frame, as
+    /// `protocol::encode` makes it; transport framing not included). Summed over the nodes,
+    /// the bytes anti-entropy put on the wire in both directions.
+    pub anti_entropy_bytes_sent: u64,
+    /// Keys whose stored version set an anti-entropy merge changed on this node.
+    pub anti_entropy_keys_repaired: u64,
     /// When the last anti-entropy exchange completed (this node's clock).
     pub last_anti_entropy: Option<Time>,
     /// Keys handed off to new owners and dropped here.
@@ -205,6 +211,8 @@ impl NodeStats {
         self.read_repairs += other.read_repairs;
         self.anti_entropy_keys += other.anti_entropy_keys;
         self.anti_entropy_rounds += other.anti_entropy_rounds;
+        self.anti_entropy_bytes_sent += other.anti_entropy_bytes_sent;
+        self.anti_entropy_keys_repaired += other.anti_entropy_keys_repaired;
         self.last_anti_entropy = self.last_anti_entropy.max(other.last_anti_entropy);
         self.keys_handed_off += other.keys_handed_off;
         self.tombstones_collected += other.tombstones_collected;
@@ -671,15 +679,24 @@ impl<S: Store> Node<S> {
             }
             PeerMessage::AeKeys {
                 session,
-                leaves,
-                entries,
-            } => self.on_ae_keys(from, session, leaves, entries),
+                ring,
+                listing,
+            } => self.on_ae_keys(from, session, ring, listing),
             PeerMessage::AeKeysReply {
                 session,
                 items,
+                offers,
+                unmatched,
+            } => self.on_ae_keys_reply(from, session, items, offers, unmatched),
+            PeerMessage::AePush {
+                session,
+                items,
                 wanted,
-            } => self.on_ae_keys_reply(from, session, items, wanted),
-            PeerMessage::AePush { session: _, items } => self.on_ae_push(items),
+            } => self.on_ae_push(from, session, items, wanted),
+            PeerMessage::AePushReply { session, items } => {
+                self.on_ae_push_reply(from, session, items)
+            }
+            PeerMessage::AeDone { session } => self.on_ae_done(from, session),
             PeerMessage::Transfer { batch, items } => self.on_transfer(from, batch, items),
             PeerMessage::TransferAck { batch, outcome } => {
                 self.on_transfer_ack(from, batch, outcome)

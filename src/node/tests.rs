@@ -429,6 +429,150 @@ fn anti_entropy_heals_a_replica_that_missed_writes() {
     assert!(repaired >= 50, "anti-entropy moved {repaired} keys");
 }
 
+// Dynamo §4.7: anti-entropy repairs in every direction at once: keys a replica lacks, keys it
+// holds older, keys the others lack or hold older, and concurrent versions (both ways).
+#[test]
+fn anti_entropy_repairs_every_kind_of_difference() {
+    let config = NodeConfig {
+        anti_entropy_interval: Duration::from_millis(500),
+        sabotage: crate::config::Sabotage {
+            no_hint_replay: true,
+            ..Default::default()
+        },
+        ..test_config()
+    };
+    let mut c = Cluster::new(3, config);
+    c.run_for(Duration::from_secs(3));
+    let old = written(c.put(1, "updated-while-3-away", "old", CausalContext::empty()));
+    written(c.put(1, "updated-by-3", "old", CausalContext::empty()));
+    let concurrent = written(c.put(1, "concurrent", "base", CausalContext::empty()));
+    // Node 3 misses a new key, an update, and one side of a concurrent write.
+    c.isolated.insert(NodeId(3));
+    written(c.put(1, "new-while-3-away", "v", CausalContext::empty()));
+    written(c.put(1, "updated-while-3-away", "new", old));
+    written(c.put(2, "concurrent", "from-2", concurrent.clone()));
+    // Nodes 1 and 2 miss what node 3 alone takes (W = 1).
+    c.isolated = [NodeId(1), NodeId(2)].into();
+    let w1 = |key: &str, value: &str, context: CausalContext| {
+        let mut request = ClientRequest::put(key, value, context);
+        request.w = Some(1);
+        request
+    };
+    let read = c.node(3).store().get(b"updated-by-3").unwrap().unwrap();
+    written(c.request(3, w1("updated-by-3", "new", read.context())));
+    written(c.request(3, w1("new-on-3", "v", CausalContext::empty())));
+    written(c.request(3, w1("concurrent", "from-3", concurrent)));
+    c.isolated.clear();
+    c.run_for(Duration::from_secs(10));
+    for key in [
+        "updated-while-3-away",
+        "updated-by-3",
+        "concurrent",
+        "new-while-3-away",
+        "new-on-3",
+    ] {
+        let first = c.stored(1, key);
+        assert!(first.is_some(), "{key} missing on n1");
+        for id in 2..=3 {
+            assert_eq!(c.stored(id, key), first, "{key} on n{id}");
+        }
+    }
+    assert_eq!(values(&c.get(1, "concurrent")), vec!["from-2", "from-3"]);
+    assert_eq!(values(&c.get(2, "updated-by-3")), vec!["new"]);
+    let stats: Vec<&NodeStats> = c.nodes.values().map(|n| n.stats()).collect();
+    assert!(stats.iter().all(|s| s.anti_entropy_bytes_sent > 0));
+    let repaired: u64 = stats.iter().map(|s| s.anti_entropy_keys_repaired).sum();
+    // 3 keys to node 3, 2 keys to each of nodes 1 and 2, "concurrent" once more on 3.
+    assert!(repaired >= 7, "{repaired} repairs");
+}
+
+// Replicas whose trees have different depths (another depth cap here) still converge: the
+// deeper side starts, is told the other is shallower, and walks again at the smaller depth.
+#[test]
+fn anti_entropy_works_across_tree_depths() {
+    let config = NodeConfig {
+        anti_entropy_interval: Duration::from_millis(500),
+        sabotage: crate::config::Sabotage {
+            no_hint_replay: true,
+            ..Default::default()
+        },
+        ..test_config()
+    };
+    let mut c = Cluster::new(3, config);
+    c.run_for(Duration::from_secs(3));
+    for i in 0..300 {
+        written(c.put(1, &format!("k{i}"), "v", CausalContext::empty()));
+    }
+    // Node 3 restarts capped at depth 2 (the others' trees hold 300 keys: depth 6), and never
+    // starts an exchange itself: only the deeper side does.
+    c.crash(3);
+    c.config.anti_entropy_tree_depth = 2;
+    c.config.anti_entropy_interval = Duration::from_secs(3600);
+    c.restart(3);
+    c.run_for(Duration::from_secs(3));
+    c.isolated.insert(NodeId(3));
+    for i in 0..20 {
+        written(c.put(2, &format!("new{i}"), "v", CausalContext::empty()));
+    }
+    c.isolated.clear();
+    c.run_for(Duration::from_secs(10));
+    for i in 0..20 {
+        let key = format!("new{i}");
+        assert_eq!(c.stored(3, &key), c.stored(1, &key), "{key}");
+        assert!(c.stored(3, &key).is_some(), "{key}");
+    }
+}
+
+// A node serves one exchange at a time: a second peer is refused as busy until the first
+// exchange ends (so that a replica is not sent the same sets by two peers at once).
+#[test]
+fn a_replica_serves_one_exchange_at_a_time() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(3));
+    let ring = c.node(3).ring_digest();
+    let shape = crate::merkle::TreeShape::new(crate::ring::TokenRange::full(), 0).unwrap();
+    let hashes = |session: u64| PeerMessage::AeHashes {
+        session: OpId(session),
+        ring,
+        request: crate::merkle::HashRequest {
+            shape,
+            rotation: 0,
+            nodes: vec![crate::merkle::NodeIndex::ROOT],
+        },
+    };
+    // Feeds node 3 a message and returns its answer to `from`.
+    let ask = |c: &mut Cluster, from: u64, message: PeerMessage| {
+        let now = c.now;
+        let node = c.nodes.get_mut(&NodeId(3)).unwrap();
+        node.step(
+            now,
+            Input::Peer {
+                from: NodeId(from),
+                message,
+            },
+        );
+        node.drain_outputs().into_iter().find_map(|out| match out {
+            Output::Send {
+                to,
+                message: PeerMessage::AeHashesReply { response, .. },
+            } if to == NodeId(from) => Some(response),
+            _ => None,
+        })
+    };
+    assert!(matches!(ask(&mut c, 1, hashes(100)), Some(Ok(_))));
+    assert_eq!(
+        ask(&mut c, 2, hashes(200)),
+        Some(Err(crate::protocol::AeRefusal::Busy))
+    );
+    // The first exchange goes on; once it ends, the second peer is served.
+    assert!(matches!(ask(&mut c, 1, hashes(100)), Some(Ok(_))));
+    assert_eq!(
+        ask(&mut c, 1, PeerMessage::AeDone { session: OpId(100) }),
+        None
+    );
+    assert!(matches!(ask(&mut c, 2, hashes(200)), Some(Ok(_))));
+}
+
 // Dynamo §4.4: concurrent blind puts become siblings; a put with the merged context resolves.
 #[test]
 fn concurrent_blind_puts_are_siblings_until_resolved() {

@@ -1,5 +1,5 @@
-//! Quorum tuning experiments: how stale and how slow each choice of N, R and W is, under a
-//! latency profile, by two engines.
+//! Experiments. Quorum tuning: how stale and how slow each choice of N, R and W is, under a
+//! latency profile, by two engines; and the bytes anti-entropy sends to repair a replica.
 //!
 //! - [`wars`]: the PBS WARS Monte Carlo model (Bailis et al., VLDB 2012): fast, no failures,
 //!   no repair; validated against the paper's numbers in `sim/tests/pbs_validation.rs`;
@@ -10,8 +10,12 @@
 //! - [`quorum`]: the sweep behind `ringsim experiment quorum`, its reports (table, CSV, JSON);
 //! - [`plot`]: t-visibility and latency-vs-staleness plots (SVG and PNG).
 //!
-//! See `docs/experiments.md`.
+//! - [`anti_entropy`]: the bytes anti-entropy sends to repair a partitioned replica, against
+//!   the bytes of the keys that differ (`ringsim experiment anti-entropy`).
+//!
+//! See `docs/experiments.md` and `docs/anti-entropy-bytes.md`.
 
+pub mod anti_entropy;
 pub mod histogram;
 pub mod plot;
 pub mod profiles;
