@@ -9,7 +9,9 @@ use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use ringstore::NodeId;
 use ringstore::membership::{MemberInfo, MemberStatus};
-use ringstore::merkle::{HashRequest, HashResponse, LeafEntry, LeafIndex, NodeIndex, TreeShape};
+use ringstore::merkle::{
+    HashRequest, HashResponse, LeafEntry, LeafIndex, LeafListing, NodeIndex, TreeShape,
+};
 use ringstore::protocol::{KeyVersions, OpId, PeerMessage, decode, encode};
 use ringstore::ring::TokenRange;
 use ringstore::version::{ActorId, Value, VersionSet};
@@ -105,28 +107,35 @@ fn message(name: &str) -> PeerMessage {
             ring: spread(3),
             request: HashRequest {
                 shape,
+                rotation: 17,
                 nodes: (0..64).map(|i| NodeIndex(256 + i * 7)).collect(),
             },
         },
         "ae_hashes_reply_64" => PeerMessage::AeHashesReply {
             session: OpId(spread(2)),
-            response: Some(HashResponse {
-                hashes: (0..64).map(spread).collect(),
+            response: Ok(HashResponse {
+                hashes: (0..64).map(|i| spread(i) as u32).collect(),
             }),
         },
-        // The initiator's keys in the differing leaves (about 8 a leaf).
-        "ae_keys_100" => PeerMessage::AeKeys {
-            session: OpId(spread(2)),
-            leaves: (0..13)
-                .map(|i| shape.leaf_range(LeafIndex(i * 300)))
-                .collect(),
-            entries: (0..100)
-                .map(|i| LeafEntry {
-                    key: key(i),
-                    digest: spread(i),
-                })
-                .collect(),
-        },
+        // The initiator's listing of 13 differing leaves (about 8 keys a leaf), as fingerprints.
+        "ae_keys_100" => {
+            let mut listing = LeafListing::new(shape, spread(4));
+            for leaf in 0..13u64 {
+                let entries: Vec<LeafEntry> = (leaf * 8..(leaf * 8 + 8).min(100))
+                    .map(|i| LeafEntry {
+                        key: key(i),
+                        digest: spread(i),
+                    })
+                    .collect();
+                let index = u32::try_from(leaf * 300).expect("small");
+                listing.push_leaf(LeafIndex(index), &entries);
+            }
+            PeerMessage::AeKeys {
+                session: OpId(spread(2)),
+                ring: spread(3),
+                listing,
+            }
+        }
         other => panic!("no message named {other}"),
     }
 }
