@@ -24,6 +24,19 @@ struct Cluster {
     seed: u64,
 }
 
+/// The test timings with anti-entropy every 500 ms and hint replay off: only anti-entropy
+/// (and read repair, if something reads) can repair a replica.
+fn anti_entropy_only_config() -> NodeConfig {
+    NodeConfig {
+        anti_entropy_interval: Duration::from_millis(500),
+        sabotage: crate::config::Sabotage {
+            no_hint_replay: true,
+            ..Default::default()
+        },
+        ..test_config()
+    }
+}
+
 fn test_config() -> NodeConfig {
     NodeConfig {
         gossip_interval: Duration::from_millis(100),
@@ -433,15 +446,7 @@ fn anti_entropy_heals_a_replica_that_missed_writes() {
 // holds older, keys the others lack or hold older, and concurrent versions (both ways).
 #[test]
 fn anti_entropy_repairs_every_kind_of_difference() {
-    let config = NodeConfig {
-        anti_entropy_interval: Duration::from_millis(500),
-        sabotage: crate::config::Sabotage {
-            no_hint_replay: true,
-            ..Default::default()
-        },
-        ..test_config()
-    };
-    let mut c = Cluster::new(3, config);
+    let mut c = Cluster::new(3, anti_entropy_only_config());
     c.run_for(Duration::from_secs(3));
     let old = written(c.put(1, "updated-while-3-away", "old", CausalContext::empty()));
     written(c.put(1, "updated-by-3", "old", CausalContext::empty()));
@@ -490,15 +495,7 @@ fn anti_entropy_repairs_every_kind_of_difference() {
 // deeper side starts, is told the other is shallower, and walks again at the smaller depth.
 #[test]
 fn anti_entropy_works_across_tree_depths() {
-    let config = NodeConfig {
-        anti_entropy_interval: Duration::from_millis(500),
-        sabotage: crate::config::Sabotage {
-            no_hint_replay: true,
-            ..Default::default()
-        },
-        ..test_config()
-    };
-    let mut c = Cluster::new(3, config);
+    let mut c = Cluster::new(3, anti_entropy_only_config());
     c.run_for(Duration::from_secs(3));
     for i in 0..300 {
         written(c.put(1, &format!("k{i}"), "v", CausalContext::empty()));
