@@ -15,9 +15,8 @@
 //! - [`http`]: the HTTP API.
 //!
 //! Tooling: [`cli`]: the client commands, an HTTP client, and local multi-process clusters;
-//! [`bench`]: the YCSB-style load generator and the live staleness probe.
+//! [`cli::bench`]: the YCSB-style load generator and the live staleness probe.
 
-pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod client_protocol;

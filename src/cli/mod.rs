@@ -1,6 +1,6 @@
 //! The command line's client and cluster commands: `ringstore put/get/delete`,
 //! `ringstore cluster up/status/down/add/remove/kill/restart/partition/heal/slow`, and
-//! `ringstore bench` (whose flags and logic are `crate::bench`'s).
+//! `ringstore bench` (whose flags and logic are `crate::cli::bench`'s).
 //!
 //! The clap types live here and each command is a thin shell over library functions
 //! ([`client::Client`], [`cluster::up`], [`cluster::Cluster`]) so that the end-to-end tests call
@@ -14,6 +14,7 @@
 //! # Limits
 //! - Values are shown as text when they are UTF-8 and as `base64:...` otherwise.
 
+pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod cluster_file;
@@ -63,7 +64,7 @@ pub enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Benchmark a running cluster (YCSB workloads A, B, C, D, F), or probe its staleness.
-    Bench(Box<crate::bench::cli::BenchArgs>),
+    Bench(Box<crate::cli::bench::cli::BenchArgs>),
 }
 
 /// Which node a client command talks to.
@@ -286,7 +287,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Get(args) => get(args),
         Command::Delete(args) => delete(args),
         Command::Cluster(command) => run_cluster(command),
-        Command::Bench(args) => return crate::bench::cli::run(*args),
+        Command::Bench(args) => return crate::cli::bench::cli::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -353,11 +353,11 @@ fn intended_count(duration: Duration, rate_per_s: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::keys::key_name;
-    use crate::bench::options::{KeyDistribution, UpdateMode};
-    use crate::bench::report::{DROPPED_BACKLOG, LatencySummary};
-    use crate::bench::test_double::MemoryTarget;
-    use crate::bench::workload::Workload;
+    use crate::cli::bench::keys::key_name;
+    use crate::cli::bench::options::{KeyDistribution, UpdateMode};
+    use crate::cli::bench::report::{DROPPED_BACKLOG, LatencySummary};
+    use crate::cli::bench::test_double::MemoryTarget;
+    use crate::cli::bench::workload::Workload;
     use crate::client::CallError;
     use crate::request::{ClientOp, RequestError};
     use std::collections::HashSet;

@@ -502,7 +502,7 @@ impl StalenessReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::test_double::MemoryTarget;
+    use crate::cli::bench::test_double::MemoryTarget;
 
     #[test]
     fn probe_values_round_trip() {
