@@ -268,6 +268,24 @@ impl Network {
     }
 }
 
+/// Pairs each delay of [`Network::route`] with a copy of `message`: every copy but the last is
+/// a clone, the last takes the message itself (no clone when there is one delay).
+pub fn copies_for<T: Clone>(delays: Vec<u64>, message: T) -> impl Iterator<Item = (u64, T)> {
+    let last = delays.len().saturating_sub(1);
+    let mut message = Some(message);
+    delays
+        .into_iter()
+        .enumerate()
+        .filter_map(move |(i, delay)| {
+            let copy = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
+            copy.map(|m| (delay, m))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@
 //! sent to a node before it crashed is dropped even if it arrives after the restart (a new
 //! incarnation has new connections).
 
-use crate::network::{MessageClass, Network};
+use crate::network::{MessageClass, Network, copies_for};
 use crate::oracle::{Oracle, ReadRecord, WriteRecord};
 use crate::scenario::{FaultAction, FaultEvent, Scenario};
 use crate::workload::{OpKind, key_name, value_of, write_id_of};
@@ -403,24 +403,14 @@ impl World {
                         continue;
                     }
                     let incarnation = self.slot(to).map_or(0, |slot| slot.incarnation);
-                    let copies = delays.len();
-                    let mut message = Some(Box::new(message));
-                    for (i, delay) in delays.into_iter().enumerate() {
-                        // Every copy but the last is a clone; the last takes the message.
-                        let copy = if i + 1 == copies {
-                            message.take()
-                        } else {
-                            message.clone()
+                    for (delay, message) in copies_for(delays, Box::new(message)) {
+                        let event = Event::Deliver {
+                            from,
+                            to,
+                            incarnation,
+                            message,
                         };
-                        if let Some(message) = copy {
-                            let event = Event::Deliver {
-                                from,
-                                to,
-                                incarnation,
-                                message,
-                            };
-                            self.schedule(self.now + delay, event);
-                        }
+                        self.schedule(self.now + delay, event);
                     }
                 }
                 Output::Reply { id, result } => {

@@ -490,23 +490,37 @@ impl JournalSyncer {
         result
     }
 
+    /// The highest journal id in the directory, if any.
+    fn newest_journal(&self) -> std::io::Result<Option<u64>> {
+        let mut newest = None;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            let id = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".jnl"))
+                .and_then(|n| n.parse::<u64>().ok());
+            newest = newest.max(id);
+        }
+        Ok(newest)
+    }
+
     fn sync_active(&mut self) -> Result<(), StoreError> {
         let failed = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::JournalSync { path, source }
         };
-        let mut newest: Option<u64> = None;
-        for entry in std::fs::read_dir(&self.dir).map_err(failed(&self.dir))? {
-            let entry = entry.map_err(failed(&self.dir))?;
-            let name = entry.file_name();
-            let id = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".jnl"))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(id) = id {
-                newest = newest.max(Some(id));
+        let newest = match &self.active {
+            // fjall numbers journals in sequence: step past the open one while a newer exists
+            // (a stat each) rather than list the directory on every sync.
+            Some((open, _)) => {
+                let mut id = *open;
+                while self.dir.join(format!("{}.jnl", id + 1)).exists() {
+                    id += 1;
+                }
+                Some(id)
             }
-        }
+            None => self.newest_journal().map_err(failed(&self.dir))?,
+        };
         let Some(id) = newest else {
             // No journal at all: nothing was ever written, so nothing to make durable.
             return Ok(());

@@ -32,7 +32,7 @@
 //!   bytes do not depend on it, the time to converge a little.
 //! - Deterministic for a seed and a spec; the wall time is the only number that varies.
 
-use crate::network::{MessageClass, Network, NetworkConfig};
+use crate::network::{MessageClass, Network, NetworkConfig, copies_for};
 use crate::workload::{key_name, value_of};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -502,17 +502,8 @@ impl Harness {
                     self.observe(from, &message);
                     let class = MessageClass::of(&message);
                     let delays = self.network.route(&mut self.rng, from, to, class);
-                    let mut message = Some(Box::new(message));
-                    let copies = delays.len();
-                    for (i, delay) in delays.into_iter().enumerate() {
-                        let copy = if i + 1 == copies {
-                            message.take()
-                        } else {
-                            message.clone()
-                        };
-                        if let Some(message) = copy {
-                            self.schedule(self.now + delay, Event::Deliver { from, to, message });
-                        }
+                    for (delay, message) in copies_for(delays, Box::new(message)) {
+                        self.schedule(self.now + delay, Event::Deliver { from, to, message });
                     }
                 }
                 Output::Reply { result, .. } => {
