@@ -9,14 +9,17 @@
 //! # Frames and streams
 //! A frame is `u32 length (big-endian) ++ protocol::encode bytes`. A peer task takes the first
 //! queued message, then whatever else is queued (up to [`MAX_BATCH_FRAMES`] frames or
-//! [`MAX_BATCH_BYTES`]), and writes the batch on a fresh unidirectional stream, then finishes
-//! it. Why one stream per batch rather than one long-lived stream: QUIC streams are
-//! independent, so a large batch (a handoff transfer, an anti-entropy push) never blocks the
-//! gossip and acks behind it (no head-of-line blocking), and a lost packet delays only its own
-//! stream; batching amortises the stream's cost when the queue is busy, and opening a stream
-//! costs no round trip. The protocol never relies on order between messages (the simulator
-//! reorders them freely). The number of batches in flight per connection is bounded by the
-//! peer's stream limit ([`MAX_CONCURRENT_UNI_STREAMS`]): opening waits when it is reached.
+//! [`MAX_BATCH_BYTES`]), and writes the batch. A batch of at most [`LANE_MAX_BATCH_BYTES`]
+//! goes on the connection's *lane*: one long-lived unidirectional stream, written in order by
+//! the peer task, so the common case (requests to replicas, acks, gossip) costs no stream
+//! set-up, no task and no stream-limit credit per batch. A larger batch (a handoff transfer,
+//! an anti-entropy push) gets a fresh stream of its own, written by its own task, so it never
+//! blocks the lane (no head-of-line blocking behind bulk data). Batches a fault delays also
+//! take their own stream, so one delay never adds up behind another. The receiver reads every
+//! stream the same way, frame after frame until the stream ends. The protocol never relies on
+//! order between messages (the simulator reorders them freely). The number of bulk batches in
+//! flight per connection is bounded by the peer's stream limit
+//! ([`MAX_CONCURRENT_UNI_STREAMS`]): opening waits when it is reached.
 //!
 //! # Guarantees
 //! - Memory is bounded: each peer's outbound queue holds at most [`PEER_QUEUE_FRAMES`]
@@ -66,6 +69,9 @@ pub const MAX_BATCH_FRAMES: usize = 256;
 
 /// A batch stops growing once it holds this many bytes (a single larger frame is still sent).
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// Batches up to this size go on the connection's lane; larger ones get a stream of their own.
+pub const LANE_MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// Unidirectional streams a peer may have open towards this node at once.
 pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 256;
@@ -362,6 +368,7 @@ async fn pump(
     queue: &mut mpsc::Receiver<PeerMessage>,
 ) -> PumpEnd {
     let mut pending = Some(first);
+    let mut lane: Option<SendStream> = None;
     loop {
         let first = match pending.take() {
             Some(message) => message,
@@ -377,6 +384,37 @@ async fn pump(
         if batch.frames == 0 {
             continue;
         }
+        let delay = shared.faults.delay_to(peer);
+        if delay.is_none() && batch.bytes.len() <= LANE_MAX_BATCH_BYTES {
+            // The common case: small frames on the connection's long-lived lane, written
+            // in order by this task (the queue fills meanwhile, so the next batch is larger).
+            let stream = match lane.as_mut() {
+                Some(stream) => stream,
+                None => match conn.open_uni().await {
+                    Ok(stream) => lane.insert(stream),
+                    Err(error) => {
+                        shared
+                            .metrics
+                            .frames_dropped(DropReason::Unreachable, batch.frames);
+                        return PumpEnd::Lost(error);
+                    }
+                },
+            };
+            match stream.write_all(&batch.bytes).await {
+                Ok(()) => shared.metrics.frames_sent(batch.frames),
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "the lane failed with a batch on it");
+                    shared
+                        .metrics
+                        .frames_dropped(DropReason::Unreachable, batch.frames);
+                    lane = None;
+                    if let Some(reason) = conn.close_reason() {
+                        return PumpEnd::Lost(reason);
+                    }
+                }
+            }
+            continue;
+        }
         let stream = match conn.open_uni().await {
             Ok(stream) => stream,
             Err(error) => {
@@ -386,7 +424,6 @@ async fn pump(
                 return PumpEnd::Lost(error);
             }
         };
-        let delay = shared.faults.delay_to(peer);
         tracing::trace!(node = %shared.id, %peer, frames = batch.frames, "writing a batch");
         tokio::spawn(write_batch(shared.clone(), peer, stream, batch, delay));
     }
@@ -646,7 +683,7 @@ mod tests {
     }
 
     fn node(id: u64, tls: &NodeTls) -> TestNode {
-        let (tx, inbox) = sync_channel(64);
+        let (tx, inbox) = sync_channel(1024);
         let metrics = Arc::new(Metrics::new());
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let door = Arc::new(FrontDoor::new(tx.clone(), Duration::from_secs(2)));
@@ -712,6 +749,56 @@ mod tests {
             a.metrics.encode().contains("ringstore_frames_sent_total 1")
         })
         .await;
+    }
+
+    // Many small messages (the lane) and one larger than a lane batch (a stream of its own)
+    // all arrive, each once, with their sender.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lane_and_bulk_batches_both_arrive() {
+        let ca = ClusterCa::generate().unwrap();
+        let a = node(1, &tls_for(&ca, 1));
+        let b = node(2, &tls_for(&ca, 2));
+        a.transport
+            .set_address(NodeId(2), b.transport.local_addr().unwrap());
+        let small = 200u64;
+        let bulk = PeerMessage::Read {
+            op: protocol::OpId(u64::MAX),
+            key: vec![7u8; LANE_MAX_BATCH_BYTES * 2],
+        };
+        for op in 0..small / 2 {
+            let key = op.to_be_bytes().to_vec();
+            let op = protocol::OpId(op);
+            a.transport.send(NodeId(2), PeerMessage::Read { op, key });
+        }
+        a.transport.send(NodeId(2), bulk.clone());
+        for op in small / 2..small {
+            let key = op.to_be_bytes().to_vec();
+            let op = protocol::OpId(op);
+            a.transport.send(NodeId(2), PeerMessage::Read { op, key });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut bulk_seen = 0;
+        for _ in 0..=small {
+            match next_input(&b.inbox) {
+                Some(DriverInput::Peer { from, message }) => {
+                    assert_eq!(from, NodeId(1));
+                    match message {
+                        PeerMessage::Read { op, .. } if op.0 == u64::MAX => {
+                            assert_eq!(message, bulk);
+                            bulk_seen += 1;
+                        }
+                        PeerMessage::Read { op, key } => {
+                            assert_eq!(key, op.0.to_be_bytes().to_vec());
+                            assert!(seen.insert(op.0), "op {} arrived twice", op.0);
+                        }
+                        other => panic!("unexpected message {other:?}"),
+                    }
+                }
+                _ => panic!("only {} of {small} small messages arrived", seen.len()),
+            }
+        }
+        assert_eq!(bulk_seen, 1);
+        assert_eq!(seen.len() as u64, small);
     }
 
     // A peer whose certificate was signed by another CA is refused by the listener (counted
