@@ -85,6 +85,9 @@ pub enum ClientSetupError {
     /// No node to talk to.
     #[error("the node list is empty")]
     NoNodes,
+    /// quinn refused the connection settings.
+    #[error("invalid QUIC settings: {0}")]
+    Quic(#[from] crate::runtime::transport::TransportError),
 }
 
 /// What the clones of one client share.
@@ -112,7 +115,9 @@ impl NativeClient {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         };
         let mut endpoint = Endpoint::client(bind).map_err(ClientSetupError::Bind)?;
-        endpoint.set_default_client_config(tls.quic_native_client_config()?);
+        let mut config = tls.quic_native_client_config()?;
+        config.transport_config(Arc::new(crate::runtime::transport::transport_config()?));
+        endpoint.set_default_client_config(config);
         Ok(Self {
             inner: Arc::new(Inner {
                 endpoint,
