@@ -16,6 +16,18 @@ use std::time::Duration;
 /// The largest replication factor accepted.
 pub const MAX_REPLICAS: u8 = 16;
 
+/// Which replicas a get asks (see [`NodeConfig::read_fanout`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFanout {
+    /// Every one of the N targets: read repair reaches every replica that answers.
+    #[default]
+    All,
+    /// R targets (the coordinator first when it is one); the others only after a failure or
+    /// `read_speculate_after`. Replicas not asked are left to anti-entropy.
+    Quorum,
+}
+
 /// Timings and limits of one node. `Default` gives a LAN cluster of a few nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +48,14 @@ pub struct NodeConfig {
     /// healthy node of the extended preference list with a hint (sloppy quorum). Default 200 ms.
     #[serde(with = "humantime_serde")]
     pub sloppy_after: Duration,
+    /// Which replicas a get asks: all N (`all`, Dynamo's and Riak's way, the default) or R
+    /// (`quorum`, Cassandra's way: fewer messages and store reads per get, more only when one
+    /// fails or is slower than `read_speculate_after`).
+    pub read_fanout: ReadFanout,
+    /// With `read_fanout = "quorum"`: how long a get waits for its R replicas before it asks
+    /// the remaining ones too (speculative retry). Default 20 ms.
+    #[serde(with = "humantime_serde")]
+    pub read_speculate_after: Duration,
     /// Gossip round interval: heartbeat and membership exchange. Default 1 s.
     #[serde(with = "humantime_serde")]
     pub gossip_interval: Duration,
@@ -128,6 +148,8 @@ impl Default for NodeConfig {
             vnodes: 256,
             request_timeout: Duration::from_secs(2),
             sloppy_after: Duration::from_millis(200),
+            read_fanout: ReadFanout::All,
+            read_speculate_after: Duration::from_millis(20),
             gossip_interval: Duration::from_secs(1),
             phi_threshold: 8.0,
             hint_replay_interval: Duration::from_secs(1),
@@ -205,6 +227,7 @@ impl NodeConfig {
         let durations = [
             ("request_timeout", self.request_timeout),
             ("sloppy_after", self.sloppy_after),
+            ("read_speculate_after", self.read_speculate_after),
             ("gossip_interval", self.gossip_interval),
             ("hint_replay_interval", self.hint_replay_interval),
             ("hint_window", self.hint_window),

@@ -2,7 +2,7 @@
 //! passes a sweep under a partition nemesis, and every broken mechanism is caught by the same
 //! sweep (a checker that cannot fail checks nothing).
 
-use ringstore::config::Sabotage;
+use ringstore::config::{ReadFanout, Sabotage};
 use ringstore_sim::scenario::{NemesisConfig, NemesisKind, Scenario};
 use ringstore_sim::world::World;
 use std::time::Duration;
@@ -31,9 +31,14 @@ fn scenario(sabotage: Sabotage) -> Scenario {
 
 /// Seeds (of `seeds`) whose run reports a violation or does not converge.
 fn failing_seeds(sabotage: Sabotage, seeds: std::ops::Range<u64>) -> Vec<u64> {
+    failing_seeds_of(&scenario(sabotage), seeds)
+}
+
+/// Seeds (of `seeds`) whose run of `scenario` reports a violation or does not converge.
+fn failing_seeds_of(scenario: &Scenario, seeds: std::ops::Range<u64>) -> Vec<u64> {
     seeds
         .filter(|&seed| {
-            let result = World::new(scenario(sabotage), seed).run();
+            let result = World::new(scenario.clone(), seed).run();
             !result.violations.is_empty() || result.convergence_us.is_none()
         })
         .collect()
@@ -62,6 +67,17 @@ fn a_seed_determines_the_run() {
 fn unbroken_nodes_pass_the_sweep() {
     println!("seeds {SEEDS:?}");
     assert_eq!(failing_seeds(Sabotage::default(), SEEDS), Vec::<u64>::new());
+}
+
+// Gets that ask only R replicas (read_fanout = "quorum", widened on failure or after
+// read_speculate_after) pass the same sweep: quorum intersection, not fan-out, is what keeps
+// acknowledged writes readable.
+#[test]
+fn quorum_read_fanout_passes_the_sweep() {
+    println!("seeds {SEEDS:?}");
+    let mut s = scenario(Sabotage::default());
+    s.node.read_fanout = ReadFanout::Quorum;
+    assert_eq!(failing_seeds_of(&s, SEEDS), Vec::<u64>::new());
 }
 
 // Dynamo §4.6: without hint replay, hinted writes never drain and the cluster never settles.

@@ -174,9 +174,32 @@ pub struct UpArgs {
     /// Default write quorum, W [default: 2].
     #[arg(long)]
     pub w: Option<u8>,
+    /// Which replicas a get asks: `all` N of them (Dynamo, Riak) or `quorum`, R of them and
+    /// more only on a failure or after 20 ms (Cassandra). Written into each new node's
+    /// config; an existing cluster keeps what its nodes' `node.toml` say [default: all].
+    #[arg(long, value_enum)]
+    pub read_fanout: Option<ReadFanoutArg>,
     /// How long to wait for the cluster to converge, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+}
+
+/// `--read-fanout` (see `config::ReadFanout`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ReadFanoutArg {
+    /// Ask all N replicas.
+    All,
+    /// Ask R replicas, more on failure or after `read_speculate_after`.
+    Quorum,
+}
+
+impl From<ReadFanoutArg> for crate::config::ReadFanout {
+    fn from(arg: ReadFanoutArg) -> Self {
+        match arg {
+            ReadFanoutArg::All => Self::All,
+            ReadFanoutArg::Quorum => Self::Quorum,
+        }
+    }
 }
 
 /// A subcommand about one node.
@@ -559,6 +582,9 @@ fn cluster_up(args: UpArgs) -> Result<(), CliError> {
     options.n = args.n.unwrap_or(options.n);
     options.r = args.r.unwrap_or(options.r);
     options.w = args.w.unwrap_or(options.w);
+    if let Some(fanout) = args.read_fanout {
+        options.node_config.read_fanout = fanout.into();
+    }
     let start = Instant::now();
     let mut cluster = cluster::up(&options)?;
     let file = cluster.file().clone();

@@ -14,7 +14,9 @@
 //! - **Get.** The coordinator asks the first N nodes of the extended list it judges up, answers
 //!   after R responses with the merged set, keeps collecting until every target answered or the
 //!   deadline, then sends the merged set to every target whose answer was stale or missing (read
-//!   repair), after the client has its answer.
+//!   repair), after the client has its answer. With `read_fanout = "quorum"` it asks only R of
+//!   them (itself first when it is one), one more for each that fails, and all the rest once
+//!   `read_speculate_after` passes without R answers (Cassandra's speculative retry).
 //! - **Failure.** A request that cannot reach its quorum in time fails with
 //!   [`RequestError::Quorum`], naming the quorum, the acknowledgements, every node tried and how
 //!   each failed.
@@ -26,6 +28,7 @@
 
 use super::{ClientId, Node, Release, Timer};
 use crate::NodeId;
+use crate::config::ReadFanout;
 use crate::protocol::{KeyVersions, OpId, PeerMessage};
 use crate::request::{
     ClientOp, ClientReply, ClientRequest, ClientResult, ReadResult, ReplicaFailure, RequestError,
@@ -91,7 +94,11 @@ pub(super) struct GetOp {
     reply_to: ReplyTo,
     key: Vec<u8>,
     r: u8,
+    /// The targets asked so far.
     targets: Vec<NodeId>,
+    /// Targets not asked yet (`read_fanout = "quorum"`), in preference order: asked one per
+    /// failure, or all at once after `read_speculate_after`.
+    spares: Vec<NodeId>,
     responses: Vec<(NodeId, Option<VersionSet>)>,
     failures: Vec<(NodeId, ReplicaFailure)>,
     replied: bool,
@@ -156,8 +163,15 @@ impl GetOp {
         }
     }
 
-    fn all_answered(&self) -> bool {
+    /// Every target asked so far has answered.
+    fn asked_all_answered(&self) -> bool {
         self.responses.len() + self.failures.len() >= self.targets.len()
+    }
+
+    /// Nothing more will come: every target asked answered, and no spare is still to be
+    /// asked (or the client has its answer, so none will be).
+    fn all_answered(&self) -> bool {
+        self.asked_all_answered() && (self.replied || self.spares.is_empty())
     }
 }
 
@@ -533,6 +547,14 @@ impl<S: Store> Node<S> {
 
     /// Dynamo §4.6: targets that have not answered in time are replaced by fallbacks.
     pub(super) fn on_sloppy_timer(&mut self, op: OpId) {
+        if let Some(Operation::Get(get)) = self.ops.get(&op) {
+            // A get's R replicas are slow: ask the others too (speculative retry).
+            if !get.replied {
+                self.widen_get(op, usize::MAX);
+                self.check_get(op);
+            }
+            return;
+        }
         let pending: Vec<usize> = match self.ops.get(&op) {
             Some(Operation::Put(put)) if !put.replied => put
                 .targets
@@ -613,40 +635,71 @@ impl<S: Store> Node<S> {
             }
             None => Vec::new(),
         };
+        let (targets, spares) = match self.config.read_fanout {
+            ReadFanout::All => (targets, Vec::new()),
+            ReadFanout::Quorum => {
+                let mut targets = targets;
+                // The coordinator's own copy costs no message: ask it first.
+                if let Some(i) = targets.iter().position(|&t| t == self.id) {
+                    targets[..=i].rotate_right(1);
+                }
+                let spares = targets.split_off(usize::from(r).min(targets.len()));
+                (targets, spares)
+            }
+        };
         let op = self.new_op_id();
         let mut get = GetOp {
             reply_to,
             key: key.clone(),
             r,
-            targets: targets.clone(),
+            targets: Vec::with_capacity(targets.len() + spares.len()),
+            spares,
             responses: Vec::new(),
             failures: Vec::new(),
             replied: false,
         };
-        for &target in &targets {
-            if target == self.id {
-                match self.store.get(&key) {
-                    Ok(set) => get.responses.push((self.id, set)),
-                    Err(e) => get.failures.push((
-                        self.id,
-                        ReplicaFailure::Storage {
-                            detail: e.to_string(),
-                        },
-                    )),
-                }
-            } else {
-                self.send(
-                    target,
-                    PeerMessage::Read {
-                        op,
-                        key: key.clone(),
-                    },
-                );
-            }
+        for target in targets {
+            self.ask_for_read(op, &mut get, target);
+        }
+        if !get.spares.is_empty() && self.config.read_speculate_after < timeout {
+            let at = self.now + self.config.read_speculate_after;
+            self.timers.set(Timer::Sloppy(op), at);
         }
         self.ops.insert(op, Operation::Get(get));
         self.timers.set(Timer::OpDeadline(op), self.now + timeout);
         self.check_get(op);
+    }
+
+    /// Adds `target` to the get's targets and asks it: a `Read`, or the local store at once.
+    fn ask_for_read(&mut self, op: OpId, get: &mut GetOp, target: NodeId) {
+        get.targets.push(target);
+        if target == self.id {
+            match self.store.get(&get.key) {
+                Ok(set) => get.responses.push((self.id, set)),
+                Err(e) => get.failures.push((
+                    self.id,
+                    ReplicaFailure::Storage {
+                        detail: e.to_string(),
+                    },
+                )),
+            }
+        } else {
+            let key = get.key.clone();
+            self.send(target, PeerMessage::Read { op, key });
+        }
+    }
+
+    /// Asks up to `count` of the get's spare targets (a target failed, or they are slow).
+    fn widen_get(&mut self, op: OpId, count: usize) {
+        let Some(Operation::Get(mut get)) = self.ops.remove(&op) else {
+            return;
+        };
+        let count = count.min(get.spares.len());
+        let asked: Vec<NodeId> = get.spares.drain(..count).collect();
+        for target in asked {
+            self.ask_for_read(op, &mut get, target);
+        }
+        self.ops.insert(op, Operation::Get(get));
     }
 
     pub(super) fn on_read_reply(
@@ -666,7 +719,12 @@ impl<S: Store> Node<S> {
         }
         match outcome {
             Ok(set) => get.responses.push((from, set)),
-            Err(f) => get.failures.push((from, f)),
+            Err(f) => {
+                get.failures.push((from, f));
+                if !get.replied {
+                    self.widen_get(op, 1);
+                }
+            }
         }
         self.check_get(op);
     }
@@ -674,13 +732,29 @@ impl<S: Store> Node<S> {
     /// Answers the get at R responses (or fails it when R can no longer be reached); repairs
     /// and forgets it once every target answered.
     fn check_get(&mut self, op: OpId) {
+        loop {
+            // Everyone asked has answered, too few of them well: ask as many spares as needed
+            // (again if the coordinator's own store, asked at once, fails).
+            let short = match self.ops.get(&op) {
+                Some(Operation::Get(get))
+                    if !get.replied && get.asked_all_answered() && !get.spares.is_empty() =>
+                {
+                    usize::from(get.r).saturating_sub(get.responses.len())
+                }
+                _ => 0,
+            };
+            if short == 0 {
+                break;
+            }
+            self.widen_get(op, short);
+        }
         let Some(Operation::Get(get)) = self.ops.get_mut(&op) else {
             return;
         };
         let mut answer = None;
         if !get.replied {
             let responses = get.responses.len();
-            let reachable = get.targets.len() - get.failures.len();
+            let reachable = get.targets.len() + get.spares.len() - get.failures.len();
             if responses >= usize::from(get.r) {
                 get.replied = true;
                 answer = Some(Ok(ClientReply::Read(read_result(&get.merged()))));
@@ -700,6 +774,7 @@ impl<S: Store> Node<S> {
         }
         if done && let Some(Operation::Get(get)) = self.ops.remove(&op) {
             self.timers.cancel(Timer::OpDeadline(op));
+            self.timers.cancel(Timer::Sloppy(op));
             self.read_repair(&get);
         }
     }

@@ -734,3 +734,66 @@ fn unreachable_quorum_fails_with_counts() {
         other => panic!("expected a quorum failure, got {other:?}"),
     }
 }
+
+// read_fanout = "quorum" (Cassandra's way): a get at R=2 asks the coordinator's own store and
+// one other replica only (with "all", both others); when that replica is silent, the
+// coordinator asks the third once read_speculate_after passes, and answers well within the
+// request timeout.
+#[test]
+fn quorum_fanout_asks_r_replicas_and_widens_when_one_is_silent() {
+    let reads_sent = |outputs: Vec<Output>| -> Vec<NodeId> {
+        sends(outputs)
+            .into_iter()
+            .filter(|(_, m)| matches!(m, PeerMessage::Read { .. }))
+            .map(|(to, _)| to)
+            .collect()
+    };
+    let speculate = Duration::from_millis(30);
+    for fanout in [
+        crate::config::ReadFanout::All,
+        crate::config::ReadFanout::Quorum,
+    ] {
+        let config = NodeConfig {
+            read_fanout: fanout,
+            read_speculate_after: speculate,
+            ..test_config()
+        };
+        let mut c = Cluster::new(3, config);
+        c.run_for(Duration::from_secs(3));
+        written(c.put(1, "k", "v", CausalContext::empty()));
+        c.run_for(Duration::from_millis(100));
+        let id = ClientId(1_000);
+        let asked_at = c.now;
+        let node = c.nodes.get_mut(&NodeId(1)).unwrap();
+        node.step(
+            asked_at,
+            Input::Client {
+                id,
+                request: ClientRequest::get("k"),
+            },
+        );
+        let first = reads_sent(node.take_ready());
+        if fanout == crate::config::ReadFanout::All {
+            assert_eq!(first.len(), 2, "fanout all asks both other replicas");
+            continue;
+        }
+        assert_eq!(
+            first.len(),
+            1,
+            "fanout quorum asks one other replica: {first:?}"
+        );
+        // That replica never hears of it (its Read was taken above, not queued) and is cut off.
+        c.isolated.insert(first[0]);
+        c.run_for(speculate / 2);
+        assert!(
+            !c.replies.contains_key(&id),
+            "answered with one response at R=2"
+        );
+        c.run_for(speculate * 2);
+        match c.replies.remove(&id) {
+            Some(Ok(ClientReply::Read(read))) => assert_eq!(values(&read), vec!["v"]),
+            other => panic!("the widened get did not answer: {other:?}"),
+        }
+        assert!(c.now.since(asked_at) < test_config().request_timeout);
+    }
+}
