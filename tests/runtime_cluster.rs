@@ -148,6 +148,7 @@ fn node_config(dir: &Path, ca: &ClusterCa, id: u64, seeds: Vec<SeedPeer>) -> Nod
         zone: None,
         seed: Some(id),
         sync: SyncMode::Group,
+        io_threads: None,
         tls: TlsFiles {
             ca_cert: dir.join("ca.pem"),
             cert: cert_path,

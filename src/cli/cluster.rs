@@ -431,6 +431,14 @@ fn node_entry(dir: &Path, id: NodeId, peer_addr: SocketAddr, http_addr: SocketAd
 }
 
 /// Writes a node's directory, certificate and config file.
+
+/// Runtime worker threads for each of `nodes` node processes sharing this machine: its cores
+/// divided among them, at least one each.
+fn shared_machine_io_threads(nodes: usize) -> std::num::NonZeroUsize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    std::num::NonZeroUsize::new(cores / nodes.max(1)).unwrap_or(std::num::NonZeroUsize::MIN)
+}
+
 fn write_node_files(
     ca: &ClusterCa,
     ca_cert: &Path,
@@ -455,6 +463,9 @@ fn write_node_files(
         zone: template.and_then(|t| t.zone.clone()),
         seed: None,
         sync: template.map(|t| t.sync).unwrap_or_default(),
+        io_threads: template
+            .and_then(|t| t.io_threads)
+            .or_else(|| Some(shared_machine_io_threads(seeds.len() + 1))),
         tls: TlsFiles {
             ca_cert: ca_cert.to_path_buf(),
             cert,

@@ -54,9 +54,6 @@ use std::sync::mpsc::SyncSender;
 use tls::{NodeTls, TlsError};
 use transport::{Transport, TransportError};
 
-/// Worker threads of the tokio runtime (HTTP and QUIC); the core has its own thread.
-pub const RUNTIME_WORKER_THREADS: usize = 2;
-
 /// Exit code for a configuration the node cannot use.
 pub const EXIT_BAD_CONFIG: u8 = 2;
 
@@ -299,7 +296,7 @@ pub fn run_node(config_path: &Path) -> ExitCode {
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(RUNTIME_WORKER_THREADS)
+        .worker_threads(config.io_threads())
         .thread_name("ringstore-io")
         .enable_all()
         .build()

@@ -18,6 +18,7 @@ use crate::config::{ConfigError, NodeConfig};
 use crate::store::SyncPolicy;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 /// Most writes a group commit lets wait before the store asks for a sync (the driver syncs
@@ -27,6 +28,9 @@ pub const GROUP_COMMIT_MAX_WRITES: u32 = 4096;
 /// The longest a write waits for its group's sync: the driver drains (and so syncs) after every
 /// batch of at most a few hundred inputs, which takes well under this on a healthy disk.
 pub const GROUP_COMMIT_MAX_DELAY_MS: u64 = 2;
+
+/// The most runtime worker threads a node starts unless its config says otherwise.
+pub const MAX_DEFAULT_IO_THREADS: usize = 4;
 
 /// One node's config file (runtime contract §1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +53,12 @@ pub struct NodeFileConfig {
     /// When writes reach the disk.
     #[serde(default)]
     pub sync: SyncMode,
+    /// Worker threads of the node's async runtime (QUIC and HTTP; the core and the syncer
+    /// have a thread each besides). Default: the machine's cores, at most
+    /// [`MAX_DEFAULT_IO_THREADS`]. `cluster up` writes `cores / nodes` (at least 1), since its
+    /// nodes share one machine: surplus threads only add context switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_threads: Option<NonZeroUsize>,
     /// The certificate files of mutual TLS.
     pub tls: TlsFiles,
     /// Nodes to gossip with at start.
@@ -141,6 +151,18 @@ impl NodeFileConfig {
             source,
         })?;
         Self::parse(&text, path)
+    }
+
+    /// The runtime worker threads to start: `io_threads`, or the default.
+    pub fn io_threads(&self) -> usize {
+        self.io_threads.map_or_else(
+            || {
+                std::thread::available_parallelism()
+                    .map_or(1, NonZeroUsize::get)
+                    .min(MAX_DEFAULT_IO_THREADS)
+            },
+            NonZeroUsize::get,
+        )
     }
 
     /// Parses and validates config text; `path` only names the source in errors.
@@ -262,5 +284,20 @@ gossip_interval = "250ms"
         let self_seed = SAMPLE.replace("id = 2", "id = 1");
         let err = NodeFileConfig::parse(&self_seed, Path::new("f")).unwrap_err();
         assert!(matches!(err, ConfigFileError::SelfSeed { .. }), "{err}");
+
+        let no_threads = SAMPLE.replace("sync = ", "io_threads = 0\nsync = ");
+        let err = NodeFileConfig::parse(&no_threads, Path::new("f")).unwrap_err();
+        assert!(err.to_string().contains("io_threads"), "{err}");
+    }
+
+    // io_threads: as written when given, else the machine's cores up to the cap.
+    #[test]
+    fn io_threads_default_to_the_cores() {
+        let config = NodeFileConfig::parse(SAMPLE, Path::new("f")).unwrap();
+        assert_eq!(config.io_threads, None);
+        assert!((1..=MAX_DEFAULT_IO_THREADS).contains(&config.io_threads()));
+        let three = SAMPLE.replace("sync = ", "io_threads = 3\nsync = ");
+        let config = NodeFileConfig::parse(&three, Path::new("f")).unwrap();
+        assert_eq!(config.io_threads(), 3);
     }
 }
