@@ -289,8 +289,19 @@ fn crud_crash_and_partition_on_a_five_node_cluster() {
     let hinted = hints_pending(cluster, Some(NodeId(3))).unwrap();
     assert!(hinted > 0, "some of 60 writes have n3 among their replicas");
 
+    // Another process took n3's HTTP port while it was down: the restart moves n3 to free
+    // ports (rewriting its node.toml and cluster.json) instead of failing "address in use".
+    let old_http = cluster.node(NodeId(3)).unwrap().http_addr;
+    let squatter =
+        std::net::TcpListener::bind(old_http).expect("n3's HTTP port is free while n3 is down");
     // Restart it: the hints reach it and are dropped from the fallbacks.
     cluster.restart(NodeId(3)).unwrap();
+    let new_http = cluster.node(NodeId(3)).unwrap().http_addr;
+    assert_ne!(
+        new_http, old_http,
+        "n3 restarted on a port another process holds"
+    );
+    drop(squatter);
     eventually("hints for n3 to be delivered", || {
         match hints_pending(cluster, Some(NodeId(3))) {
             Ok(0) => None,

@@ -711,6 +711,7 @@ impl Cluster {
             return Ok(());
         }
         let binary = self.binary()?;
+        self.keep_ports_free(id)?;
         let entry = self.node(id)?.clone();
         let log_io = |source| ClusterError::Io {
             action: "open",
@@ -743,6 +744,41 @@ impl Cluster {
         self.children.insert(id, child);
         if let Some(entry) = self.file.node_mut(id) {
             entry.pid = Some(pid);
+        }
+        self.save()
+    }
+
+    /// Moves a stopped node to fresh ports if another process took one of its recorded ones
+    /// meanwhile (it would fail with "address in use"): rewrites its `node.toml` and its
+    /// `cluster.json` entry. Peers learn the new address from its gossip (a restart bumps its
+    /// generation, which supersedes what they knew).
+    fn keep_ports_free(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let entry = self.node(id)?.clone();
+        let taken = UdpSocket::bind(entry.peer_addr).is_err()
+            || TcpListener::bind(entry.http_addr).is_err();
+        if !taken {
+            return Ok(());
+        }
+        let (peer_addr, http_addr) = free_port_pair()?;
+        let mut config = NodeFileConfig::load(&entry.config)?;
+        config.peer_addr = peer_addr;
+        config.http_addr = http_addr;
+        std::fs::write(&entry.config, config.to_toml()?).map_err(|source| ClusterError::Io {
+            action: "write",
+            path: entry.config.clone(),
+            source,
+        })?;
+        tracing::info!(
+            node = %id,
+            old_peer = %entry.peer_addr,
+            old_http = %entry.http_addr,
+            %peer_addr,
+            %http_addr,
+            "a recorded port was taken by another process; the node moves to new ones"
+        );
+        if let Some(entry) = self.file.node_mut(id) {
+            entry.peer_addr = peer_addr;
+            entry.http_addr = http_addr;
         }
         self.save()
     }
