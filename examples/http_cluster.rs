@@ -32,6 +32,7 @@ fn config(dir: &Path, ca: &ClusterCa, id: u64, seeds: Vec<SeedPeer>) -> NodeFile
         zone: None,
         seed: None,
         sync: SyncMode::Group,
+        io_threads: None,
         tls: TlsFiles {
             ca_cert: dir.join("ca.pem"),
             cert: cert_path,

@@ -430,8 +430,6 @@ fn node_entry(dir: &Path, id: NodeId, peer_addr: SocketAddr, http_addr: SocketAd
     }
 }
 
-/// Writes a node's directory, certificate and config file.
-
 /// Runtime worker threads for each of `nodes` node processes sharing this machine: its cores
 /// divided among them, at least one each.
 fn shared_machine_io_threads(nodes: usize) -> std::num::NonZeroUsize {
@@ -439,6 +437,7 @@ fn shared_machine_io_threads(nodes: usize) -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::new(cores / nodes.max(1)).unwrap_or(std::num::NonZeroUsize::MIN)
 }
 
+/// Writes a node's directory, certificate and config file.
 fn write_node_files(
     ca: &ClusterCa,
     ca_cert: &Path,

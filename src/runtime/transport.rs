@@ -400,42 +400,62 @@ async fn pump(
             // in order by this task (the queue fills meanwhile, so the next batch is larger).
             let stream = match lane.as_mut() {
                 Some(stream) => stream,
-                None => match conn.open_uni().await {
+                None => match open_stream(shared, conn, batch.frames).await {
                     Ok(stream) => lane.insert(stream),
-                    Err(error) => {
-                        shared
-                            .metrics
-                            .frames_dropped(DropReason::Unreachable, batch.frames);
-                        return PumpEnd::Lost(error);
-                    }
+                    Err(error) => return PumpEnd::Lost(error),
                 },
             };
-            match stream.write_all(&batch.bytes).await {
-                Ok(()) => shared.metrics.frames_sent(batch.frames),
-                Err(error) => {
-                    tracing::debug!(%peer, %error, "the lane failed with a batch on it");
-                    shared
-                        .metrics
-                        .frames_dropped(DropReason::Unreachable, batch.frames);
-                    lane = None;
-                    if let Some(reason) = conn.close_reason() {
-                        return PumpEnd::Lost(reason);
-                    }
+            let written = stream.write_all(&batch.bytes).await;
+            if !count_batch(shared, peer, batch.frames, written) {
+                lane = None; // reopened for the next batch, unless the connection is gone
+                if let Some(reason) = conn.close_reason() {
+                    return PumpEnd::Lost(reason);
                 }
             }
             continue;
         }
-        let stream = match conn.open_uni().await {
+        let stream = match open_stream(shared, conn, batch.frames).await {
             Ok(stream) => stream,
-            Err(error) => {
-                shared
-                    .metrics
-                    .frames_dropped(DropReason::Unreachable, batch.frames);
-                return PumpEnd::Lost(error);
-            }
+            Err(error) => return PumpEnd::Lost(error),
         };
         tracing::trace!(node = %shared.id, %peer, frames = batch.frames, "writing a batch");
         tokio::spawn(write_batch(shared.clone(), peer, stream, batch, delay));
+    }
+}
+
+/// Opens a stream for a batch of `frames`, counting them dropped if the connection is gone.
+async fn open_stream(
+    shared: &Shared,
+    conn: &Connection,
+    frames: u64,
+) -> Result<SendStream, quinn::ConnectionError> {
+    conn.open_uni().await.inspect_err(|_| {
+        shared
+            .metrics
+            .frames_dropped(DropReason::Unreachable, frames);
+    })
+}
+
+/// Counts a batch's frames as sent, or as dropped (and logs why) if writing it failed; whether
+/// it was written.
+fn count_batch<E: std::fmt::Display>(
+    shared: &Shared,
+    peer: NodeId,
+    frames: u64,
+    written: Result<(), E>,
+) -> bool {
+    match written {
+        Ok(()) => {
+            shared.metrics.frames_sent(frames);
+            true
+        }
+        Err(error) => {
+            tracing::debug!(%peer, %error, "a batch was lost with its stream");
+            shared
+                .metrics
+                .frames_dropped(DropReason::Unreachable, frames);
+            false
+        }
     }
 }
 
@@ -501,15 +521,7 @@ async fn write_batch(
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
     }
     .await;
-    match written {
-        Ok(()) => shared.metrics.frames_sent(batch.frames),
-        Err(error) => {
-            tracing::debug!(%peer, %error, "a batch was lost with its stream");
-            shared
-                .metrics
-                .frames_dropped(DropReason::Unreachable, batch.frames);
-        }
-    }
+    count_batch(&shared, peer, batch.frames, written);
 }
 
 // ----- inbound -----
@@ -718,6 +730,16 @@ mod tests {
         NodeTls::from_pem_strings(ca, &ca.issue_node_cert(NodeId(id)).unwrap()).unwrap()
     }
 
+    /// Nodes 1 and 2 of one CA, node 1 knowing node 2's address.
+    fn node_pair() -> (TestNode, TestNode) {
+        let ca = ClusterCa::generate().unwrap();
+        let a = node(1, &tls_for(&ca, 1));
+        let b = node(2, &tls_for(&ca, 2));
+        a.transport
+            .set_address(NodeId(2), b.transport.local_addr().unwrap());
+        (a, b)
+    }
+
     fn gossip() -> PeerMessage {
         PeerMessage::Gossip {
             members: Vec::new(),
@@ -742,11 +764,7 @@ mod tests {
     // Two nodes with certificates of the same CA connect, and a frame arrives with its sender.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nodes_of_one_ca_exchange_frames() {
-        let ca = ClusterCa::generate().unwrap();
-        let a = node(1, &tls_for(&ca, 1));
-        let b = node(2, &tls_for(&ca, 2));
-        a.transport
-            .set_address(NodeId(2), b.transport.local_addr().unwrap());
+        let (a, b) = node_pair();
         a.transport.send(NodeId(2), gossip());
         match next_input(&b.inbox) {
             Some(DriverInput::Peer { from, message }) => {
@@ -765,23 +783,16 @@ mod tests {
     // all arrive, each once, with their sender.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lane_and_bulk_batches_both_arrive() {
-        let ca = ClusterCa::generate().unwrap();
-        let a = node(1, &tls_for(&ca, 1));
-        let b = node(2, &tls_for(&ca, 2));
-        a.transport
-            .set_address(NodeId(2), b.transport.local_addr().unwrap());
+        let (a, b) = node_pair();
         let small = 200u64;
         let bulk = PeerMessage::Read {
             op: protocol::OpId(u64::MAX),
             key: vec![7u8; LANE_MAX_BATCH_BYTES * 2],
         };
-        for op in 0..small / 2 {
-            let key = op.to_be_bytes().to_vec();
-            let op = protocol::OpId(op);
-            a.transport.send(NodeId(2), PeerMessage::Read { op, key });
-        }
-        a.transport.send(NodeId(2), bulk.clone());
-        for op in small / 2..small {
+        for op in 0..small {
+            if op == small / 2 {
+                a.transport.send(NodeId(2), bulk.clone());
+            }
             let key = op.to_be_bytes().to_vec();
             let op = protocol::OpId(op);
             a.transport.send(NodeId(2), PeerMessage::Read { op, key });
