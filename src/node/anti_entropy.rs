@@ -58,6 +58,11 @@ use crate::store::{Store, StoreError};
 use crate::version::VersionSet;
 use rand::Rng;
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// Between two pages of a trees' rebuild the core serves whatever arrived: a rebuild of
+/// 1,000,000 keys takes about 2,000 pages, so a few seconds.
+const TREE_REBUILD_STEP: Duration = Duration::from_millis(1);
 
 /// Where an exchange this node started stands.
 enum Step {
@@ -136,14 +141,34 @@ fn direction(ours: &VersionSet, theirs: &crate::version::CausalContext) -> Direc
 
 impl<S: Store> Node<S> {
     /// Rebuilds the per-peer trees if the ring changed (or they outgrew their depth).
-    fn ensure_trees(&mut self) -> Result<(), StoreError> {
+    /// Whether the trees are fresh; if not, makes sure a paged rebuild is under way (one
+    /// page per `Timer::TreeRebuild`), so that a later exchange finds them fresh.
+    fn trees_ready(&mut self) -> bool {
         if self.trees.is_fresh() {
-            return Ok(());
+            return true;
         }
+        if !self.timers.is_set(Timer::TreeRebuild) {
+            self.timers.set(Timer::TreeRebuild, self.now);
+        }
+        false
+    }
+
+    /// One page of the trees' rebuild; re-armed until they are fresh.
+    pub(super) fn on_tree_rebuild_timer(&mut self) {
         let n = usize::from(self.config.n);
         let depth = self.config.anti_entropy_tree_depth;
-        self.trees
-            .rebuild(&self.store, self.ring.as_ref(), self.id, n, depth)
+        let done = self
+            .trees
+            .rebuild_step(&self.store, self.ring.as_ref(), self.id, n, depth);
+        match done {
+            Ok(true) => {}
+            Ok(false) => {
+                let at = self.now + TREE_REBUILD_STEP;
+                self.timers.set(Timer::TreeRebuild, at);
+            }
+            // The store failed: start over at the next exchange's request.
+            Err(_) => self.trees.invalidate(),
+        }
     }
 
     /// Whether this node is serving an exchange that has not gone silent.
@@ -158,10 +183,7 @@ impl<S: Store> Node<S> {
         if self.config.sabotage.no_anti_entropy {
             return;
         }
-        if !self.anti_entropy.sessions.is_empty()
-            || self.serving_active()
-            || self.ensure_trees().is_err()
-        {
+        if !self.anti_entropy.sessions.is_empty() || self.serving_active() || !self.trees_ready() {
             return;
         }
         let peers: Vec<NodeId> = self
@@ -287,7 +309,9 @@ impl<S: Store> Node<S> {
         if ring != self.ring_digest() {
             return Err(AeRefusal::OtherRing);
         }
-        self.ensure_trees().map_err(|_| AeRefusal::NoTree)?;
+        if !self.trees_ready() {
+            return Err(AeRefusal::NoTree);
+        }
         let shape = self
             .trees
             .tree(from)

@@ -12,7 +12,7 @@
 //! - A node judged down stays in the ring (Dynamo: failures are transient); only an explicit
 //!   leave removes it.
 
-use super::Node;
+use super::{Node, Timer};
 use crate::NodeId;
 use crate::membership::{MemberInfo, MemberStatus};
 use crate::protocol::PeerMessage;
@@ -125,6 +125,8 @@ impl<S: Store> Node<S> {
         if ring_digest(ring.as_ref()) != ring_digest(self.ring.as_ref()) {
             self.ring = ring;
             self.trees.invalidate();
+            // Start the (paged) rebuild now rather than at the next exchange's turn.
+            self.timers.set(Timer::TreeRebuild, self.now);
             self.handoff.ring_changed();
         }
     }

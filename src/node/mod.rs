@@ -642,6 +642,7 @@ impl<S: Store> Node<S> {
                 let at = self.now + self.config.handoff_interval;
                 self.timers.set(Timer::Handoff, at);
             }
+            Timer::TreeRebuild => self.on_tree_rebuild_timer(),
             Timer::TombstoneGc => {
                 self.tombstone_round();
                 let at = self.now + self.config.tombstone_gc_interval;

@@ -30,6 +30,8 @@ pub enum Timer {
     Handoff,
     /// Look for tombstones that may be collected.
     TombstoneGc,
+    /// The anti-entropy trees are stale: rebuild one more page of them.
+    TreeRebuild,
 }
 
 /// A deterministic timer queue.
@@ -48,6 +50,11 @@ impl TimerQueue {
         self.next_seq += 1;
         self.by_time.insert((at, seq, timer));
         self.scheduled.insert(timer, (at, seq));
+    }
+
+    /// Whether `timer` is set.
+    pub fn is_set(&self, timer: Timer) -> bool {
+        self.scheduled.contains_key(&timer)
     }
 
     /// Removes `timer` if it is set.

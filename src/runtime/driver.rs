@@ -164,14 +164,28 @@ impl Driver {
             for input in batch.drain(..) {
                 stopping |= self.feed(now, input);
             }
+            let stepped = started.elapsed();
             self.node.tick(now);
+            let ticked = started.elapsed();
             self.learn_addresses(); // before routing: a new peer's first frame needs its address
             let ready = self.node.take_ready();
             self.route(ready);
+            let routed = started.elapsed();
             self.start_sync_if_idle();
             let elapsed = started.elapsed();
             if elapsed > SLOW_BATCH {
-                tracing::warn!(?elapsed, inputs, "slow batch (a slow disk sync?)");
+                // Which phase: stepping inputs (store reads and writes), timers (anti-entropy,
+                // handoff, hint replay), routing, or handing the journal to the syncer (a
+                // buffered journal write, which the kernel may throttle when the disk lags).
+                tracing::warn!(
+                    ?elapsed,
+                    inputs,
+                    step = ?stepped,
+                    tick = ?(ticked - stepped),
+                    route = ?(routed - ticked),
+                    sync_start = ?(elapsed - routed),
+                    "slow batch"
+                );
             }
         }
         self.finish_syncing();
