@@ -14,6 +14,7 @@
 //! - PNG text needs a system font (DejaVu Sans, or any sans-serif fontdb finds).
 
 use super::quorum::{ConfigReport, Engine, QuorumReport};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,64 @@ fn draw_error<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// The coordinates every chart here uses.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// What drawing into a [`Chart`] can fail with.
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// The title, axes and legend of one chart.
+struct Frame<'a> {
+    caption: String,
+    caption_size: u32,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// Whether the series carry labels to show in a legend (lower right).
+    legend: bool,
+}
+
+/// Draws one chart as SVG: white canvas, caption, mesh and axis descriptions, then `series`,
+/// then the legend if the frame asks for one.
+fn draw_svg(
+    stem: &str,
+    frame: Frame<'_>,
+    series: impl FnOnce(&mut Chart<'_, '_>) -> DrawResult,
+) -> Result<String, PlotError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
+        let err = draw_error(stem);
+        root.fill(&WHITE).map_err(&err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(frame.caption, ("sans-serif", frame.caption_size))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(frame.x, frame.y)
+            .map_err(&err)?;
+        chart
+            .configure_mesh()
+            .x_desc(frame.x_desc)
+            .y_desc(frame.y_desc)
+            .draw()
+            .map_err(&err)?;
+        series(&mut chart).map_err(&err)?;
+        if frame.legend {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::LowerRight)
+                .draw()
+                .map_err(&err)?;
+        }
+        root.present().map_err(&err)?;
+    }
+    Ok(svg)
+}
+
 /// The lowest probability on the curves, rounded down to a tenth (for the y axis).
 fn y_floor(rows: &[&ConfigReport]) -> f64 {
     let min = rows
@@ -99,29 +158,20 @@ fn t_visibility_svg(
         .filter(|c| c.engine == engine && c.n == n)
         .collect();
     let t_max = report.t_grid_ms.last().copied().unwrap_or(1.0).max(1e-3);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
-        let err = draw_error(stem);
-        root.fill(&WHITE).map_err(&err)?;
-        let caption = format!(
+    let frame = Frame {
+        caption: format!(
             "t-visibility, {} profile, N = {n} ({})",
             report.profile,
             engine.name()
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 22))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0f64..t_max, y_floor(&rows)..1.0005f64)
-            .map_err(&err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time since the write's commit (ms)")
-            .y_desc("P(read returns the latest write)")
-            .draw()
-            .map_err(&err)?;
+        ),
+        caption_size: 22,
+        x: 0f64..t_max,
+        y: y_floor(&rows)..1.0005f64,
+        x_desc: "time since the write's commit (ms)",
+        y_desc: "P(read returns the latest write)",
+        legend: true,
+    };
+    draw_svg(stem, frame, |chart| {
         for (i, c) in rows.iter().enumerate() {
             let col = color(i);
             let points: Vec<(f64, f64)> = c
@@ -131,26 +181,15 @@ fn t_visibility_svg(
                 .map(|p| (p.t_ms, p.p_consistent))
                 .collect();
             chart
-                .draw_series(LineSeries::new(points.clone(), col.stroke_width(2)))
-                .map_err(&err)?
+                .draw_series(LineSeries::new(points.clone(), col.stroke_width(2)))?
                 .label(format!("R={} W={}", c.r, c.w))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
                 });
-            chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, col.filled())))
-                .map_err(&err)?;
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, col.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(&err)?;
-        root.present().map_err(&err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 fn latency_staleness_svg(
@@ -171,29 +210,20 @@ fn latency_staleness_svg(
         .collect();
     let x_max = points.iter().map(|p| p.0).fold(1e-3, f64::max) * 1.15;
     let y_max = points.iter().map(|p| p.1).fold(1e-3, f64::max) * 1.15;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
-        let err = draw_error(stem);
-        root.fill(&WHITE).map_err(&err)?;
-        let caption = format!(
+    let frame = Frame {
+        caption: format!(
             "latency vs staleness, {} profile, N = {n} ({})",
             report.profile,
             engine.name()
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 22))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
-            .map_err(&err)?;
-        chart
-            .configure_mesh()
-            .x_desc("p99.9 write latency + p99.9 read latency (ms)")
-            .y_desc("t after which 99.9% of reads are consistent (ms)")
-            .draw()
-            .map_err(&err)?;
+        ),
+        caption_size: 22,
+        x: 0f64..x_max,
+        y: 0f64..y_max,
+        x_desc: "p99.9 write latency + p99.9 read latency (ms)",
+        y_desc: "t after which 99.9% of reads are consistent (ms)",
+        legend: false,
+    };
+    draw_svg(stem, frame, |chart| {
         for (i, (x, y, label)) in points.iter().enumerate() {
             let col = color(i);
             // Labels step up in turn so that points at the same place stay readable.
@@ -205,11 +235,10 @@ fn latency_staleness_svg(
                     (8, dy),
                     ("sans-serif", 14).into_font().color(&col),
                 );
-            chart.draw_series(std::iter::once(point)).map_err(&err)?;
+            chart.draw_series(std::iter::once(point))?;
         }
-        root.present().map_err(&err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 fn compare_svg(report: &QuorumReport, n: usize, stem: &str) -> Result<String, PlotError> {
@@ -225,28 +254,19 @@ fn compare_svg(report: &QuorumReport, n: usize, stem: &str) -> Result<String, Pl
         .filter(|c| c.n == n && partial.contains(&(c.r, c.w)))
         .collect();
     let t_max = report.t_grid_ms.last().copied().unwrap_or(1.0).max(1e-3);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
-        let err = draw_error(stem);
-        root.fill(&WHITE).map_err(&err)?;
-        let caption = format!(
+    let frame = Frame {
+        caption: format!(
             "protocol (points) vs WARS (solid: coordinator a replica, thin: external), {}, N = {n}",
             report.profile
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 18))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0f64..t_max, y_floor(&rows)..1.0005f64)
-            .map_err(&err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time since the write's commit (ms)")
-            .y_desc("P(read returns the latest write)")
-            .draw()
-            .map_err(&err)?;
+        ),
+        caption_size: 18,
+        x: 0f64..t_max,
+        y: y_floor(&rows)..1.0005f64,
+        x_desc: "time since the write's commit (ms)",
+        y_desc: "P(read returns the latest write)",
+        legend: true,
+    };
+    draw_svg(stem, frame, |chart| {
         for (i, &(r, w)) in partial.iter().enumerate() {
             let col = color(i);
             for c in rows.iter().filter(|c| c.r == r && c.w == w) {
@@ -259,38 +279,25 @@ fn compare_svg(report: &QuorumReport, n: usize, stem: &str) -> Result<String, Pl
                 match c.engine {
                     Engine::WarsReplica => {
                         chart
-                            .draw_series(LineSeries::new(points, col.stroke_width(2)))
-                            .map_err(&err)?
+                            .draw_series(LineSeries::new(points, col.stroke_width(2)))?
                             .label(format!("R={r} W={w}"))
                             .legend(move |(x, y)| {
                                 PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
                             });
                     }
                     Engine::WarsExternal => {
-                        chart
-                            .draw_series(LineSeries::new(points, col.mix(0.5).stroke_width(1)))
-                            .map_err(&err)?;
+                        chart.draw_series(LineSeries::new(points, col.mix(0.5).stroke_width(1)))?;
                     }
                     Engine::Protocol => {
-                        chart
-                            .draw_series(
-                                points.into_iter().map(|p| Circle::new(p, 4, col.filled())),
-                            )
-                            .map_err(&err)?;
+                        chart.draw_series(
+                            points.into_iter().map(|p| Circle::new(p, 4, col.filled())),
+                        )?;
                     }
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(&err)?;
-        root.present().map_err(&err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Renders an SVG to PNG bytes with the system's fonts (the error is reported, not typed: a
