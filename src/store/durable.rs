@@ -26,13 +26,12 @@
 //!   process opens a directory at a time ([`StoreError::Engine`] with fjall's `Locked`).
 
 use super::layout::{
-    HintBody, check_key, check_record, cursor_after, data_key, decode_hint, decode_record,
-    decode_record_digest, encode_hint, encode_record, hint_key, scan_bounds, split_data_key,
-    split_hint_key,
+    HintBody, check_key, check_record, data_key, decode_hint, decode_record, decode_record_digest,
+    encode_hint, encode_record, hint_key, split_data_key, split_hint_key,
 };
 use super::{
     Hint, HintId, KeyDigest, MergeOutcome, ScanCursor, ScanEntry, ScanPage, Store, StoreError,
-    SyncPolicy, effective_limit, merged_set,
+    SyncPolicy, collect_page, effective_limit, merged_set,
 };
 use crate::NodeId;
 use crate::ring::TokenRange;
@@ -215,28 +214,14 @@ impl DurableStore {
         entry: impl Fn(&[u8], &[u8]) -> Result<E, StoreError>,
     ) -> Result<ScanPage<E>, StoreError> {
         self.usable()?;
-        let limit = effective_limit(limit);
-        let mut entries = Vec::new();
-        let mut last_key = None;
-        let mut more = false;
-        'intervals: for bounds in scan_bounds(range, after)? {
-            for guard in self.data.range::<Vec<u8>, _>(bounds) {
-                if entries.len() == limit {
-                    more = true;
-                    break 'intervals;
-                }
-                let (storage_key, record) = guard
-                    .into_inner()
-                    .map_err(engine("scanning data records"))?;
-                entries.push(entry(&storage_key, &record)?);
-                last_key = Some(storage_key);
-            }
-        }
-        let next = match (more, last_key) {
-            (true, Some(key)) => Some(cursor_after(key.to_vec())),
-            _ => None,
+        let read = |bounds| {
+            self.data
+                .range::<Vec<u8>, _>(bounds)
+                .map(|guard| guard.into_inner().map_err(engine("scanning data records")))
         };
-        Ok(ScanPage { entries, next })
+        collect_page(range, after, limit, read, |key, record: fjall::Slice| {
+            entry(key, &record)
+        })
     }
 }
 

@@ -22,10 +22,10 @@
 //! - It never fails on I/O (no fault injection yet) and does not encode records, so
 //!   [`super::MAX_RECORD_BYTES`] is not enforced; key length is.
 
-use super::layout::{HintBody, check_key, cursor_after, data_key, scan_bounds, split_data_key};
+use super::layout::{HintBody, check_key, data_key, split_data_key};
 use super::{
     Hint, HintId, KeyDigest, MergeOutcome, ScanCursor, ScanEntry, ScanPage, Store, StoreError,
-    SyncPolicy, effective_limit, merged_set,
+    SyncPolicy, collect_page, effective_limit, merged_set,
 };
 use crate::NodeId;
 use crate::ring::TokenRange;
@@ -179,25 +179,8 @@ impl MemoryStore {
         limit: usize,
         entry: impl Fn(&[u8], &MemRecord) -> Result<E, StoreError>,
     ) -> Result<ScanPage<E>, StoreError> {
-        let limit = effective_limit(limit);
-        let mut entries = Vec::new();
-        let mut last_key: Option<&Vec<u8>> = None;
-        let mut more = false;
-        'intervals: for bounds in scan_bounds(range, after)? {
-            for (storage_key, record) in self.data.range::<Vec<u8>, _>(bounds) {
-                if entries.len() == limit {
-                    more = true;
-                    break 'intervals;
-                }
-                entries.push(entry(storage_key, record)?);
-                last_key = Some(storage_key);
-            }
-        }
-        let next = match (more, last_key) {
-            (true, Some(key)) => Some(cursor_after(key.clone())),
-            _ => None,
-        };
-        Ok(ScanPage { entries, next })
+        let read = |bounds| self.data.range::<Vec<u8>, _>(bounds).map(Ok);
+        collect_page(range, after, limit, read, entry)
     }
 }
 

@@ -376,6 +376,40 @@ fn effective_limit(limit: usize) -> usize {
     limit.max(1)
 }
 
+/// One page of a ring-ordered scan, for either store: reads each storage-key interval of
+/// `range` after `after` with `read` (in key order, records as the store holds them), maps
+/// each with `entry`, and stops after `limit` entries (at least one) with a cursor to go on.
+fn collect_page<K, R, E, I>(
+    range: TokenRange,
+    after: Option<&ScanCursor>,
+    limit: usize,
+    mut read: impl FnMut(layout::KeyBounds) -> I,
+    entry: impl Fn(&[u8], R) -> Result<E, StoreError>,
+) -> Result<ScanPage<E>, StoreError>
+where
+    K: AsRef<[u8]>,
+    I: Iterator<Item = Result<(K, R), StoreError>>,
+{
+    let limit = effective_limit(limit);
+    let mut entries = Vec::new();
+    let mut last_key: Option<K> = None;
+    for bounds in layout::scan_bounds(range, after)? {
+        for item in read(bounds) {
+            let (storage_key, record) = item?;
+            if entries.len() == limit {
+                let next = last_key.map(|key| layout::cursor_after(key.as_ref().to_vec()));
+                return Ok(ScanPage { entries, next });
+            }
+            entries.push(entry(storage_key.as_ref(), record)?);
+            last_key = Some(storage_key);
+        }
+    }
+    Ok(ScanPage {
+        entries,
+        next: None,
+    })
+}
+
 /// The set a merge stores, and whether it differs from what was stored (equality, not
 /// digests, decides: a digest collision must not drop a write).
 fn merged_set(previous: Option<&VersionSet>, incoming: &VersionSet) -> (VersionSet, bool) {
