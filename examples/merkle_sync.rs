@@ -171,12 +171,7 @@ fn sync(
     for (leaf, positions) in listing.leaf_ranges() {
         let theirs = b.scan(tree_a.shape().leaf_range(leaf));
         let found = match_leaf(&listing.fingerprints[positions.clone()], &theirs, salt);
-        unmatched.extend(
-            found
-                .unmatched_remote
-                .iter()
-                .map(|&p| (positions.start + p) as u32),
-        );
+        unmatched.extend(found.unmatched_in_listing(positions.start));
         for &i in &found.unmatched_local {
             if !found.unmatched_remote.is_empty() {
                 offers.push(KeyOffer {

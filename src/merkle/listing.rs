@@ -155,6 +155,16 @@ pub struct LeafMatch {
     pub unmatched_local: Vec<usize>,
 }
 
+impl LeafMatch {
+    /// The unmatched remote positions as positions in the whole listing, for a leaf whose
+    /// fingerprints start at `leaf_start` there (what `AeKeysReply::unmatched` names).
+    pub fn unmatched_in_listing(&self, leaf_start: usize) -> impl Iterator<Item = u32> + '_ {
+        self.unmatched_remote
+            .iter()
+            .map(move |&p| (leaf_start + p) as u32)
+    }
+}
+
 /// Matches one leaf's remote fingerprints with the local entries of the same leaf.
 pub fn match_leaf(remote: &[u32], local: &[LeafEntry], salt: u64) -> LeafMatch {
     let mut theirs: Vec<(u32, usize)> = remote.iter().copied().zip(0..).collect();

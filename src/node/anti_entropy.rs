@@ -522,12 +522,7 @@ impl<S: Store> Node<S> {
                 &mine,
                 listing.salt,
             );
-            unmatched.extend(
-                found
-                    .unmatched_remote
-                    .iter()
-                    .map(|&p| (positions.start + p) as u32),
-            );
+            unmatched.extend(found.unmatched_in_listing(positions.start));
             for &i in &found.unmatched_local {
                 let key = &mine[i].key;
                 let Ok(Some(versions)) = self.store.get(key) else {

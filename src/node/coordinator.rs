@@ -547,14 +547,6 @@ impl<S: Store> Node<S> {
 
     /// Dynamo §4.6: targets that have not answered in time are replaced by fallbacks.
     pub(super) fn on_sloppy_timer(&mut self, op: OpId) {
-        if let Some(Operation::Get(get)) = self.ops.get(&op) {
-            // A get's R replicas are slow: ask the others too (speculative retry).
-            if !get.replied {
-                self.widen_get(op, usize::MAX);
-                self.check_get(op);
-            }
-            return;
-        }
         let pending: Vec<usize> = match self.ops.get(&op) {
             Some(Operation::Put(put)) if !put.replied => put
                 .targets
@@ -571,8 +563,19 @@ impl<S: Store> Node<S> {
         self.check_put(op);
     }
 
+    /// `read_fanout = "quorum"`: the get's R replicas are slow; ask the others too.
+    pub(super) fn on_read_speculate_timer(&mut self, op: OpId) {
+        if let Some(Operation::Get(get)) = self.ops.get(&op)
+            && !get.replied
+        {
+            self.widen_get(op, usize::MAX);
+            self.check_get(op);
+        }
+    }
+
     pub(super) fn on_op_deadline(&mut self, op: OpId) {
         self.timers.cancel(Timer::Sloppy(op));
+        self.timers.cancel(Timer::ReadSpeculate(op));
         match self.ops.remove(&op) {
             Some(Operation::Put(put)) => {
                 if !put.replied {
@@ -663,7 +666,7 @@ impl<S: Store> Node<S> {
         }
         if !get.spares.is_empty() && self.config.read_speculate_after < timeout {
             let at = self.now + self.config.read_speculate_after;
-            self.timers.set(Timer::Sloppy(op), at);
+            self.timers.set(Timer::ReadSpeculate(op), at);
         }
         self.ops.insert(op, Operation::Get(get));
         self.timers.set(Timer::OpDeadline(op), self.now + timeout);
@@ -774,7 +777,7 @@ impl<S: Store> Node<S> {
         }
         if done && let Some(Operation::Get(get)) = self.ops.remove(&op) {
             self.timers.cancel(Timer::OpDeadline(op));
-            self.timers.cancel(Timer::Sloppy(op));
+            self.timers.cancel(Timer::ReadSpeculate(op));
             self.read_repair(&get);
         }
     }

@@ -501,11 +501,10 @@ impl<S: Store> Node<S> {
     /// covers them completes ([`Node::complete_sync`]).
     pub fn take_ready(&mut self) -> Vec<Output> {
         let synced_through = self.synced_through;
-        let (waiting, ready): (Vec<_>, Vec<_>) = std::mem::take(&mut self.outputs)
-            .into_iter()
-            .partition(|pending| pending.release.waits(synced_through));
-        self.outputs = waiting;
-        ready.into_iter().map(|pending| pending.output).collect()
+        self.outputs
+            .extract_if(.., |pending| !pending.release.waits(synced_through))
+            .map(|pending| pending.output)
+            .collect()
     }
 
     /// Starts a sync of every write made so far, or `None` when nothing is unsynced.
@@ -622,6 +621,7 @@ impl<S: Store> Node<S> {
         match timer {
             Timer::OpDeadline(op) => self.on_op_deadline(op),
             Timer::Sloppy(op) => self.on_sloppy_timer(op),
+            Timer::ReadSpeculate(op) => self.on_read_speculate_timer(op),
             Timer::Gossip => {
                 self.gossip_round();
                 let at = self.now + self.config.gossip_interval;

@@ -156,21 +156,6 @@ impl PeerTrees {
         }
     }
 
-    /// Rebuilds every tree at once (tests; the node rebuilds in steps).
-    #[cfg(test)]
-    pub(super) fn rebuild<S: Store>(
-        &mut self,
-        store: &S,
-        ring: Option<&Ring>,
-        me: NodeId,
-        n: usize,
-        max_depth: u8,
-    ) -> Result<(), StoreError> {
-        self.invalidate();
-        while !self.rebuild_step(store, ring, me, n, max_depth)? {}
-        Ok(())
-    }
-
     /// Does one page of the rebuild (starting one if none is under way); whether the trees are
     /// fresh now. Two passes over the store: one counts each peer's shared keys (which sets
     /// its tree's depth, at most `max_depth`), one fills the trees.
@@ -382,10 +367,12 @@ mod tests {
                 &set_of(4, b"a"),
             );
         }
+        // Without writes in between, stepping to the end is the one-shot rebuild.
         let mut one_shot = PeerTrees::default();
-        one_shot
-            .rebuild(&store, Some(&ring), NodeId(1), 3, 12)
-            .unwrap();
+        while !one_shot
+            .rebuild_step(&store, Some(&ring), NodeId(1), 3, 12)
+            .unwrap()
+        {}
         assert_eq!(trees.peers(), one_shot.peers());
         for peer in one_shot.peers() {
             assert_eq!(

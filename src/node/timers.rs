@@ -7,7 +7,8 @@
 //!
 //! # Invariants
 //! - Each periodic [`Timer`] is queued at most once (re-arming replaces it).
-//! - The queue holds at most one deadline and one sloppy timer per operation in flight.
+//! - The queue holds at most one deadline and one sloppy (put) or speculation (get) timer per
+//!   operation in flight.
 
 use crate::Time;
 use crate::protocol::OpId;
@@ -20,6 +21,8 @@ pub enum Timer {
     OpDeadline(OpId),
     /// A put's replicas have not all answered: send to fallbacks with hints.
     Sloppy(OpId),
+    /// A get's R replicas (`read_fanout = "quorum"`) have not all answered: ask the others.
+    ReadSpeculate(OpId),
     /// Gossip round: bump the heartbeat, exchange membership with a random peer.
     Gossip,
     /// Try to deliver stored hints to their owners.

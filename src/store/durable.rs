@@ -178,6 +178,25 @@ impl DurableStore {
         Ok(())
     }
 
+    /// Persists the journal as `mode` says if any write is unsynced; a failure poisons the
+    /// store.
+    fn persist_journal(
+        &mut self,
+        mode: PersistMode,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        self.usable()?;
+        if self.unsynced_writes == 0 {
+            return Ok(());
+        }
+        if let Err(source) = self.db.persist(mode) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(StoreError::Engine { context, source });
+        }
+        self.unsynced_writes = 0;
+        Ok(())
+    }
+
     /// Completes a mutating call: poisons the store if the write failed, then makes the write
     /// durable now (`EveryWrite`) or counts it for the next sync (`Group`).
     fn finish_write(
@@ -405,37 +424,13 @@ impl Store for DurableStore {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
-        self.usable()?;
-        if self.unsynced_writes == 0 {
-            return Ok(());
-        }
-        if let Err(source) = self.db.persist(PersistMode::SyncData) {
-            self.poisoned.store(true, Ordering::SeqCst);
-            return Err(StoreError::Engine {
-                context: "syncing the journal",
-                source,
-            });
-        }
-        self.unsynced_writes = 0;
-        Ok(())
+        self.persist_journal(PersistMode::SyncData, "syncing the journal")
     }
 
     fn prepare_external_sync(&mut self) -> Result<(), StoreError> {
-        self.usable()?;
-        if self.unsynced_writes == 0 {
-            return Ok(());
-        }
         // Hands fjall's buffered journal bytes to the OS (a write, no fsync) under fjall's
         // journal lock, which its own fsync would hold for the whole fsync.
-        if let Err(source) = self.db.persist(PersistMode::Buffer) {
-            self.poisoned.store(true, Ordering::SeqCst);
-            return Err(StoreError::Engine {
-                context: "flushing the journal buffer",
-                source,
-            });
-        }
-        self.unsynced_writes = 0;
-        Ok(())
+        self.persist_journal(PersistMode::Buffer, "flushing the journal buffer")
     }
 
     fn unsynced_writes(&self) -> u64 {

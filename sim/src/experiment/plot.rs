@@ -136,6 +136,34 @@ fn draw_svg(
     Ok(svg)
 }
 
+/// The frame of a t-visibility chart over `rows`: time since the commit against P(consistent).
+fn t_visibility_frame(
+    report: &QuorumReport,
+    rows: &[&ConfigReport],
+    caption: String,
+    caption_size: u32,
+) -> Frame<'static> {
+    let t_max = report.t_grid_ms.last().copied().unwrap_or(1.0).max(1e-3);
+    Frame {
+        caption,
+        caption_size,
+        x: 0f64..t_max,
+        y: y_floor(rows)..1.0005f64,
+        x_desc: "time since the write's commit (ms)",
+        y_desc: "P(read returns the latest write)",
+        legend: true,
+    }
+}
+
+/// A configuration's t-visibility curve as chart points (undefined probabilities left out).
+fn curve(c: &ConfigReport) -> Vec<(f64, f64)> {
+    c.t_visibility
+        .iter()
+        .filter(|p| p.p_consistent.is_finite())
+        .map(|p| (p.t_ms, p.p_consistent))
+        .collect()
+}
+
 /// The lowest probability on the curves, rounded down to a tenth (for the y axis).
 fn y_floor(rows: &[&ConfigReport]) -> f64 {
     let min = rows
@@ -157,29 +185,16 @@ fn t_visibility_svg(
         .iter()
         .filter(|c| c.engine == engine && c.n == n)
         .collect();
-    let t_max = report.t_grid_ms.last().copied().unwrap_or(1.0).max(1e-3);
-    let frame = Frame {
-        caption: format!(
-            "t-visibility, {} profile, N = {n} ({})",
-            report.profile,
-            engine.name()
-        ),
-        caption_size: 22,
-        x: 0f64..t_max,
-        y: y_floor(&rows)..1.0005f64,
-        x_desc: "time since the write's commit (ms)",
-        y_desc: "P(read returns the latest write)",
-        legend: true,
-    };
+    let caption = format!(
+        "t-visibility, {} profile, N = {n} ({})",
+        report.profile,
+        engine.name()
+    );
+    let frame = t_visibility_frame(report, &rows, caption, 22);
     draw_svg(stem, frame, |chart| {
         for (i, c) in rows.iter().enumerate() {
             let col = color(i);
-            let points: Vec<(f64, f64)> = c
-                .t_visibility
-                .iter()
-                .filter(|p| p.p_consistent.is_finite())
-                .map(|p| (p.t_ms, p.p_consistent))
-                .collect();
+            let points = curve(c);
             chart
                 .draw_series(LineSeries::new(points.clone(), col.stroke_width(2)))?
                 .label(format!("R={} W={}", c.r, c.w))
@@ -253,29 +268,16 @@ fn compare_svg(report: &QuorumReport, n: usize, stem: &str) -> Result<String, Pl
         .iter()
         .filter(|c| c.n == n && partial.contains(&(c.r, c.w)))
         .collect();
-    let t_max = report.t_grid_ms.last().copied().unwrap_or(1.0).max(1e-3);
-    let frame = Frame {
-        caption: format!(
-            "protocol (points) vs WARS (solid: coordinator a replica, thin: external), {}, N = {n}",
-            report.profile
-        ),
-        caption_size: 18,
-        x: 0f64..t_max,
-        y: y_floor(&rows)..1.0005f64,
-        x_desc: "time since the write's commit (ms)",
-        y_desc: "P(read returns the latest write)",
-        legend: true,
-    };
+    let caption = format!(
+        "protocol (points) vs WARS (solid: coordinator a replica, thin: external), {}, N = {n}",
+        report.profile
+    );
+    let frame = t_visibility_frame(report, &rows, caption, 18);
     draw_svg(stem, frame, |chart| {
         for (i, &(r, w)) in partial.iter().enumerate() {
             let col = color(i);
             for c in rows.iter().filter(|c| c.r == r && c.w == w) {
-                let points: Vec<(f64, f64)> = c
-                    .t_visibility
-                    .iter()
-                    .filter(|p| p.p_consistent.is_finite())
-                    .map(|p| (p.t_ms, p.p_consistent))
-                    .collect();
+                let points = curve(c);
                 match c.engine {
                     Engine::WarsReplica => {
                         chart
