@@ -10,7 +10,7 @@
 //! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
 //!
 //! Runtime modules (tokio, quinn, axum; never used by the core):
-//! - [`runtime`]: the node process: driver thread, QUIC transport with mutual TLS, config
+//! - [`runtime`]: the node process: driver task, QUIC transport with mutual TLS, config
 //!   file, metrics, fault injection.
 //! - [`http`]: the HTTP API.
 //!

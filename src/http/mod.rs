@@ -1,7 +1,7 @@
 //! The HTTP API of one node (axum): keys, status, metrics and admin endpoints.
 //!
 //! Handlers never touch the node core: they turn a request into a
-//! [`DriverInput`](crate::runtime::driver::DriverInput), `try_send` it to the driver thread
+//! [`DriverInput`](crate::runtime::driver::DriverInput), `try_send` it to the driver task
 //! with a oneshot for the answer, and await that. The endpoints, headers, statuses and bodies
 //! are documented in `docs/http-api.md` (the runtime contract's §3).
 //!

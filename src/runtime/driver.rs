@@ -1,10 +1,17 @@
-//! The driver: the one thread that owns the node core and feeds it.
+//! The driver: the one task that owns the node core and feeds it.
 //!
-//! The sans-IO [`Node`] is driven by a dedicated std thread. Everything else (HTTP handlers,
-//! QUIC connection tasks) talks to it through one bounded [`std::sync::mpsc::sync_channel`] of
-//! [`DriverInput`]s, which they `try_send` into: a full channel means the node is overloaded, and
-//! the sender answers 503 (a client) or drops the frame (a peer; the protocol's timeouts, hints
-//! and anti-entropy recover it).
+//! The sans-IO [`Node`] is driven by one task on the node's tokio runtime, beside the QUIC
+//! and HTTP tasks that feed it. Everything else talks to it through one bounded channel of
+//! [`DriverInput`]s ([`inbox`]), which they `try_send` into: a full channel means the node is
+//! overloaded, and the sender answers 503 (a client) or drops the frame (a peer; the
+//! protocol's timeouts, hints and anti-entropy recover it).
+//!
+//! Why a task and not a thread of its own: a message then reaches the core without waking
+//! another thread (a futex and a context switch per hand-over, each way, were a tenth of the
+//! CPU per operation on a 2-core host running three nodes). The core's work is CPU work on
+//! memory (the store's memtable and journal buffer); the one blocking call, the fsync, runs
+//! on the syncer thread. A batch holds its worker thread while it runs: with one I/O thread
+//! the node's QUIC traffic waits for it, as it waited for the core before.
 //!
 //! The loop: wait for an input until the core's next deadline; take a bounded batch of the
 //! inputs that are ready; step them; tick; take the core's `Ready`; route what may leave at
@@ -14,7 +21,7 @@
 //! `Reply`s to the waiting front ends (HTTP, native clients).
 //!
 //! # Guarantees
-//! - The node is touched by this thread only; there is no lock around it.
+//! - The node is touched by the driver task only; there is no lock around it.
 //! - At most [`MAX_BATCH_INPUTS`] inputs share one sync, so a reply waits for at most one
 //!   batch's work before its fsync.
 //! - Time passed to the core never goes backwards ([`WallClock`]).
@@ -22,7 +29,7 @@
 //!   (final sync) before it returns.
 //!
 //! # Known limits
-//! - A status snapshot is built on this thread: a `/status` call costs the core a few
+//! - A status snapshot is built by the driver: a `/status` call costs the core a few
 //!   microseconds (ring ownership is cached per ring).
 //! - The input channel is bounded in inputs, not bytes: at worst `INBOX_CAPACITY` large
 //!   messages (a value is at most 1 MiB; batches are bounded in count) wait in memory.
@@ -37,9 +44,8 @@ use crate::{NodeId, Time};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// Capacity of the driver's input channel: past it, clients get 503 and peer frames drop.
 pub const INBOX_CAPACITY: usize = 8192;
@@ -56,6 +62,17 @@ pub const SLOW_BATCH: Duration = Duration::from_millis(100);
 
 /// How long shutdown waits for the sync in flight before syncing inline.
 pub const SHUTDOWN_SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// The way into the driver: every front end, the transport and the syncer hold one.
+pub type InboxSender = mpsc::Sender<DriverInput>;
+
+/// The driver's end of its inbox.
+pub type InboxReceiver = mpsc::Receiver<DriverInput>;
+
+/// A new driver inbox of [`INBOX_CAPACITY`] inputs.
+pub fn inbox() -> (InboxSender, InboxReceiver) {
+    mpsc::channel(INBOX_CAPACITY)
+}
 
 /// What the rest of the process sends the core.
 pub enum DriverInput {
@@ -108,7 +125,7 @@ impl WallClock {
 /// The loop's state: the node and where its outputs go.
 pub struct Driver {
     node: Node<DurableStore>,
-    inbox: Receiver<DriverInput>,
+    inbox: InboxReceiver,
     transport: Arc<Transport>,
     clock: WallClock,
     waiting: HashMap<ClientId, oneshot::Sender<ClientResult>>,
@@ -125,8 +142,8 @@ impl Driver {
     /// to report finished syncs), sending through `transport`. Starts the syncer thread.
     pub fn new(
         node: Node<DurableStore>,
-        inbox: Receiver<DriverInput>,
-        reports: SyncSender<DriverInput>,
+        inbox: InboxReceiver,
+        reports: InboxSender,
         transport: Arc<Transport>,
         clock: WallClock,
     ) -> Result<Self, std::io::Error> {
@@ -147,17 +164,29 @@ impl Driver {
 
     /// Runs until [`DriverInput::Shutdown`] (or every sender is gone); returns the result of
     /// the final sync.
-    pub fn run(mut self) -> Result<(), StoreError> {
+    pub async fn run(mut self) -> Result<(), StoreError> {
         let mut batch = Vec::with_capacity(MAX_BATCH_INPUTS);
         let mut stopping = false;
+        let deadline = tokio::time::sleep(MAX_IDLE_WAIT);
+        tokio::pin!(deadline);
         while !stopping {
-            let wait = self.wait();
-            match self.inbox.recv_timeout(wait) {
-                Ok(input) => batch.push(input),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => stopping = true,
+            deadline
+                .as_mut()
+                .reset(tokio::time::Instant::now() + self.wait());
+            tokio::select! {
+                biased;
+                input = self.inbox.recv() => match input {
+                    Some(input) => batch.push(input),
+                    None => stopping = true,
+                },
+                () = &mut deadline => {}
             }
-            batch.extend(self.inbox.try_iter().take(MAX_BATCH_INPUTS - batch.len()));
+            while batch.len() < MAX_BATCH_INPUTS {
+                match self.inbox.try_recv() {
+                    Ok(input) => batch.push(input),
+                    Err(_) => break,
+                }
+            }
             let started = Instant::now();
             let inputs = batch.len();
             let now = self.clock.now();
@@ -188,7 +217,7 @@ impl Driver {
                 );
             }
         }
-        self.finish_syncing();
+        self.finish_syncing().await;
         // Requests still waiting get no reply: their handlers answer 503.
         self.waiting.clear();
         self.node.into_store().close()
@@ -225,17 +254,17 @@ impl Driver {
     /// At shutdown: waits (bounded) for the sync in flight and releases what it covered, then
     /// syncs what is left inline. Inputs that arrive meanwhile are dropped (their senders see
     /// the node stopping).
-    fn finish_syncing(&mut self) {
+    async fn finish_syncing(&mut self) {
         let deadline = Instant::now() + SHUTDOWN_SYNC_WAIT;
         while self.sync_in_flight {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.inbox.recv_timeout(left) {
-                Ok(DriverInput::Synced { ticket, result }) => {
+            match tokio::time::timeout(left, self.inbox.recv()).await {
+                Ok(Some(DriverInput::Synced { ticket, result })) => {
                     self.node.complete_sync(ticket, result);
                     self.sync_in_flight = false;
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
             }
         }
         self.node.sync_store();
@@ -325,7 +354,7 @@ impl Driver {
 fn spawn_syncer(
     node: NodeId,
     mut journal: JournalSyncer,
-    reports: SyncSender<DriverInput>,
+    reports: InboxSender,
 ) -> Result<std::sync::mpsc::Sender<SyncTicket>, std::io::Error> {
     let (tickets, rx) = std::sync::mpsc::channel::<SyncTicket>();
     std::thread::Builder::new()
@@ -336,7 +365,7 @@ fn spawn_syncer(
                 // A blocking send: the driver keeps draining its inbox, so this waits at most
                 // one batch. It fails only once the driver is gone.
                 if reports
-                    .send(DriverInput::Synced { ticket, result })
+                    .blocking_send(DriverInput::Synced { ticket, result })
                     .is_err()
                 {
                     return;

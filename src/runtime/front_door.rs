@@ -1,5 +1,5 @@
 //! The front door: how every front end (HTTP, the native client protocol) hands a request to
-//! the driver thread and waits for the core's answer.
+//! the driver task and waits for the core's answer.
 //!
 //! # Guarantees
 //! - Bounded: a full driver queue is refused at once ([`DoorError::Overloaded`]), never
@@ -8,11 +8,11 @@
 //! - A wait is bounded: a request's own deadline plus [`REPLY_GRACE`] (the core always answers
 //!   by the deadline; the grace only guards against a stuck driver).
 
-use super::driver::DriverInput;
+use super::driver::{DriverInput, InboxSender};
 use crate::request::{ClientRequest, ClientResult};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 
 /// How long past a request's own deadline a front end waits for the core before it gives up.
@@ -34,7 +34,7 @@ pub enum DoorError {
 
 /// The way into one node's driver, shared by its front ends.
 pub struct FrontDoor {
-    inbox: SyncSender<DriverInput>,
+    inbox: InboxSender,
     accepting: AtomicBool,
     request_timeout: Duration,
 }
@@ -42,7 +42,7 @@ pub struct FrontDoor {
 impl FrontDoor {
     /// A door into the driver reading `inbox`; `request_timeout` is the core's default
     /// deadline (for requests that carry none).
-    pub fn new(inbox: SyncSender<DriverInput>, request_timeout: Duration) -> Self {
+    pub fn new(inbox: InboxSender, request_timeout: Duration) -> Self {
         Self {
             inbox,
             accepting: AtomicBool::new(true),
@@ -62,7 +62,7 @@ impl FrontDoor {
         }
         self.inbox.try_send(input).map_err(|error| match error {
             TrySendError::Full(_) => DoorError::Overloaded,
-            TrySendError::Disconnected(_) => DoorError::ShuttingDown,
+            TrySendError::Closed(_) => DoorError::ShuttingDown,
         })
     }
 
@@ -97,20 +97,20 @@ impl FrontDoor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc::sync_channel;
+    use tokio::sync::mpsc::channel;
 
     // A full queue is refused at once, a stopped door refuses everything, and a dropped
     // reply reads as a shutdown.
     #[tokio::test]
     async fn refusals_are_immediate_and_named() {
-        let (tx, rx) = sync_channel(1);
+        let (tx, mut rx) = channel(1);
         let door = FrontDoor::new(tx, Duration::from_millis(50));
         assert_eq!(door.submit(DriverInput::Shutdown), Ok(()));
         assert_eq!(
             door.submit(DriverInput::Shutdown),
             Err(DoorError::Overloaded)
         );
-        drop(rx.recv().unwrap());
+        drop(rx.try_recv().unwrap());
         // The driver takes the request and drops its reply sender.
         let answer = tokio::join!(door.request(ClientRequest::get(b"k".to_vec())), async {
             tokio::task::yield_now().await;

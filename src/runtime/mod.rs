@@ -1,11 +1,12 @@
-//! The real node process: the sans-IO core driven by a dedicated thread, QUIC to peers, the
+//! The real node process: the sans-IO core driven by one task on the node's runtime, QUIC to peers, the
 //! durable store on fjall, and the HTTP API.
 //!
 //! ```text
-//!  HTTP (axum, tokio) ──try_send──┐                          ┌──▶ per-peer queues ──▶ QUIC
-//!                                 ▼                          │     (transport, tokio)
-//!  QUIC inbound (tokio) ──try_send──▶ sync_channel ──▶ driver thread: Node<DurableStore>
-//!                                                             └──▶ oneshot replies ──▶ HTTP
+//!  HTTP (axum, tokio) ──try_send──┐                        ┌──▶ per-peer queues ──▶ QUIC
+//!                                 ▼                        │     (transport, tokio)
+//!  QUIC inbound (tokio) ──try_send──▶ inbox ──▶ driver task: Node<DurableStore>
+//!                                                   ▲       └──▶ oneshot replies ──▶ HTTP
+//!                       syncer thread (fsync) ──────┘
 //! ```
 //!
 //! One file per concept: [`node_config`] (the TOML file), [`tls`] (cluster CA, certificates,
@@ -14,7 +15,7 @@
 //!
 //! # Life cycle
 //! [`start`] opens the store, binds the QUIC endpoint and the HTTP listener (a port in use is
-//! an error, before anything is served), starts the driver thread and serves HTTP.
+//! an error, before anything is served), starts the driver task and serves HTTP.
 //! [`RunningNode::shutdown`] (on SIGTERM/SIGINT in [`run_node`]): stop taking requests, let
 //! in-flight requests finish, stop the driver (it drains its outputs and syncs the store one
 //! last time), then close the QUIC connections.
@@ -41,7 +42,7 @@ pub mod transport;
 use crate::http::{self, HttpLimits, HttpState};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::store::{DurableConfig, DurableStore, StoreError};
-use driver::{Driver, DriverInput, INBOX_CAPACITY, WallClock};
+use driver::{Driver, DriverInput, InboxSender, WallClock};
 use faults::Faults;
 use front_door::FrontDoor;
 use metrics::Metrics;
@@ -50,7 +51,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use tls::{NodeTls, TlsError};
 use transport::{Transport, TransportError};
 
@@ -91,8 +91,8 @@ pub enum StartError {
     /// The node core refused its configuration or stored state.
     #[error("cannot start the node core: {0}")]
     Node(#[from] NodeError),
-    /// The core thread could not be spawned.
-    #[error("cannot spawn the core thread: {0}")]
+    /// A thread (the syncer, or the one opening the store) could not be spawned.
+    #[error("cannot spawn a thread: {0}")]
     Thread(std::io::Error),
 }
 
@@ -114,8 +114,8 @@ pub enum ShutdownError {
     /// The final sync of the store failed: the last unacknowledged writes may be lost.
     #[error("the final store sync failed: {0}")]
     Store(#[from] StoreError),
-    /// The core thread panicked.
-    #[error("the core thread panicked")]
+    /// The driver task panicked.
+    #[error("the core's driver task panicked")]
     CorePanicked,
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
@@ -127,11 +127,11 @@ pub struct RunningNode {
     id: crate::NodeId,
     http_addr: SocketAddr,
     peer_addr: SocketAddr,
-    inbox: SyncSender<DriverInput>,
+    inbox: InboxSender,
     door: Arc<FrontDoor>,
     http_stop: tokio::sync::oneshot::Sender<()>,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    core: std::thread::JoinHandle<Result<(), StoreError>>,
+    core: tokio::task::JoinHandle<Result<(), StoreError>>,
     transport: Arc<Transport>,
     metrics: Arc<Metrics>,
 }
@@ -166,18 +166,13 @@ impl RunningNode {
             Ok(result) => result.map_err(ShutdownError::Http),
             Err(_) => Ok(()), // the HTTP task was cancelled: nothing left to finish
         };
-        let inbox = self.inbox;
-        let core = self.core;
-        let stopped = tokio::task::spawn_blocking(move || {
-            // A blocking send: the driver keeps draining, so this waits at most one batch.
-            let _ = inbox.send(DriverInput::Shutdown);
-            core.join()
-        })
-        .await;
+        // The driver keeps draining, so this waits at most one batch.
+        let _ = self.inbox.send(DriverInput::Shutdown).await;
+        let stopped = self.core.await;
         self.transport.shutdown().await;
         match stopped {
-            Ok(Ok(store_result)) => store_result?,
-            _ => return Err(ShutdownError::CorePanicked),
+            Ok(store_result) => store_result?,
+            Err(_) => return Err(ShutdownError::CorePanicked),
         }
         http
     }
@@ -188,7 +183,7 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
     let tls = NodeTls::load(&config.tls.ca_cert, &config.tls.cert, &config.tls.key)?;
     let metrics = Arc::new(Metrics::new());
     let faults = Arc::new(Faults::default());
-    let (inbox, inbox_rx) = std::sync::mpsc::sync_channel(INBOX_CAPACITY);
+    let (inbox, inbox_rx) = driver::inbox();
 
     let http_listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -247,10 +242,7 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
     )?;
     let driver = Driver::new(node, inbox_rx, inbox.clone(), transport.clone(), clock)
         .map_err(StartError::Thread)?;
-    let core = std::thread::Builder::new()
-        .name(format!("ringstore-core-{}", config.id.0))
-        .spawn(move || driver.run())
-        .map_err(StartError::Thread)?;
+    let core = tokio::spawn(driver.run());
 
     let http_state = Arc::new(HttpState::new(
         door.clone(),

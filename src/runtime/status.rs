@@ -1,7 +1,7 @@
 //! A node's status as `GET /status` reports it: membership, ring, keys, hints and counters.
 //!
-//! The driver thread builds a [`NodeStatus`] from its `Node` when asked (the core is owned by
-//! that thread alone), and the HTTP handler serialises it. The JSON shape is the runtime
+//! The driver task builds a [`NodeStatus`] from its `Node` when asked (the core is owned by
+//! that task alone), and the HTTP handler serialises it. The JSON shape is the runtime
 //! contract's §3.
 //!
 //! # Guarantees

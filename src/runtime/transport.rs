@@ -45,7 +45,7 @@
 //! - Inbound frames are delivered to the driver in arrival order per stream only.
 
 use super::client_service::serve_client;
-use super::driver::DriverInput;
+use super::driver::{DriverInput, InboxSender};
 use super::faults::Faults;
 use super::front_door::FrontDoor;
 use super::metrics::{DropReason, Metrics};
@@ -56,10 +56,10 @@ use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// Messages queued for one peer before new ones are dropped.
 pub const PEER_QUEUE_FRAMES: usize = 1024;
@@ -180,7 +180,7 @@ impl Transport {
         id: NodeId,
         addr: SocketAddr,
         tls: &NodeTls,
-        inbox: SyncSender<DriverInput>,
+        inbox: InboxSender,
         door: Arc<FrontDoor>,
         faults: Arc<Faults>,
         metrics: Arc<Metrics>,
@@ -527,7 +527,7 @@ async fn write_batch(
 // ----- inbound -----
 
 /// Accepts connections until the endpoint closes.
-async fn accept_loop(shared: Arc<Shared>, inbox: SyncSender<DriverInput>) {
+async fn accept_loop(shared: Arc<Shared>, inbox: InboxSender) {
     while let Some(incoming) = shared.endpoint.accept().await {
         tokio::spawn(serve_connection(shared.clone(), inbox.clone(), incoming));
     }
@@ -570,7 +570,7 @@ impl InboundPeer {
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, inbox: SyncSender<DriverInput>, incoming: Incoming) {
+async fn serve_connection(shared: Arc<Shared>, inbox: InboxSender, incoming: Incoming) {
     let remote = incoming.remote_address();
     let conn = match incoming.await {
         Ok(conn) => conn,
@@ -625,7 +625,7 @@ async fn serve_connection(shared: Arc<Shared>, inbox: SyncSender<DriverInput>, i
 /// Reads the frames of one stream and hands them to the driver.
 async fn read_stream(
     shared: Arc<Shared>,
-    inbox: SyncSender<DriverInput>,
+    inbox: InboxSender,
     peer: Arc<InboundPeer>,
     mut stream: RecvStream,
 ) {
@@ -683,7 +683,7 @@ async fn read_stream(
             Err(TrySendError::Full(_)) => {
                 shared.metrics.frames_dropped(DropReason::InboxFull, 1);
             }
-            Err(TrySendError::Disconnected(_)) => return, // the driver stopped
+            Err(TrySendError::Closed(_)) => return, // the driver stopped
         }
     }
 }
@@ -691,8 +691,8 @@ async fn read_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::driver::InboxReceiver;
     use crate::runtime::tls::{ClusterCa, NodeTls};
-    use std::sync::mpsc::{Receiver, sync_channel};
     use std::time::Instant;
 
     /// Bound on every wait of these tests.
@@ -700,12 +700,12 @@ mod tests {
 
     struct TestNode {
         transport: Arc<Transport>,
-        inbox: Receiver<DriverInput>,
+        inbox: InboxReceiver,
         metrics: Arc<Metrics>,
     }
 
     fn node(id: u64, tls: &NodeTls) -> TestNode {
-        let (tx, inbox) = sync_channel(1024);
+        let (tx, inbox) = crate::runtime::driver::inbox();
         let metrics = Arc::new(Metrics::new());
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let door = Arc::new(FrontDoor::new(tx.clone(), Duration::from_secs(2)));
@@ -748,8 +748,11 @@ mod tests {
     }
 
     /// The next input of `inbox`, waiting at most `WAIT`.
-    fn next_input(inbox: &Receiver<DriverInput>) -> Option<DriverInput> {
-        tokio::task::block_in_place(|| inbox.recv_timeout(WAIT).ok())
+    async fn next_input(inbox: &mut InboxReceiver) -> Option<DriverInput> {
+        tokio::time::timeout(WAIT, inbox.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Waits (bounded) until `condition` holds.
@@ -764,9 +767,9 @@ mod tests {
     // Two nodes with certificates of the same CA connect, and a frame arrives with its sender.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nodes_of_one_ca_exchange_frames() {
-        let (a, b) = node_pair();
+        let (a, mut b) = node_pair();
         a.transport.send(NodeId(2), gossip());
-        match next_input(&b.inbox) {
+        match next_input(&mut b.inbox).await {
             Some(DriverInput::Peer { from, message }) => {
                 assert_eq!(from, NodeId(1));
                 assert_eq!(message, gossip());
@@ -783,7 +786,7 @@ mod tests {
     // all arrive, each once, with their sender.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lane_and_bulk_batches_both_arrive() {
-        let (a, b) = node_pair();
+        let (a, mut b) = node_pair();
         let small = 200u64;
         let bulk = PeerMessage::Read {
             op: protocol::OpId(u64::MAX),
@@ -800,7 +803,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut bulk_seen = 0;
         for _ in 0..=small {
-            match next_input(&b.inbox) {
+            match next_input(&mut b.inbox).await {
                 Some(DriverInput::Peer { from, message }) => {
                     assert_eq!(from, NodeId(1));
                     match message {
@@ -829,7 +832,7 @@ mod tests {
     async fn peers_of_another_ca_are_refused() {
         let ca = ClusterCa::generate().unwrap();
         let rogue_ca = ClusterCa::generate().unwrap();
-        let good = node(2, &tls_for(&ca, 2));
+        let mut good = node(2, &tls_for(&ca, 2));
         let rogue = node(3, &tls_for(&rogue_ca, 3));
         let good_addr = good.transport.local_addr().unwrap();
 
@@ -875,7 +878,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spoofed_senders_are_cut_off() {
         let ca = ClusterCa::generate().unwrap();
-        let receiver = node(2, &tls_for(&ca, 2));
+        let mut receiver = node(2, &tls_for(&ca, 2));
         // Id 5, but the certificate of node 1.
         let spoofer = node(5, &tls_for(&ca, 1));
         spoofer
@@ -895,7 +898,7 @@ mod tests {
     async fn malformed_and_foreign_frames_close_the_connection() {
         let ca = ClusterCa::generate().unwrap();
         let sender = node(1, &tls_for(&ca, 1));
-        let receiver = node(2, &tls_for(&ca, 2));
+        let mut receiver = node(2, &tls_for(&ca, 2));
         let addr = receiver.transport.local_addr().unwrap();
         let mut foreign = protocol::encode(NodeId(1), &gossip()).unwrap();
         foreign[0] = 9; // the version varint: protocol version 9
