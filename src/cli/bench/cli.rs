@@ -48,6 +48,10 @@ pub struct BenchArgs {
     pub target: BenchTargetArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Threads of the load generator (its tokio workers); default: one per core. On a
+    /// machine the cluster shares, fewer threads leave more of it to the nodes.
+    #[arg(long, value_name = "N", global = true)]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 /// Probes under `ringstore bench`.
@@ -346,7 +350,11 @@ pub fn run(args: BenchArgs) -> ExitCode {
 }
 
 fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.get());
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(BenchCliError::Runtime)?;
