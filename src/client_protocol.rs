@@ -259,6 +259,18 @@ mod tests {
         }
     }
 
+    // The frame layout documented in docs/client-protocol.md, byte for byte.
+    #[test]
+    fn the_documented_example_is_the_encoding() {
+        let mut bytes = Vec::new();
+        encode_request(&mut bytes, 5, &ClientRequest::get(b"k".to_vec())).unwrap();
+        assert_eq!(
+            bytes,
+            [8, 0, 0, 0, 2, 5, 0, 1, b'k', 0, 0, 0],
+            "update the example in docs/client-protocol.md"
+        );
+    }
+
     // Several frames in one buffer come out one by one, in order; a frame split anywhere is
     // reported incomplete until its last byte is there.
     #[test]

@@ -11,7 +11,8 @@
 //!
 //! # Guarantees
 //! - Every request frame whose id is readable gets exactly one response frame, unless the
-//!   client reset the stream or the connection died: a malformed frame is answered
+//!   client reset the stream, the connection died or the stream was reset as unframeable
+//!   (below): a malformed frame is answered
 //!   `BadRequest`, a full driver queue `Overloaded` at once, a stopping node `ShuttingDown`,
 //!   an answer too large for a frame `Unencodable`.
 //! - A stream that cannot be cut into frames (a length prefix over `MAX_CLIENT_FRAME_BYTES`)
