@@ -7,10 +7,15 @@
 // Unwrap is fine in tests (team rule); helpers outside #[test] fns need the allowance.
 #![allow(clippy::unwrap_used)]
 
+use futures_util::future::join_all;
 use ringstore::NodeId;
 use ringstore::client::{ClientIdentity, NativeClient, NodeAddr};
-use ringstore::client_protocol::{ClientResponse, decode_response};
+use ringstore::client_protocol::{
+    CLIENT_PROTOCOL_VERSION, ClientResponse, FRAME_HEADER_BYTES, RequestId, decode_request,
+    decode_response, encode_request, encode_response, next_frame,
+};
 use ringstore::config::NodeConfig;
+use ringstore::request::ClientRequest;
 use ringstore::runtime::node_config::{NodeFileConfig, SeedPeer, SyncMode, TlsFiles};
 use ringstore::runtime::tls::ClusterCa;
 use ringstore::runtime::tls::{NodeTls, node_name};
@@ -334,6 +339,19 @@ async fn three_nodes(dir: &Path, ca: &ClusterCa) -> Vec<RunningNode> {
 
 /// A native client of `nodes` whose certificate `ca` signed.
 fn native_client(dir: &Path, ca: &ClusterCa, nodes: &[RunningNode]) -> NativeClient {
+    let addrs = nodes
+        .iter()
+        .map(|n| NodeAddr {
+            id: n.id(),
+            addr: n.peer_addr(),
+        })
+        .collect();
+    native_client_of(dir, ca, addrs)
+}
+
+/// A native client of the nodes at `addrs` whose certificate `ca` signed (`dir` holds
+/// `ca.pem`).
+fn native_client_of(dir: &Path, ca: &ClusterCa, addrs: Vec<NodeAddr>) -> NativeClient {
     let identity = ClientIdentity {
         ca_cert: dir.join("ca.pem"),
         cert: dir.join("client.pem"),
@@ -343,19 +361,60 @@ fn native_client(dir: &Path, ca: &ClusterCa, nodes: &[RunningNode]) -> NativeCli
         .unwrap()
         .save(&identity.cert, &identity.key)
         .unwrap();
-    let addrs = nodes
-        .iter()
-        .map(|n| NodeAddr {
-            id: n.id(),
-            addr: n.peer_addr(),
-        })
-        .collect();
     NativeClient::new(&identity, addrs).unwrap()
 }
 
-// The native client (QUIC + postcard, ALPN ringstore-client/1) reads, writes, resolves
-// siblings and deletes across three nodes; the node's errors come back by kind; garbage on a
-// request stream is answered BadRequest; a client of another CA cannot connect.
+/// A client-protocol frame whose payload is `payload`, whatever it holds.
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = u32::try_from(payload.len()).unwrap().to_le_bytes().to_vec();
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A request payload of the current version with id `id` and `body` as its body bytes.
+fn request_payload(id: RequestId, body: &[u8]) -> Vec<u8> {
+    let mut payload = postcard::to_stdvec(&CLIENT_PROTOCOL_VERSION).unwrap();
+    payload.extend(postcard::to_stdvec(&id).unwrap());
+    payload.extend_from_slice(body);
+    payload
+}
+
+/// Reads one response frame from a raw client stream.
+async fn read_response(recv: &mut quinn::RecvStream) -> (RequestId, ClientResponse) {
+    let mut prefix = [0; FRAME_HEADER_BYTES];
+    recv.read_exact(&mut prefix).await.unwrap();
+    let mut payload = vec![0; u32::from_le_bytes(prefix) as usize];
+    recv.read_exact(&mut payload).await.unwrap();
+    decode_response(&payload).unwrap()
+}
+
+/// Reads from a raw client stream until `frames` whole request frames arrived; returns their
+/// ids.
+async fn read_requests(recv: &mut quinn::RecvStream, frames: usize) -> Vec<RequestId> {
+    let mut inbox = Vec::new();
+    let mut ids = Vec::new();
+    while ids.len() < frames {
+        let chunk = recv.read_chunk(1 << 16, true).await.unwrap();
+        let Some(chunk) = chunk else {
+            panic!(
+                "the stream ended after requests {ids:?} and {} bytes",
+                inbox.len()
+            );
+        };
+        inbox.extend_from_slice(&chunk.bytes);
+        while let Some((payload, used)) = next_frame(&inbox).unwrap() {
+            ids.push(decode_request(payload).unwrap().0);
+            inbox.drain(..used);
+        }
+    }
+    ids
+}
+
+// The native client (QUIC + postcard, ALPN ringstore-client/2) reads, writes, resolves
+// siblings and deletes across three nodes; many calls at once share one stream per node and
+// each gets its own answer; the node's errors come back by kind; a malformed frame is answered
+// BadRequest under its id, an unframeable stream is reset and the connection stays usable; a
+// client of another CA cannot connect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_over_the_native_client() {
     init_logs();
@@ -437,7 +496,35 @@ async fn three_nodes_over_the_native_client() {
         .unwrap_err();
     assert_eq!(unknown.kind(), "unknown_node");
 
-    // Garbage on a request stream: answered BadRequest, and the connection stays usable.
+    // Many calls at once, pipelined on each node's one stream and finishing in any order:
+    // every call gets the answer to its own request.
+    let keys: Vec<String> = (0..300).map(|i| format!("pipelined-{i}")).collect();
+    let node_of = |i: usize| [n1, n2, n3][i % 3];
+    let writes = join_all(keys.iter().enumerate().map(|(i, key)| {
+        client.put(
+            node_of(i),
+            key.clone(),
+            format!("value-{i}"),
+            CausalContext::empty(),
+            Some(2),
+        )
+    }))
+    .await;
+    assert!(writes.iter().all(Result::is_ok), "{writes:?}");
+    let reads = join_all(
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| client.get(node_of(i + 1), key.clone(), Some(2))),
+    )
+    .await;
+    for (i, read) in reads.into_iter().enumerate() {
+        assert_eq!(
+            read.unwrap().values,
+            vec![format!("value-{i}").into_bytes()]
+        );
+    }
+
+    // Raw frames on a raw connection.
     let tls = NodeTls::load(
         &dir.path().join("ca.pem"),
         &dir.path().join("client.pem"),
@@ -451,16 +538,47 @@ async fn three_nodes_over_the_native_client() {
         .unwrap()
         .await
         .unwrap();
-    for _ in 0..2 {
-        let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        send.write_all(&[0xff; 9]).await.unwrap();
-        send.finish().unwrap();
-        let answer = decode_response(&recv.read_to_end(1 << 20).await.unwrap()).unwrap();
+    // A garbage body behind a readable id: answered BadRequest under that id, twice on one
+    // stream, and a valid request after them is still served.
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    for id in [41, 42] {
+        send.write_all(&client_frame(&request_payload(id, &[0xff; 9])))
+            .await
+            .unwrap();
+        let (answered, answer) = read_response(&mut recv).await;
+        assert_eq!(answered, id);
         assert!(
             matches!(answer, ClientResponse::BadRequest { .. }),
             "{answer:?}"
         );
     }
+    let mut frame = Vec::new();
+    encode_request(&mut frame, 43, &ClientRequest::get(b"k".to_vec())).unwrap();
+    send.write_all(&frame).await.unwrap();
+    let (answered, answer) = read_response(&mut recv).await;
+    assert_eq!(answered, 43);
+    assert!(matches!(answer, ClientResponse::Done(Ok(_))), "{answer:?}");
+    // A length over the limit: the stream is reset, and the client finds out on reading.
+    send.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+    let mut byte = [0];
+    let refused = recv.read_exact(&mut byte).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            quinn::ReadExactError::ReadError(quinn::ReadError::Reset(code)) if code == 1u32.into()
+        ),
+        "{refused:?}"
+    );
+    // The connection's other streams are still served, and the stream's end is answered with
+    // the stream's end once every request was answered.
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&frame).await.unwrap();
+    send.finish().unwrap();
+    let (answered, answer) = read_response(&mut recv).await;
+    assert_eq!(answered, 43);
+    assert!(matches!(answer, ClientResponse::Done(Ok(_))), "{answer:?}");
+    assert_eq!(recv.read_to_end(1).await.unwrap(), Vec::<u8>::new());
+    conn.close(0u32.into(), b"done");
 
     // A client whose certificate another CA signed cannot connect.
     let rogue_dir = tempfile::tempdir().unwrap();
@@ -483,6 +601,65 @@ async fn three_nodes_over_the_native_client() {
     for node in nodes {
         node.shutdown().await.unwrap();
     }
+}
+
+// When a node's connection dies under waiting calls, every one of them fails with
+// `connection` at once (not at its timeout), and the next call re-dials. The node is a bare
+// QUIC server with a node certificate, so the test decides when the connection dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_client_fails_waiting_calls_when_the_link_dies() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    ca.save(&dir.path().join("ca.pem"), &dir.path().join("ca.key"))
+        .unwrap();
+    let tls = NodeTls::from_pem_strings(&ca, &ca.issue_node_cert(NodeId(1)).unwrap()).unwrap();
+    let server = quinn::Endpoint::server(
+        tls.quic_server_config().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let fake_node = tokio::spawn(async move {
+        // First connection: wait until three requests are in, then drop the connection.
+        let conn = server.accept().await.unwrap().await.unwrap();
+        let (_send, mut recv) = conn.accept_bi().await.unwrap();
+        assert_eq!(read_requests(&mut recv, 3).await.len(), 3);
+        conn.close(7u32.into(), b"fake node gone");
+        // Second connection: answer one request, under its id.
+        let conn = server.accept().await.unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let ids = read_requests(&mut recv, 1).await;
+        let mut frame = Vec::new();
+        encode_response(&mut frame, ids[0], &ClientResponse::Overloaded).unwrap();
+        send.write_all(&frame).await.unwrap();
+        conn.closed().await;
+    });
+    let client = native_client_of(
+        dir.path(),
+        &ca,
+        vec![NodeAddr {
+            id: NodeId(1),
+            addr,
+        }],
+    );
+
+    // Dialled first: calls racing to dial would each open a connection, and the fake node
+    // accepts one at a time.
+    assert!(client.connect_all().await.is_empty());
+    let calls = join_all((0..3).map(|i| client.get(NodeId(1), format!("k{i}"), None))).await;
+    for call in calls {
+        let error = call.unwrap_err();
+        assert_eq!(error.kind(), "connection", "{error}");
+    }
+    let again = client
+        .get(NodeId(1), b"k".to_vec(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), "overloaded", "{again}");
+
+    client.close().await;
+    fake_node.await.unwrap();
 }
 
 /// The path of the built `ringstore` binary.

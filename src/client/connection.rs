@@ -1,27 +1,45 @@
-//! The QUIC side of the native client: one endpoint, one connection per node, one stream per
-//! request.
+//! The QUIC side of the native client: one endpoint, one connection per node, and on each
+//! connection one long-lived stream carrying every request to that node, pipelined.
+//!
+//! A node's connection and its stream make a [`Link`]. A call takes a fresh request id,
+//! registers itself under it in the link's table of waiting calls, and queues its request
+//! frame; the link's writer task drains everything queued into one write; its reader task cuts
+//! response frames from the stream and hands each to the call waiting under its id. Answers
+//! come back in whatever order the node finishes them.
 //!
 //! # Guarantees
-//! - No lock is held across an await: the connection table is a std mutex taken only to look
-//!   up or store a connection.
-//! - A connection that failed is forgotten and re-dialled by the next call to that node.
+//! - No lock is held across an await: the connection table and each link's table of waiting
+//!   calls are std mutexes taken only to look up, insert or remove.
+//! - Every call ends: with its answer, with the link's failure (when the stream or the
+//!   connection fails, every waiting call fails at once with [`CallError::Connection`], or
+//!   [`CallError::Protocol`] for an answer stream that is not frames), or with the timeout of
+//!   [`NativeClient::request`]. A call that stops waiting (timed out, dropped) removes its
+//!   entry.
+//! - A link that failed is never used again: calls skip it and forget it, and the next call to
+//!   that node re-dials.
 //! - Every call is bounded in time (see [`super::DEADLINE_MARGIN`], [`DEFAULT_WAIT`]).
+//!
+//! # Known limits
+//! - The queue of frames for the writer is unbounded: each frame in it belongs to a call
+//!   waiting for its answer, so it holds at most one frame per call in flight.
 
 use super::{CallError, DEADLINE_MARGIN, KvTarget};
 use crate::NodeId;
 use crate::cli::cluster_file::{ClusterFile, ClusterFileError};
 use crate::client_protocol::{
-    ClientResponse, MAX_CLIENT_FRAME_BYTES, decode_response, encode_request,
+    BadFrame, ClientResponse, RequestId, decode_response, encode_request, next_frame,
 };
 use crate::request::{ClientReply, ClientRequest, ReadResult};
 use crate::runtime::tls::{self, ClusterCa, NodeTls, TlsError};
 use crate::version::{CausalContext, Dot};
-use quinn::{Connection, Endpoint};
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt, WriteError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// How long a call whose request names no deadline waits for its answer (nodes default to a
 /// 2 s deadline; this bounds the wait whatever a node is configured with).
@@ -31,6 +49,21 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 pub const CLIENT_CERT_FILE: &str = "client.pem";
 /// The client key's file name in a cluster directory.
 pub const CLIENT_KEY_FILE: &str = "client.key";
+
+/// The most bytes taken from a link's stream per read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The most queued frames the writer takes at once.
+const MAX_FRAMES_PER_WRITE: usize = 256;
+
+/// The writer's gathering of small frames into one write stops at this many bytes.
+const MAX_WRITE_BYTES: usize = 256 * 1024;
+
+/// A frame at least this large is written on its own rather than copied into a batch.
+const WRITE_ALONE_BYTES: usize = 64 * 1024;
+
+/// Application close code of a connection whose request stream failed.
+const CLOSE_LINK_FAILED: u32 = 1;
 
 /// A node and the address of its QUIC endpoint (`peer_addr` in cluster.json).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +127,7 @@ pub enum ClientSetupError {
 struct Inner {
     endpoint: Endpoint,
     nodes: Vec<NodeAddr>,
-    connections: Mutex<HashMap<NodeId, Connection>>,
+    links: Mutex<HashMap<NodeId, Arc<Link>>>,
 }
 
 /// A client of a cluster over the native protocol. Cheap to clone (shared state); create it
@@ -122,7 +155,7 @@ impl NativeClient {
             inner: Arc::new(Inner {
                 endpoint,
                 nodes,
-                connections: Mutex::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -152,7 +185,7 @@ impl NativeClient {
     pub async fn connect_all(&self) -> Vec<(NodeId, CallError)> {
         let mut failed = Vec::new();
         for node in self.inner.nodes.iter().map(|n| n.id) {
-            if let Err(error) = self.connection(node).await {
+            if let Err(error) = self.link(node).await {
                 failed.push((node, error));
             }
         }
@@ -223,44 +256,58 @@ impl NativeClient {
 
     /// Closes every connection and waits briefly for the nodes to see it.
     pub async fn close(&self) {
-        self.inner
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.links().clear();
         self.inner.endpoint.close(0u32.into(), b"client closing");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
     }
 
-    /// One request on its own stream: frame out, frame back.
+    /// One request on the node's link: frame out, then the answer under its id.
     async fn exchange(
         &self,
         node: NodeId,
         request: &ClientRequest,
     ) -> Result<ClientReply, CallError> {
-        let frame = encode_request(request).map_err(|error| CallError::BadRequest {
+        let link = self.link(node).await?;
+        let id = link.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut frame = Vec::new();
+        encode_request(&mut frame, id, request).map_err(|error| CallError::BadRequest {
             node,
             detail: error.to_string(),
         })?;
-        let conn = self.connection(node).await?;
-        let lost = |error: &dyn std::fmt::Display| {
-            self.forget(node, &conn);
-            CallError::Connection {
-                node,
-                detail: error.to_string(),
+        let answer = match link.calls.register(id) {
+            Ok(answer) => answer,
+            Err(undelivered) => {
+                self.forget(node, &link);
+                return Err(undelivered.into_call_error(node));
             }
         };
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
-        send.write_all(&frame).await.map_err(|e| lost(&e))?;
-        send.finish().map_err(|e| lost(&e))?;
-        let bytes = recv
-            .read_to_end(MAX_CLIENT_FRAME_BYTES)
-            .await
-            .map_err(|e| lost(&e))?;
-        let response = decode_response(&bytes).map_err(|error| CallError::Protocol {
-            node,
-            detail: error.to_string(),
-        })?;
+        let mut waiting = Waiting {
+            calls: &link.calls,
+            id,
+            ended: false,
+        };
+        // A refused send means the writer is gone, which it only is after failing every waiting
+        // call, this one included: that failure arrives below.
+        let _ = link.requests.send(frame);
+        let answer = answer.await;
+        waiting.ended = true;
+        let response = match answer {
+            Ok(Ok(response)) => response,
+            Ok(Err(undelivered)) => {
+                if link.calls.has_failed() {
+                    self.forget(node, &link);
+                }
+                return Err(undelivered.into_call_error(node));
+            }
+            Err(_) => {
+                // Unreachable: a registered call is always answered or failed, never dropped.
+                self.forget(node, &link);
+                return Err(CallError::Connection {
+                    node,
+                    detail: "the call was dropped without an answer".into(),
+                });
+            }
+        };
         match response {
             ClientResponse::Done(Ok(reply)) => Ok(reply),
             ClientResponse::Done(Err(error)) => Err(CallError::Request(error)),
@@ -271,13 +318,14 @@ impl NativeClient {
                 waited: Duration::ZERO,
             }),
             ClientResponse::BadRequest { detail } => Err(CallError::BadRequest { node, detail }),
+            ClientResponse::Unencodable { detail } => Err(CallError::Protocol { node, detail }),
         }
     }
 
-    /// The live connection to `node`, dialling it if there is none.
-    async fn connection(&self, node: NodeId) -> Result<Connection, CallError> {
-        if let Some(conn) = self.cached(node) {
-            return Ok(conn);
+    /// The healthy link to `node`, dialling it if there is none.
+    async fn link(&self, node: NodeId) -> Result<Arc<Link>, CallError> {
+        if let Some(link) = self.cached(node) {
+            return Ok(link);
         }
         let addr = self
             .inner
@@ -297,48 +345,299 @@ impl NativeClient {
             .map_err(|e| failed(&e))?
             .await
             .map_err(|e| failed(&e))?;
-        let mut connections = self
-            .inner
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // Another call may have dialled meanwhile: keep one connection per node.
-        match connections.get(&node) {
-            Some(existing) if existing.close_reason().is_none() => {
-                conn.close(0u32.into(), b"duplicate");
+        // Opening is local (nothing reaches the node before the first request).
+        let (send, recv) = conn.open_bi().await.map_err(|e| failed(&e))?;
+        let link = Link::start(conn, send, recv);
+        let mut links = self.links();
+        // Another call may have dialled meanwhile: keep one link per node.
+        match links.get(&node) {
+            Some(existing) if existing.is_healthy() => {
+                link.conn.close(0u32.into(), b"duplicate");
                 Ok(existing.clone())
             }
             _ => {
-                connections.insert(node, conn.clone());
-                Ok(conn)
+                links.insert(node, link.clone());
+                Ok(link)
             }
         }
     }
 
-    fn cached(&self, node: NodeId) -> Option<Connection> {
-        let connections = self
-            .inner
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        connections
+    fn cached(&self, node: NodeId) -> Option<Arc<Link>> {
+        self.links()
             .get(&node)
-            .filter(|conn| conn.close_reason().is_none())
+            .filter(|link| link.is_healthy())
             .cloned()
     }
 
-    /// Drops `conn` from the table if it is still the one for `node` (the next call re-dials).
-    fn forget(&self, node: NodeId, conn: &Connection) {
-        let mut connections = self
-            .inner
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if connections
+    /// Drops `link` from the table if it is still the one for `node` (the next call re-dials).
+    fn forget(&self, node: NodeId, link: &Arc<Link>) {
+        let mut links = self.links();
+        if links
             .get(&node)
-            .is_some_and(|current| current.stable_id() == conn.stable_id())
+            .is_some_and(|current| Arc::ptr_eq(current, link))
         {
-            connections.remove(&node);
+            links.remove(&node);
+        }
+    }
+
+    fn links(&self) -> MutexGuard<'_, HashMap<NodeId, Arc<Link>>> {
+        self.inner.links.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One node's connection and the request stream on it, served by a writer and a reader task.
+/// The tasks end when the link is dropped (the writer finishes the stream, the node then
+/// finishes its side) or when the link fails.
+struct Link {
+    conn: Connection,
+    /// Request frames for the writer task.
+    requests: mpsc::UnboundedSender<Vec<u8>>,
+    /// The calls waiting for an answer, shared with both tasks.
+    calls: Arc<Calls>,
+    /// The next request id (ids are never reused on a link).
+    next_id: AtomicU64,
+}
+
+impl Link {
+    /// A link on `conn` and its stream `send`/`recv`, with its two tasks started.
+    fn start(conn: Connection, send: SendStream, recv: RecvStream) -> Arc<Self> {
+        let (requests, queue) = mpsc::unbounded_channel();
+        let calls = Arc::new(Calls::default());
+        tokio::spawn(write_requests(send, queue, calls.clone(), conn.clone()));
+        tokio::spawn(read_answers(recv, calls.clone(), conn.clone()));
+        Arc::new(Self {
+            conn,
+            requests,
+            calls,
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    fn is_healthy(&self) -> bool {
+        !self.calls.has_failed() && self.conn.close_reason().is_none()
+    }
+}
+
+/// Why no valid answer reached a call.
+#[derive(Clone, Debug)]
+enum Undelivered {
+    /// The stream or the connection failed (the request may or may not have been applied).
+    Lost(String),
+    /// The node's bytes were not a valid answer.
+    Garbled(String),
+}
+
+impl Undelivered {
+    fn into_call_error(self, node: NodeId) -> CallError {
+        match self {
+            Undelivered::Lost(detail) => CallError::Connection { node, detail },
+            Undelivered::Garbled(detail) => CallError::Protocol { node, detail },
+        }
+    }
+}
+
+/// What a waiting call receives.
+type Answer = Result<ClientResponse, Undelivered>;
+
+/// The calls waiting on one link, by request id.
+#[derive(Default)]
+struct Calls {
+    state: Mutex<CallsState>,
+    /// Set (for good) by the first failure; read without the lock to skip a failed link.
+    failed: AtomicBool,
+}
+
+#[derive(Default)]
+struct CallsState {
+    waiting: HashMap<RequestId, oneshot::Sender<Answer>>,
+    /// The link's failure, once it failed: no call waits on it any more.
+    failure: Option<Undelivered>,
+}
+
+impl Calls {
+    fn state(&self) -> MutexGuard<'_, CallsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a call under `id`; refused once the link failed.
+    fn register(&self, id: RequestId) -> Result<oneshot::Receiver<Answer>, Undelivered> {
+        let (reply, answer) = oneshot::channel();
+        let mut state = self.state();
+        if let Some(failure) = &state.failure {
+            return Err(failure.clone());
+        }
+        state.waiting.insert(id, reply);
+        Ok(answer)
+    }
+
+    /// Hands every answer in `answers` to its waiting call (draining `answers`); an answer
+    /// whose call no longer waits (it timed out) is dropped.
+    fn deliver(&self, answers: &mut Vec<(RequestId, Answer)>) {
+        if answers.is_empty() {
+            return;
+        }
+        let mut replies = Vec::with_capacity(answers.len());
+        {
+            let mut state = self.state();
+            for (id, answer) in answers.drain(..) {
+                if let Some(reply) = state.waiting.remove(&id) {
+                    replies.push((reply, answer));
+                }
+            }
+        }
+        // Woken outside the lock.
+        for (reply, answer) in replies {
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Removes a call that stopped waiting.
+    fn remove(&self, id: RequestId) {
+        self.state().waiting.remove(&id);
+    }
+
+    /// Fails the link: every waiting call gets `failure`, and so does every later
+    /// registration. The first failure is the one reported.
+    fn fail(&self, failure: Undelivered) {
+        let waiting = {
+            let mut state = self.state();
+            if state.failure.is_some() {
+                return;
+            }
+            state.failure = Some(failure.clone());
+            self.failed.store(true, Ordering::Release);
+            std::mem::take(&mut state.waiting)
+        };
+        for reply in waiting.into_values() {
+            let _ = reply.send(Err(failure.clone()));
+        }
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// A registered call: removes its entry if the call stops waiting before it ended (a timeout
+/// or a dropped future), so the table holds only calls that still wait.
+struct Waiting<'a> {
+    calls: &'a Calls,
+    id: RequestId,
+    /// Its answer or failure arrived (the entry is already gone).
+    ended: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.calls.remove(self.id);
+        }
+    }
+}
+
+/// The link's writer: drains the queued frames into as few writes as possible until the link
+/// is dropped (then finishes the stream) or a write fails (then fails the link).
+async fn write_requests(
+    mut send: SendStream,
+    mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+    calls: Arc<Calls>,
+    conn: Connection,
+) {
+    match pump_requests(&mut send, &mut queue).await {
+        Ok(()) => {
+            let _ = send.finish();
+        }
+        Err(error) => {
+            // Before the queue is dropped, so a call that queued after this sees the failure.
+            calls.fail(Undelivered::Lost(format!("cannot send requests: {error}")));
+            conn.close(
+                VarInt::from_u32(CLOSE_LINK_FAILED),
+                b"request stream failed",
+            );
+        }
+    }
+}
+
+async fn pump_requests(
+    send: &mut SendStream,
+    queue: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+) -> Result<(), WriteError> {
+    let mut frames = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
+    let mut batch = Vec::new();
+    while queue.recv_many(&mut frames, MAX_FRAMES_PER_WRITE).await > 0 {
+        for frame in frames.drain(..) {
+            if frame.len() >= WRITE_ALONE_BYTES {
+                if !batch.is_empty() {
+                    send.write_all(&batch).await?;
+                    batch.clear();
+                }
+                send.write_all(&frame).await?;
+                continue;
+            }
+            batch.extend_from_slice(&frame);
+            if batch.len() >= MAX_WRITE_BYTES {
+                send.write_all(&batch).await?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            send.write_all(&batch).await?;
+            batch.clear();
+        }
+    }
+    Ok(())
+}
+
+/// The link's reader: hands each answer to its call until the stream ends or fails, then
+/// fails the link (every call still waiting) and closes its connection.
+async fn read_answers(mut recv: RecvStream, calls: Arc<Calls>, conn: Connection) {
+    let failure = pump_answers(&mut recv, &calls).await;
+    calls.fail(failure);
+    conn.close(VarInt::from_u32(CLOSE_LINK_FAILED), b"answer stream ended");
+}
+
+/// Reads and delivers answers; returns why it stopped.
+async fn pump_answers(recv: &mut RecvStream, calls: &Calls) -> Undelivered {
+    let mut inbox: Vec<u8> = Vec::new();
+    let mut answers = Vec::new();
+    loop {
+        match recv.read_chunk(READ_CHUNK_BYTES, true).await {
+            Ok(Some(chunk)) => inbox.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Undelivered::Lost("the node finished the stream".into()),
+            Err(error) => return Undelivered::Lost(error.to_string()),
+        }
+        let cut = cut_answers(&inbox, &mut answers);
+        calls.deliver(&mut answers);
+        match cut {
+            Ok(used) => {
+                inbox.drain(..used);
+            }
+            Err(failure) => return failure,
+        }
+    }
+}
+
+/// Decodes every whole answer frame at the start of `inbox` into `answers`; returns the bytes
+/// they took, or why the stream cannot be read any further.
+fn cut_answers(inbox: &[u8], answers: &mut Vec<(RequestId, Answer)>) -> Result<usize, Undelivered> {
+    let mut used = 0;
+    loop {
+        let (payload, len) = match next_frame(&inbox[used..]) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(used),
+            Err(error) => return Err(Undelivered::Garbled(error.to_string())),
+        };
+        used += len;
+        match decode_response(payload) {
+            Ok((id, response)) => answers.push((id, Ok(response))),
+            Err(BadFrame {
+                id: Some(id),
+                error,
+            }) => answers.push((id, Err(Undelivered::Garbled(error.to_string())))),
+            // An answer nobody can claim: its call would wait forever.
+            Err(BadFrame { id: None, error }) => {
+                return Err(Undelivered::Garbled(error.to_string()));
+            }
         }
     }
 }
@@ -357,5 +656,113 @@ impl KvTarget for NativeClient {
 
     async fn call(&self, node: NodeId, request: ClientRequest) -> Result<ClientReply, CallError> {
         self.request(node, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_protocol::{CLIENT_PROTOCOL_VERSION, encode_response};
+
+    fn overloaded() -> Answer {
+        Ok(ClientResponse::Overloaded)
+    }
+
+    // Answers reach the calls waiting under their ids, in whatever order they come; an answer
+    // for an id nobody waits on is dropped.
+    #[test]
+    fn answers_reach_their_calls_by_id() {
+        let calls = Calls::default();
+        let mut first = calls.register(1).unwrap();
+        let mut second = calls.register(2).unwrap();
+        let mut answers = vec![
+            (2, Ok(ClientResponse::ShuttingDown)),
+            (9, overloaded()),
+            (1, overloaded()),
+        ];
+        calls.deliver(&mut answers);
+        assert!(answers.is_empty());
+        assert!(matches!(
+            first.try_recv(),
+            Ok(Ok(ClientResponse::Overloaded))
+        ));
+        assert!(matches!(
+            second.try_recv(),
+            Ok(Ok(ClientResponse::ShuttingDown))
+        ));
+        assert!(calls.state().waiting.is_empty());
+    }
+
+    // A call that stops waiting removes its entry; one that got its answer leaves nothing.
+    #[test]
+    fn a_call_that_stops_waiting_leaves_no_entry() {
+        let calls = Calls::default();
+        let _answer = calls.register(5).unwrap();
+        drop(Waiting {
+            calls: &calls,
+            id: 5,
+            ended: false,
+        });
+        assert!(calls.state().waiting.is_empty());
+        let _answer = calls.register(6).unwrap();
+        calls.deliver(&mut vec![(6, overloaded())]);
+        drop(Waiting {
+            calls: &calls,
+            id: 6,
+            ended: true,
+        });
+        assert!(calls.state().waiting.is_empty());
+    }
+
+    // A failure reaches every waiting call, the first failure is the one reported, and a call
+    // registering afterwards is refused with it.
+    #[test]
+    fn a_failed_link_fails_every_call_now_and_later() {
+        let calls = Calls::default();
+        let mut waiting: Vec<_> = (0..3).map(|id| calls.register(id).unwrap()).collect();
+        assert!(!calls.has_failed());
+        calls.fail(Undelivered::Lost("first".into()));
+        calls.fail(Undelivered::Garbled("second".into()));
+        assert!(calls.has_failed());
+        for answer in &mut waiting {
+            assert!(matches!(
+                answer.try_recv(),
+                Ok(Err(Undelivered::Lost(detail))) if detail == "first"
+            ));
+        }
+        assert!(matches!(
+            calls.register(3),
+            Err(Undelivered::Lost(detail)) if detail == "first"
+        ));
+        assert!(calls.state().waiting.is_empty());
+    }
+
+    // Answer bytes are cut into answers by id; an answer with a readable id but a bad body
+    // fails only its own call, one without an id fails the link, and a partial frame waits.
+    #[test]
+    fn answer_bytes_are_cut_by_id() {
+        let mut inbox = Vec::new();
+        encode_response(&mut inbox, 3, &ClientResponse::Overloaded).unwrap();
+        let mut garbled = postcard::to_stdvec(&CLIENT_PROTOCOL_VERSION).unwrap();
+        garbled.extend(postcard::to_stdvec(&4u64).unwrap());
+        garbled.push(0xff);
+        inbox.extend(u32::try_from(garbled.len()).unwrap().to_le_bytes());
+        inbox.extend(&garbled);
+        let whole = inbox.len();
+        inbox.extend([9, 0]);
+        let mut answers = Vec::new();
+        assert_eq!(cut_answers(&inbox, &mut answers).unwrap(), whole);
+        assert!(matches!(
+            answers.as_slice(),
+            [
+                (3, Ok(ClientResponse::Overloaded)),
+                (4, Err(Undelivered::Garbled(_)))
+            ]
+        ));
+        let no_id = [1, 0, 0, 0, 2];
+        assert!(matches!(
+            cut_answers(&no_id, &mut Vec::new()),
+            Err(Undelivered::Garbled(_))
+        ));
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! `ringstore bench` and the CLI's `put`/`get`/`delete` use it; the HTTP API stays for
 //! interoperability. One [`NativeClient`] holds one QUIC endpoint and at most one connection
-//! per node, dialled on first use and re-dialled after it fails; every request is one
-//! bidirectional stream (request frame out, response frame back), so any number of requests
-//! share a connection without head-of-line blocking.
+//! per node, dialled on first use and re-dialled after it fails; on each connection one
+//! long-lived stream carries every request, pipelined (request frames out tagged with an id,
+//! answers back under the same id in whatever order the node finishes them), so any number of
+//! requests share a connection and no request waits for an earlier one's answer.
 //!
 //! # Guarantees
 //! - A request ends in a [`ClientReply`] or a [`CallError`] naming what went wrong (the node's

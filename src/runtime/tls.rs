@@ -42,7 +42,7 @@ pub const ALPN_PROTOCOL: &[u8] = b"ringstore/1";
 
 /// The ALPN protocol name of the native client protocol (`client_protocol`): a node's endpoint
 /// accepts both, and serves a connection as a peer or as a client by the protocol agreed.
-pub const ALPN_CLIENT: &[u8] = b"ringstore-client/1";
+pub const ALPN_CLIENT: &[u8] = b"ringstore-client/2";
 
 /// The name a client certificate carries. It names no node, so a connection presenting it can
 /// never pass as a peer (`cert_names_node` is false for every id).

@@ -76,8 +76,9 @@ pub const LANE_MAX_BATCH_BYTES: usize = 64 * 1024;
 /// Unidirectional streams a peer may have open towards this node at once.
 pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 256;
 
-/// Requests (bidirectional streams) a native client may have in flight on one connection.
-pub const MAX_CONCURRENT_CLIENT_STREAMS: u32 = 1024;
+/// Bidirectional streams a native client may have open on one connection: a client pipelines
+/// its requests on one long-lived stream (see `client_service`), so a handful is plenty.
+pub const MAX_CONCURRENT_CLIENT_STREAMS: u32 = 8;
 
 /// Packets a connection's other side may receive before it must acknowledge them.
 pub const ACK_ELICITING_THRESHOLD: u32 = 8;
@@ -273,7 +274,7 @@ pub(crate) fn transport_config() -> Result<quinn::TransportConfig, TransportErro
     ));
     config.max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS));
     // Peers never open bidirectional streams (an unexpected one on a peer connection is never
-    // accepted); native clients open one per request.
+    // accepted); native clients pipeline their requests on one.
     config.max_concurrent_bidi_streams(VarInt::from_u32(MAX_CONCURRENT_CLIENT_STREAMS));
     Ok(config)
 }
