@@ -48,10 +48,14 @@ struct Guard {
 
 impl Guard {
     fn up(nodes: usize) -> Guard {
+        Self::up_with(nodes, fast_node_config())
+    }
+
+    fn up_with(nodes: usize, node_config: NodeConfig) -> Guard {
         let dir = tempfile::tempdir().unwrap();
         let mut options = UpOptions::new(dir.path().join("cluster"));
         options.nodes = nodes;
-        options.node_config = fast_node_config();
+        options.node_config = node_config;
         options.binary = Some(BINARY.into());
         options.ready_timeout = CONDITION_TIMEOUT;
         let cluster = match cluster::up(&options) {
@@ -492,6 +496,47 @@ fn a_node_added_and_a_node_removed_under_writes_lose_no_key() {
     let (code, _, err) = ringstore(&["cluster", "up", "--dir", &dir_arg]);
     assert_ne!(code, 0);
     assert!(err.contains("already running"), "{err}");
+}
+
+#[test]
+fn a_node_killed_and_restarted_at_once_is_written_through_at_once() {
+    // Goal: a node SIGKILLed and restarted before its peers notice takes writes that need
+    // every replica's ack at once. The peers' connections to the dead process must end at its
+    // successor's first answer (a QUIC stateless reset under the node's stable reset key), not
+    // after the 5 s idle timeout, during which their acks to the new process were lost.
+    const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+    const MAX_FAILED_ATTEMPTS: usize = 2; // ≤ 1 s; the idle timeout would fail ~10 of them
+    let mut guard = Guard::up_with(
+        3,
+        NodeConfig {
+            request_timeout: ATTEMPT_TIMEOUT,
+            ..fast_node_config()
+        },
+    );
+    let cluster = &mut guard.cluster;
+    let client = Client::new();
+    // Every peer holds a live connection to n1's process: n1 coordinates a W=3 write.
+    client
+        .put(addr(cluster, 1), b"before", b"v", None, Some(3))
+        .unwrap();
+    let dir_arg = cluster.dir().to_str().unwrap().to_string();
+    let (code, _, err) = ringstore(&["cluster", "kill", "1", "--dir", &dir_arg]);
+    assert_eq!(code, 0, "{err}");
+    cluster.reload().unwrap();
+    cluster.restart(NodeId(1)).unwrap();
+    let n1 = addr(cluster, 1);
+    let mut failures = Vec::new();
+    for attempt in 0.. {
+        let key = format!("after-{attempt}");
+        match client.put(n1, key.as_bytes(), b"v", None, Some(3)) {
+            Ok(_) => break,
+            Err(e) => failures.push(e.to_string()),
+        }
+        assert!(
+            failures.len() <= MAX_FAILED_ATTEMPTS,
+            "W=3 writes through the restarted n1 kept failing: {failures:?}"
+        );
+    }
 }
 
 #[test]

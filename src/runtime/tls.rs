@@ -13,6 +13,8 @@
 //! - A peer whose certificate is not signed by the cluster CA cannot complete a handshake, in
 //!   either direction.
 //! - Only TLS 1.3 (QUIC requires it) and the `ring` crypto provider are used.
+//! - Secrets derived from a node's private key ([`NodeTls::derived_secret`]) are the same
+//!   across its restarts and different for every node.
 //!
 //! # Known limits
 //! - No revocation: removing a node from the cluster does not invalidate its certificate
@@ -329,6 +331,20 @@ impl NodeTls {
         self.quic_client_config_for(ALPN_CLIENT)
     }
 
+    /// A secret for `purpose` derived from this node's private key: the same across the
+    /// node's restarts, different for every node and every purpose (see
+    /// `transport::endpoint_config`, which keys QUIC stateless resets with it).
+    pub fn derived_secret(&self, purpose: &str) -> [u8; 32] {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(b"ringstore derived secret v1\0");
+        context.update(purpose.as_bytes());
+        context.update(b"\0");
+        context.update(self.key.secret_der());
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(context.finish().as_ref());
+        secret
+    }
+
     fn quic_client_config_for(&self, alpn: &[u8]) -> Result<quinn::ClientConfig, TlsError> {
         let provider = provider();
         let verifier =
@@ -371,6 +387,22 @@ pub fn cert_names_node(cert: &CertificateDer<'_>, node: NodeId) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A derived secret is a function of the node's key and the purpose: the same when the
+    // node's files are loaded again (a restart), different for another node or purpose.
+    #[test]
+    fn derived_secrets_survive_a_reload_and_differ_per_node_and_purpose() {
+        let ca = ClusterCa::generate().unwrap();
+        let cert = ca.issue_node_cert(NodeId(1)).unwrap();
+        let first = NodeTls::from_pem_strings(&ca, &cert).unwrap();
+        let reloaded = NodeTls::from_pem_strings(&ca, &cert).unwrap();
+        let other =
+            NodeTls::from_pem_strings(&ca, &ca.issue_node_cert(NodeId(2)).unwrap()).unwrap();
+        let reset = first.derived_secret("reset");
+        assert_eq!(reset, reloaded.derived_secret("reset"));
+        assert_ne!(reset, other.derived_secret("reset"));
+        assert_ne!(reset, first.derived_secret("cid"));
+    }
 
     // A node certificate names its node and no other, and the PEM parts load back.
     #[test]

@@ -41,7 +41,9 @@
 //! # Known limits
 //! - Queues are bounded in messages, not bytes (see the driver's input channel).
 //! - A peer that vanishes without closing is noticed after [`IDLE_TIMEOUT`]; frames written
-//!   meanwhile are lost (recovered by the protocol).
+//!   meanwhile are lost (recovered by the protocol). A peer that comes back on the same
+//!   address is noticed at its first answer, a stateless reset ([`endpoint_config`]); the
+//!   frames of the packet that drew the reset are lost.
 //! - Inbound frames are delivered to the driver in arrival order per stream only.
 
 use super::client_service::serve_client;
@@ -191,8 +193,12 @@ impl Transport {
         server.transport_config(transport_config.clone());
         let mut client = tls.quic_client_config()?;
         client.transport_config(transport_config);
-        let mut endpoint = Endpoint::server(server, addr)
-            .map_err(|source| TransportError::Bind { addr, source })?;
+        let bind_error = |source| TransportError::Bind { addr, source };
+        let socket = std::net::UdpSocket::bind(addr).map_err(bind_error)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| bind_error(std::io::Error::other("no async runtime found")))?;
+        let mut endpoint = Endpoint::new(endpoint_config(tls), Some(server), socket, runtime)
+            .map_err(bind_error)?;
         endpoint.set_default_client_config(client);
         let shared = Arc::new(Shared {
             id,
@@ -257,6 +263,27 @@ impl Transport {
         self.set_address(peer, addr);
         connect(&self.shared, peer).await
     }
+}
+
+/// A node's endpoint settings: stateless-reset and connection-id keys derived from its
+/// private key, so that a restarted node is recognised at once. A peer still holding a
+/// connection to the previous process sends its next packet to the new one, which does not
+/// know the connection but can tell (the connection id carries a MAC under the same key) that
+/// it issued it, and answers with a stateless reset only the same node could forge: the peer
+/// drops the connection and dials again. With per-process random keys the new process dropped
+/// those packets, and the peer's replies were lost until the idle timeout (5 s).
+fn endpoint_config(tls: &NodeTls) -> quinn::EndpointConfig {
+    let reset_key = tls.derived_secret("quic stateless reset key");
+    let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset_key);
+    let mut config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    let cid_secret = tls.derived_secret("quic connection id key");
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&cid_secret[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 /// The QUIC settings of every ringstore connection: node to node, and native clients.
