@@ -517,10 +517,14 @@ fn allocate_ports(count: usize) -> Result<Vec<(SocketAddr, SocketAddr)>, Cluster
         .collect()
 }
 
-/// Whether the process `pid` is alive and runs the node whose config is `config`.
+/// Whether the process `pid` is alive and runs the node whose config is `config`. A process
+/// still exiting counts as alive: its command line is gone (the kernel drops its memory
+/// first) but its sockets may not be closed yet, and a restart checking its ports at that
+/// moment moved the node to new ones for nothing.
 fn pid_runs_config(pid: u32, config: &Path) -> bool {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        // A zombie has an empty command line: dead.
+        Ok(cmdline) if cmdline.is_empty() => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !process_has_exited(&stat)),
         Ok(cmdline) => {
             let wanted = config.as_os_str().as_encoded_bytes();
             cmdline.split(|&b| b == 0).any(|arg| arg == wanted)
@@ -528,6 +532,16 @@ fn pid_runs_config(pid: u32, config: &Path) -> bool {
         Err(_) if Path::new("/proc/self").exists() => false,
         Err(_) => i32::try_from(pid).is_ok_and(|pid| kill(Pid::from_raw(pid), None).is_ok()),
     }
+}
+
+/// Whether a `/proc/PID/stat` line shows a process that has finished exiting (a zombie, or
+/// dead), all its files closed. The state follows the command name, which may itself hold
+/// spaces and parentheses, so it is read after the last `)`.
+fn process_has_exited(stat: &str) -> bool {
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next());
+    matches!(state, Some("Z" | "X" | "x") | None)
 }
 
 /// Ready (`None`) when every node in `running` answered, is `Up`, has `ring_nodes` nodes in its
@@ -1313,6 +1327,21 @@ impl ClusterStatus {
 mod tests {
     use super::*;
     use crate::cli::client::{MemberView, RingView};
+
+    // A zombie or dead process has exited; a running or exiting one (R, S, D) has not, even
+    // when its command name holds spaces and parentheses; an unreadable line means gone.
+    #[test]
+    fn exited_processes_are_told_from_exiting_ones() {
+        assert!(process_has_exited("4242 (ringstore) Z 1 4242 4242 0 -1"));
+        assert!(process_has_exited("4242 (ringstore) X 1"));
+        assert!(!process_has_exited("4242 (ringstore) R 1 4242"));
+        assert!(!process_has_exited("4242 (ringstore) D 1 4242"));
+        assert!(!process_has_exited("4242 (a) Z (b)) S 1 4242"));
+        assert!(process_has_exited("garbage"));
+        // This test's own process is running.
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        assert!(own.is_empty() || !process_has_exited(&own));
+    }
 
     fn status(id: u64, digest: u64, ring_nodes: u64, peers: &[(u64, &str, bool)]) -> NodeStatus {
         NodeStatus {
