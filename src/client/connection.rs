@@ -36,7 +36,7 @@ use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt, WriteError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -443,8 +443,6 @@ type Answer = Result<ClientResponse, Undelivered>;
 #[derive(Default)]
 struct Calls {
     state: Mutex<CallsState>,
-    /// Set (for good) by the first failure; read without the lock to skip a failed link.
-    failed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -505,7 +503,6 @@ impl Calls {
                 return;
             }
             state.failure = Some(failure.clone());
-            self.failed.store(true, Ordering::Release);
             std::mem::take(&mut state.waiting)
         };
         for reply in waiting.into_values() {
@@ -514,7 +511,7 @@ impl Calls {
     }
 
     fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+        self.state().failure.is_some()
     }
 }
 

@@ -140,8 +140,8 @@ fn direction(ours: &VersionSet, theirs: &crate::version::CausalContext) -> Direc
 }
 
 impl<S: Store> Node<S> {
-    /// Rebuilds the per-peer trees if the ring changed (or they outgrew their depth).
-    /// Whether the trees are fresh; if not, makes sure a paged rebuild is under way (one
+    /// Whether the per-peer trees are fresh (a ring change or a tree outgrowing its depth makes
+    /// them stale); if not, makes sure a paged rebuild is under way (one
     /// page per `Timer::TreeRebuild`), so that a later exchange finds them fresh.
     fn trees_ready(&mut self) -> bool {
         if self.trees.is_fresh() {

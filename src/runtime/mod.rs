@@ -1,5 +1,5 @@
-//! The real node process: the sans-IO core driven by one task on the node's runtime, QUIC to peers, the
-//! durable store on fjall, and the HTTP API.
+//! The real node process: the sans-IO core driven by one task on the node's runtime, QUIC
+//! to peers, the durable store on fjall, and the HTTP API.
 //!
 //! ```text
 //!  HTTP (axum, tokio) ──try_send──┐                        ┌──▶ per-peer queues ──▶ QUIC

@@ -53,8 +53,8 @@ pub struct NodeFileConfig {
     /// When writes reach the disk.
     #[serde(default)]
     pub sync: SyncMode,
-    /// Worker threads of the node's async runtime (QUIC and HTTP; the core and the syncer
-    /// have a thread each besides). Default: the machine's cores, at most
+    /// Worker threads of the node's async runtime (QUIC, HTTP and the core's driver task; the
+    /// syncer has a thread besides). Default: the machine's cores, at most
     /// [`MAX_DEFAULT_IO_THREADS`]. `cluster up` writes `cores / nodes` (at least 1), since its
     /// nodes share one machine: surplus threads only add context switches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
