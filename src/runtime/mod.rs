@@ -287,12 +287,18 @@ pub fn run_node(config_path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.io_threads())
-        .thread_name("ringstore-io")
-        .enable_all()
-        .build()
-    {
+    // One I/O thread (what `cluster up` writes when nodes share a machine) runs on the
+    // current-thread scheduler: the same single thread, without the work-stealing scheduler's
+    // cross-thread bookkeeping.
+    let mut builder = match config.io_threads() {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    };
+    let runtime = match builder.thread_name("ringstore-io").enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("ringstore node: cannot start the async runtime: {error}");

@@ -350,10 +350,18 @@ pub fn run(args: BenchArgs) -> ExitCode {
 }
 
 fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads.get());
-    }
+    // One thread runs on the current-thread scheduler, which skips the work-stealing
+    // scheduler's cross-thread bookkeeping; more run on the multi-thread one.
+    let mut builder = match args.threads.map(std::num::NonZeroUsize::get) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                builder.worker_threads(threads);
+            }
+            builder
+        }
+    };
     let runtime = builder
         .enable_all()
         .build()
