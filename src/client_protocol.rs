@@ -25,7 +25,7 @@
 //! - Decoding never panics, whatever the bytes.
 //! - Contexts inside requests are validated by their own decoder.
 
-use crate::protocol::ProtocolError;
+use crate::protocol::{Append, ProtocolError};
 use crate::request::{ClientRequest, ClientResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -129,15 +129,6 @@ pub fn next_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ProtocolError> {
         .map(|payload| (payload, FRAME_HEADER_BYTES + len)))
 }
 
-/// Lets postcard append to a borrowed buffer (it only takes writers by value).
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl Extend<u8> for Append<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        self.0.extend(bytes);
-    }
-}
-
 fn encode_frame<T: Serialize>(
     out: &mut Vec<u8>,
     id: RequestId,
@@ -146,7 +137,8 @@ fn encode_frame<T: Serialize>(
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
     let payload_start = out.len();
-    let encoded = postcard::to_extend(&(CLIENT_PROTOCOL_VERSION, id, body), Append(out));
+    let encoded =
+        postcard::serialize_with_flavor(&(CLIENT_PROTOCOL_VERSION, id, body), Append(out));
     if let Err(error) = encoded {
         out.truncate(start);
         return Err(ProtocolError::Malformed(error));

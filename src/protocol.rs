@@ -317,38 +317,74 @@ pub enum ProtocolError {
     TrailingBytes(usize),
 }
 
+/// A postcard flavour that appends to a borrowed buffer (postcard's own `to_extend` takes its
+/// writer by value and pushes through an iterator), so frames are encoded in place.
+pub(crate) struct Append<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// The frame as serialised: the message borrowed, so encoding copies nothing first.
+#[derive(Serialize)]
+struct FrameRef<'a> {
+    version: u16,
+    from: NodeId,
+    message: &'a PeerMessage,
+}
+
 /// Encodes a message from `from` as a frame of the current version.
 pub fn encode(from: NodeId, message: &PeerMessage) -> Result<Vec<u8>, ProtocolError> {
-    #[derive(Serialize)]
-    struct FrameRef<'a> {
-        version: u16,
-        from: NodeId,
-        message: &'a PeerMessage,
-    }
-    let bytes = postcard::to_stdvec(&FrameRef {
+    let mut bytes = Vec::new();
+    encode_into(from, message, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Appends the frame [`encode`] would make to `out` and returns its length; on an error `out`
+/// is left as it was. A transport batching frames encodes each straight into its buffer.
+pub fn encode_into(
+    from: NodeId,
+    message: &PeerMessage,
+    out: &mut Vec<u8>,
+) -> Result<usize, ProtocolError> {
+    let start = out.len();
+    let frame = FrameRef {
         version: PROTOCOL_VERSION,
         from,
         message,
-    })
-    .map_err(ProtocolError::Malformed)?;
-    if bytes.len() > MAX_FRAME_BYTES {
+    };
+    if let Err(error) = postcard::serialize_with_flavor(&frame, Append(&mut *out)) {
+        out.truncate(start);
+        return Err(ProtocolError::Malformed(error));
+    }
+    let len = out.len() - start;
+    if len > MAX_FRAME_BYTES {
+        out.truncate(start);
         return Err(ProtocolError::TooLarge {
-            len: bytes.len(),
+            len,
             max: MAX_FRAME_BYTES,
         });
     }
-    Ok(bytes)
+    Ok(len)
 }
 
 /// The length of the frame [`encode`] would produce for this message, without building it
 /// (counters of bytes sent, e.g. anti-entropy's).
 pub fn encoded_len(from: NodeId, message: &PeerMessage) -> usize {
-    #[derive(Serialize)]
-    struct FrameRef<'a> {
-        version: u16,
-        from: NodeId,
-        message: &'a PeerMessage,
-    }
     let frame = FrameRef {
         version: PROTOCOL_VERSION,
         from,

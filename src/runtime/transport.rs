@@ -512,15 +512,18 @@ fn encode_batch(
         if shared.faults.is_blocked(peer) {
             shared.metrics.frames_dropped(DropReason::Partitioned, 1);
         } else {
-            match protocol::encode(shared.id, &message) {
-                Ok(frame) => {
+            // The length prefix is written once the frame, encoded in place, is measured.
+            let prefix_at = batch.bytes.len();
+            batch.bytes.extend_from_slice(&[0; 4]);
+            match protocol::encode_into(shared.id, &message, &mut batch.bytes) {
+                Ok(len) => {
                     // encode bounds a frame by MAX_FRAME_BYTES (64 MiB), which fits a u32.
-                    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-                    batch.bytes.extend_from_slice(&len.to_be_bytes());
-                    batch.bytes.extend_from_slice(&frame);
+                    let len = u32::try_from(len).unwrap_or(u32::MAX);
+                    batch.bytes[prefix_at..prefix_at + 4].copy_from_slice(&len.to_be_bytes());
                     batch.frames += 1;
                 }
                 Err(error) => {
+                    batch.bytes.truncate(prefix_at);
                     tracing::warn!(%peer, %error, "cannot encode a message; dropped");
                     shared.metrics.frames_dropped(DropReason::Unencodable, 1);
                 }
@@ -657,62 +660,94 @@ async fn read_stream(
     peer: Arc<InboundPeer>,
     mut stream: RecvStream,
 ) {
+    // Bytes arrive in chunks that need not align with frames: whole frames are cut from the
+    // front of `pending` and decoded in place; a partial one waits for the next chunk.
+    let mut pending: Vec<u8> = Vec::new();
     loop {
-        let mut len = [0u8; 4];
-        match stream.read_exact(&mut len).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => return, // clean end of the batch
+        let mut cut = 0;
+        while let Some(header) = pending.get(cut..cut + 4) {
+            let mut len = [0u8; 4];
+            len.copy_from_slice(header);
+            let len = u32::from_be_bytes(len) as usize;
+            if len > MAX_FRAME_BYTES {
+                peer.refuse(
+                    &shared,
+                    &format!("frame of {len} bytes exceeds {MAX_FRAME_BYTES}"),
+                );
+                return;
+            }
+            let Some(bytes) = pending.get(cut + 4..cut + 4 + len) else {
+                break;
+            };
+            cut += 4 + len;
+            if deliver_frame(&shared, &inbox, &peer, bytes).is_break() {
+                return;
+            }
+        }
+        pending.drain(..cut);
+        match stream.read_chunk(READ_CHUNK_BYTES, true).await {
+            Ok(Some(chunk)) => pending.extend_from_slice(&chunk.bytes),
+            Ok(None) if pending.is_empty() => return, // clean end of the batch
+            Ok(None) => {
+                tracing::debug!(peer = %peer.describe(), "inbound stream cut mid-frame");
+                return;
+            }
             Err(error) => {
                 tracing::debug!(peer = %peer.describe(), %error, "inbound stream failed");
                 return;
             }
         }
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_FRAME_BYTES {
-            peer.refuse(
-                &shared,
-                &format!("frame of {len} bytes exceeds {MAX_FRAME_BYTES}"),
-            );
-            return;
+    }
+}
+
+/// The most one read takes from a peer stream.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Decodes one inbound frame and hands it to the driver; `Break` when the stream must stop
+/// (a malformed frame or a forged sender refuses the peer; a stopped driver ends the node).
+fn deliver_frame(
+    shared: &Shared,
+    inbox: &InboxSender,
+    peer: &InboundPeer,
+    bytes: &[u8],
+) -> std::ops::ControlFlow<()> {
+    use std::ops::ControlFlow::{Break, Continue};
+    let frame = match protocol::decode(bytes) {
+        Ok(frame) => frame,
+        Err(error) => {
+            peer.refuse(shared, &error.to_string());
+            return Break(());
         }
-        let mut bytes = vec![0u8; len];
-        if let Err(error) = stream.read_exact(&mut bytes).await {
-            tracing::debug!(peer = %peer.describe(), %error, "inbound stream cut mid-frame");
-            return;
+    };
+    if !peer.check_sender(frame.from) {
+        peer.refuse(
+            shared,
+            &format!(
+                "frame claims to come from {} but the certificate names another node",
+                frame.from
+            ),
+        );
+        return Break(());
+    }
+    if shared.faults.is_blocked(frame.from) {
+        shared.metrics.frames_dropped(DropReason::Partitioned, 1);
+        return Continue(());
+    }
+    tracing::trace!(node = %shared.id, from = %frame.from, "frame received");
+    let input = DriverInput::Peer {
+        from: frame.from,
+        message: frame.message,
+    };
+    match inbox.try_send(input) {
+        Ok(()) => {
+            shared.metrics.frame_received();
+            Continue(())
         }
-        let frame = match protocol::decode(&bytes) {
-            Ok(frame) => frame,
-            Err(error) => {
-                peer.refuse(&shared, &error.to_string());
-                return;
-            }
-        };
-        if !peer.check_sender(frame.from) {
-            peer.refuse(
-                &shared,
-                &format!(
-                    "frame claims to come from {} but the certificate names another node",
-                    frame.from
-                ),
-            );
-            return;
+        Err(TrySendError::Full(_)) => {
+            shared.metrics.frames_dropped(DropReason::InboxFull, 1);
+            Continue(())
         }
-        if shared.faults.is_blocked(frame.from) {
-            shared.metrics.frames_dropped(DropReason::Partitioned, 1);
-            continue;
-        }
-        tracing::trace!(node = %shared.id, from = %frame.from, "frame received");
-        let input = DriverInput::Peer {
-            from: frame.from,
-            message: frame.message,
-        };
-        match inbox.try_send(input) {
-            Ok(()) => shared.metrics.frame_received(),
-            Err(TrySendError::Full(_)) => {
-                shared.metrics.frames_dropped(DropReason::InboxFull, 1);
-            }
-            Err(TrySendError::Closed(_)) => return, // the driver stopped
-        }
+        Err(TrySendError::Closed(_)) => Break(()), // the driver stopped
     }
 }
 
