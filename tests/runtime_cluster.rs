@@ -597,6 +597,15 @@ async fn three_nodes_over_the_native_client() {
         "{refused}"
     );
 
+    // Concurrent first calls to a node share one dial: one connection, not one each.
+    let fresh = native_client(dir.path(), &ca, &nodes);
+    let gets = (0..16).map(|_| fresh.get(n2, b"k".to_vec(), None));
+    for read in futures_util::future::join_all(gets).await {
+        assert_eq!(read.unwrap().values, vec![b"v2".to_vec()]);
+    }
+    assert_eq!(fresh.open_connections(), 1);
+    fresh.close().await;
+
     client.close().await;
     for node in nodes {
         node.shutdown().await.unwrap();

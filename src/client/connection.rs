@@ -8,8 +8,10 @@
 //! come back in whatever order the node finishes them.
 //!
 //! # Guarantees
-//! - No lock is held across an await: the connection table and each link's table of waiting
-//!   calls are std mutexes taken only to look up, insert or remove.
+//! - No std lock is held across an await: the connection table and each link's table of
+//!   waiting calls are std mutexes taken only to look up, insert or remove. The one lock held
+//!   across an await is a node's async dial lock, so that concurrent first calls to a node
+//!   share one dial.
 //! - Every call ends: with its answer, with the link's failure (when the stream or the
 //!   connection fails, every waiting call fails at once with [`CallError::Connection`], or
 //!   [`CallError::Protocol`] for an answer stream that is not frames), or with the timeout of
@@ -128,6 +130,9 @@ struct Inner {
     endpoint: Endpoint,
     nodes: Vec<NodeAddr>,
     links: Mutex<HashMap<NodeId, Arc<Link>>>,
+    /// One dial at a time per node: calls that find no link wait for the dial under way
+    /// instead of each making a connection (and a TLS handshake) only to close it.
+    dials: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A client of a cluster over the native protocol. Cheap to clone (shared state); create it
@@ -156,6 +161,7 @@ impl NativeClient {
                 endpoint,
                 nodes,
                 links: Mutex::new(HashMap::new()),
+                dials: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -322,8 +328,26 @@ impl NativeClient {
         }
     }
 
+    /// The QUIC connections this client holds open (one per node it has called, plus any
+    /// still closing).
+    pub fn open_connections(&self) -> usize {
+        self.inner.endpoint.open_connections()
+    }
+
     /// The healthy link to `node`, dialling it if there is none.
     async fn link(&self, node: NodeId) -> Result<Arc<Link>, CallError> {
+        if let Some(link) = self.cached(node) {
+            return Ok(link);
+        }
+        let dial = self
+            .inner
+            .dials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(node)
+            .or_default()
+            .clone();
+        let _dialling = dial.lock().await;
         if let Some(link) = self.cached(node) {
             return Ok(link);
         }
@@ -348,18 +372,8 @@ impl NativeClient {
         // Opening is local (nothing reaches the node before the first request).
         let (send, recv) = conn.open_bi().await.map_err(|e| failed(&e))?;
         let link = Link::start(conn, send, recv);
-        let mut links = self.links();
-        // Another call may have dialled meanwhile: keep one link per node.
-        match links.get(&node) {
-            Some(existing) if existing.is_healthy() => {
-                link.conn.close(0u32.into(), b"duplicate");
-                Ok(existing.clone())
-            }
-            _ => {
-                links.insert(node, link.clone());
-                Ok(link)
-            }
-        }
+        self.links().insert(node, link.clone());
+        Ok(link)
     }
 
     fn cached(&self, node: NodeId) -> Option<Arc<Link>> {
