@@ -8,10 +8,9 @@
 //! come back in whatever order the node finishes them.
 //!
 //! # Guarantees
-//! - No std lock is held across an await: the connection table and each link's table of
-//!   waiting calls are std mutexes taken only to look up, insert or remove. The one lock held
-//!   across an await is a node's async dial lock, so that concurrent first calls to a node
-//!   share one dial.
+//! - No lock is held across an await: the connection table, the table of dials under way and
+//!   each link's table of waiting calls are std mutexes taken only to look up, insert or
+//!   remove. Concurrent first calls to a node await one shared dial future.
 //! - Every call ends: with its answer, with the link's failure (when the stream or the
 //!   connection fails, every waiting call fails at once with [`CallError::Connection`], or
 //!   [`CallError::Protocol`] for an answer stream that is not frames), or with the timeout of
@@ -34,6 +33,8 @@ use crate::client_protocol::{
 use crate::request::{ClientReply, ClientRequest, ReadResult};
 use crate::runtime::tls::{self, ClusterCa, NodeTls, TlsError};
 use crate::version::{CausalContext, Dot};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt, WriteError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -130,10 +131,13 @@ struct Inner {
     endpoint: Endpoint,
     nodes: Vec<NodeAddr>,
     links: Mutex<HashMap<NodeId, Arc<Link>>>,
-    /// One dial at a time per node: calls that find no link wait for the dial under way
-    /// instead of each making a connection (and a TLS handshake) only to close it.
-    dials: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>>,
+    /// The dial under way to each node, shared by every call that finds no link, so that
+    /// concurrent first calls make one connection (and one TLS handshake), not one each.
+    dials: Mutex<HashMap<NodeId, Dial>>,
 }
+
+/// One dial to a node, awaited by every call that needs it.
+type Dial = Shared<BoxFuture<'static, Result<Arc<Link>, CallError>>>;
 
 /// A client of a cluster over the native protocol. Cheap to clone (shared state); create it
 /// inside a tokio runtime.
@@ -334,23 +338,37 @@ impl NativeClient {
         self.inner.endpoint.open_connections()
     }
 
-    /// The healthy link to `node`, dialling it if there is none.
+    /// The healthy link to `node`, dialling it if there is none. Calls that find none while
+    /// a dial to that node is under way await that dial (one connection per node).
     async fn link(&self, node: NodeId) -> Result<Arc<Link>, CallError> {
         if let Some(link) = self.cached(node) {
             return Ok(link);
         }
-        let dial = self
-            .inner
-            .dials
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(node)
-            .or_default()
-            .clone();
-        let _dialling = dial.lock().await;
-        if let Some(link) = self.cached(node) {
-            return Ok(link);
+        let dial = {
+            let mut dials = self.dials();
+            // A link may have come up between the look-up above and this lock.
+            if let Some(link) = self.cached(node) {
+                return Ok(link);
+            }
+            dials
+                .entry(node)
+                .or_insert_with(|| {
+                    let client = self.clone();
+                    async move { client.dial(node).await }.boxed().shared()
+                })
+                .clone()
+        };
+        let result = dial.clone().await;
+        // The dial is over: the next call without a link starts a fresh one.
+        let mut dials = self.dials();
+        if dials.get(&node).is_some_and(|d| d.ptr_eq(&dial)) {
+            dials.remove(&node);
         }
+        result
+    }
+
+    /// Connects to `node`, opens its stream and records the link.
+    async fn dial(&self, node: NodeId) -> Result<Arc<Link>, CallError> {
         let addr = self
             .inner
             .nodes
@@ -396,6 +414,10 @@ impl NativeClient {
 
     fn links(&self) -> MutexGuard<'_, HashMap<NodeId, Arc<Link>>> {
         self.inner.links.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dials(&self) -> MutexGuard<'_, HashMap<NodeId, Dial>> {
+        self.inner.dials.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
