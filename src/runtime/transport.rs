@@ -16,7 +16,8 @@
 //! an anti-entropy push) gets a fresh stream of its own, written by its own task, so it never
 //! blocks the lane (no head-of-line blocking behind bulk data). Batches a fault delays also
 //! take their own stream, so one delay never adds up behind another. The receiver reads every
-//! stream the same way, frame after frame until the stream ends. The protocol never relies on
+//! stream the same way: it reads chunks as they come, cuts whole frames from its buffer and
+//! decodes each in place, until the stream ends. The protocol never relies on
 //! order between messages (the simulator reorders them freely). The number of bulk batches in
 //! flight per connection is bounded by the peer's stream limit
 //! ([`MAX_CONCURRENT_UNI_STREAMS`]): opening waits when it is reached.
@@ -685,6 +686,10 @@ async fn read_stream(
             }
         }
         pending.drain(..cut);
+        if pending.is_empty() && pending.capacity() > MAX_IDLE_READ_BUFFER {
+            // A long-lived stream keeps no large frame's buffer once that frame is delivered.
+            pending = Vec::new();
+        }
         match stream.read_chunk(READ_CHUNK_BYTES, true).await {
             Ok(Some(chunk)) => pending.extend_from_slice(&chunk.bytes),
             Ok(None) if pending.is_empty() => return, // clean end of the batch
@@ -702,6 +707,9 @@ async fn read_stream(
 
 /// The most one read takes from a peer stream.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The largest read buffer an inbound stream keeps between frames.
+const MAX_IDLE_READ_BUFFER: usize = 1024 * 1024;
 
 /// Decodes one inbound frame and hands it to the driver; `Break` when the stream must stop
 /// (a malformed frame or a forged sender refuses the peer; a stopped driver ends the node).
