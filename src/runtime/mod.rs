@@ -222,7 +222,7 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
         source,
     })?;
     let store_dir = config.store_dir();
-    let durable = DurableConfig::new(config.sync_policy());
+    let durable = DurableConfig::new(config.sync_policy()).with_staggered_memtable(config.id.0);
     let store = tokio::task::spawn_blocking(move || DurableStore::open(store_dir, durable))
         .await
         .map_err(|e| StartError::Thread(std::io::Error::other(e)))??;
