@@ -25,7 +25,9 @@
 //! - Decoding never panics, whatever the bytes.
 //! - Contexts inside requests are validated by their own decoder.
 
-use crate::protocol::{Append, ProtocolError};
+use crate::protocol::{
+    LENGTH_PREFIX_BYTES, PrefixOrder, ProtocolError, append_prefixed, cut_prefixed,
+};
 use crate::request::{ClientRequest, ClientResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -38,7 +40,7 @@ pub const CLIENT_PROTOCOL_VERSION: u16 = 2;
 pub const MAX_CLIENT_FRAME_BYTES: usize = 16 << 20;
 
 /// The length prefix in front of every payload.
-pub const FRAME_HEADER_BYTES: usize = 4;
+pub const FRAME_HEADER_BYTES: usize = LENGTH_PREFIX_BYTES;
 
 /// The tag a client puts on a request, and the node on its response, so that responses can
 /// arrive in any order on the shared stream.
@@ -114,19 +116,7 @@ pub fn decode_response(payload: &[u8]) -> Result<(RequestId, ClientResponse), Ba
 /// included), or `None` when more bytes are needed. An error means the stream cannot be cut
 /// into frames any more (its length prefix is over the limit).
 pub fn next_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ProtocolError> {
-    let Some((prefix, rest)) = buf.split_first_chunk::<FRAME_HEADER_BYTES>() else {
-        return Ok(None);
-    };
-    let len = u32::from_le_bytes(*prefix) as usize;
-    if len > MAX_CLIENT_FRAME_BYTES {
-        return Err(ProtocolError::TooLarge {
-            len,
-            max: MAX_CLIENT_FRAME_BYTES,
-        });
-    }
-    Ok(rest
-        .get(..len)
-        .map(|payload| (payload, FRAME_HEADER_BYTES + len)))
+    cut_prefixed(buf, MAX_CLIENT_FRAME_BYTES, PrefixOrder::Little)
 }
 
 fn encode_frame<T: Serialize>(
@@ -134,28 +124,12 @@ fn encode_frame<T: Serialize>(
     id: RequestId,
     body: &T,
 ) -> Result<(), ProtocolError> {
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
-    let payload_start = out.len();
-    let encoded =
-        postcard::serialize_with_flavor(&(CLIENT_PROTOCOL_VERSION, id, body), Append(out));
-    if let Err(error) = encoded {
-        out.truncate(start);
-        return Err(ProtocolError::Malformed(error));
-    }
-    let len = out.len() - payload_start;
-    let prefix = match u32::try_from(len) {
-        Ok(prefix) if len <= MAX_CLIENT_FRAME_BYTES => prefix,
-        _ => {
-            out.truncate(start);
-            return Err(ProtocolError::TooLarge {
-                len,
-                max: MAX_CLIENT_FRAME_BYTES,
-            });
-        }
-    };
-    out[start..payload_start].copy_from_slice(&prefix.to_le_bytes());
-    Ok(())
+    append_prefixed(
+        out,
+        &(CLIENT_PROTOCOL_VERSION, id, body),
+        MAX_CLIENT_FRAME_BYTES,
+        PrefixOrder::Little,
+    )
 }
 
 fn decode_frame<T: DeserializeOwned>(payload: &[u8]) -> Result<(RequestId, T), BadFrame> {

@@ -4,7 +4,9 @@
 //! read first, so a node refuses a peer of another protocol version with
 //! [`ProtocolError::IncompatibleVersion`] before it tries to understand the rest. The codec is
 //! pure: [`decode`] takes a byte slice and returns a frame or an error, never panics (fuzzed by
-//! a property test).
+//! a property test). On a stream each frame follows its `u32` length, big-endian
+//! ([`encode_framed`], [`next_frame`]); the client protocol frames its messages with the same
+//! mechanism, little-endian.
 //!
 //! Each [`PeerMessage`] variant says who sends it, when, and what the receiver does; the life
 //! of a get, a put, a hint and an anti-entropy exchange is told in `docs/protocol.md`.
@@ -319,7 +321,7 @@ pub enum ProtocolError {
 
 /// A postcard flavour that appends to a borrowed buffer (postcard's own `to_extend` takes its
 /// writer by value and pushes through an iterator), so frames are encoded in place.
-pub(crate) struct Append<'a>(pub(crate) &'a mut Vec<u8>);
+struct Append<'a>(&'a mut Vec<u8>);
 
 impl postcard::ser_flavors::Flavor for Append<'_> {
     type Output = ();
@@ -349,37 +351,115 @@ struct FrameRef<'a> {
 
 /// Encodes a message from `from` as a frame of the current version.
 pub fn encode(from: NodeId, message: &PeerMessage) -> Result<Vec<u8>, ProtocolError> {
-    let mut bytes = Vec::new();
-    encode_into(from, message, &mut bytes)?;
-    Ok(bytes)
-}
-
-/// Appends the frame [`encode`] would make to `out` and returns its length; on an error `out`
-/// is left as it was. A transport batching frames encodes each straight into its buffer.
-pub fn encode_into(
-    from: NodeId,
-    message: &PeerMessage,
-    out: &mut Vec<u8>,
-) -> Result<usize, ProtocolError> {
-    let start = out.len();
     let frame = FrameRef {
         version: PROTOCOL_VERSION,
         from,
         message,
     };
-    if let Err(error) = postcard::serialize_with_flavor(&frame, Append(&mut *out)) {
-        out.truncate(start);
-        return Err(ProtocolError::Malformed(error));
-    }
-    let len = out.len() - start;
-    if len > MAX_FRAME_BYTES {
-        out.truncate(start);
+    let bytes = postcard::to_stdvec(&frame).map_err(ProtocolError::Malformed)?;
+    if bytes.len() > MAX_FRAME_BYTES {
         return Err(ProtocolError::TooLarge {
-            len,
+            len: bytes.len(),
             max: MAX_FRAME_BYTES,
         });
     }
-    Ok(len)
+    Ok(bytes)
+}
+
+/// Appends the frame [`encode`] would make to `out` in its stream form, behind its big-endian
+/// `u32` length, encoding it in place; on an error `out` is left as it was.
+pub fn encode_framed(
+    from: NodeId,
+    message: &PeerMessage,
+    out: &mut Vec<u8>,
+) -> Result<(), ProtocolError> {
+    let frame = FrameRef {
+        version: PROTOCOL_VERSION,
+        from,
+        message,
+    };
+    append_prefixed(out, &frame, MAX_FRAME_BYTES, PrefixOrder::Big)
+}
+
+/// The first whole frame of a peer stream at the start of `buf` (as [`encode_framed`] wrote
+/// it): the frame and the bytes it takes, prefix included, or `None` while more bytes are
+/// needed. An error means the stream cannot be cut into frames any more.
+pub fn next_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ProtocolError> {
+    cut_prefixed(buf, MAX_FRAME_BYTES, PrefixOrder::Big)
+}
+
+/// Bytes of the length prefix in front of every frame on a stream, peer or client.
+pub const LENGTH_PREFIX_BYTES: usize = 4;
+
+/// The byte order of a stream's length prefixes: the peer protocol's are big-endian, the
+/// client protocol's little-endian.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PrefixOrder {
+    Big,
+    Little,
+}
+
+impl PrefixOrder {
+    fn write(self, len: u32) -> [u8; LENGTH_PREFIX_BYTES] {
+        match self {
+            PrefixOrder::Big => len.to_be_bytes(),
+            PrefixOrder::Little => len.to_le_bytes(),
+        }
+    }
+
+    fn read(self, prefix: [u8; LENGTH_PREFIX_BYTES]) -> u32 {
+        match self {
+            PrefixOrder::Big => u32::from_be_bytes(prefix),
+            PrefixOrder::Little => u32::from_le_bytes(prefix),
+        }
+    }
+}
+
+/// Appends `value` to `out` as a length-prefixed frame of at most `max` bytes (prefix not
+/// counted), serialised in place; on an error `out` is left as it was.
+pub(crate) fn append_prefixed<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+    max: usize,
+    order: PrefixOrder,
+) -> Result<(), ProtocolError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; LENGTH_PREFIX_BYTES]);
+    let payload_start = out.len();
+    if let Err(error) = postcard::serialize_with_flavor(value, Append(&mut *out)) {
+        out.truncate(start);
+        return Err(ProtocolError::Malformed(error));
+    }
+    let len = out.len() - payload_start;
+    let prefix = match u32::try_from(len) {
+        Ok(prefix) if len <= max => prefix,
+        _ => {
+            out.truncate(start);
+            return Err(ProtocolError::TooLarge { len, max });
+        }
+    };
+    out[start..payload_start].copy_from_slice(&order.write(prefix));
+    Ok(())
+}
+
+/// The first whole length-prefixed frame at the start of `buf`: its payload and the bytes it
+/// takes (prefix included), or `None` when more bytes are needed. An error means the prefix
+/// is over `max`, so the stream cannot be cut into frames any more.
+pub(crate) fn cut_prefixed(
+    buf: &[u8],
+    max: usize,
+    order: PrefixOrder,
+) -> Result<Option<(&[u8], usize)>, ProtocolError> {
+    let Some((prefix, rest)) = buf.split_first_chunk::<LENGTH_PREFIX_BYTES>() else {
+        return Ok(None);
+    };
+    let len = order.read(*prefix) as usize;
+    if len > max {
+        return Err(ProtocolError::TooLarge { len, max });
+    }
+    Ok(rest
+        .get(..len)
+        .map(|payload| (payload, LENGTH_PREFIX_BYTES + len)))
 }
 
 /// The length of the frame [`encode`] would produce for this message, without building it

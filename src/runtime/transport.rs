@@ -7,7 +7,8 @@
 //! node's sending side never waits on the other's reconnect logic.
 //!
 //! # Frames and streams
-//! A frame is `u32 length (big-endian) ++ protocol::encode bytes`. A peer task takes the first
+//! A frame is `u32 length (big-endian) ++ protocol::encode bytes` (`protocol::encode_framed`
+//! writes it, `protocol::next_frame` cuts it). A peer task takes the first
 //! queued message, then whatever else is queued (up to [`MAX_BATCH_FRAMES`] frames or
 //! [`MAX_BATCH_BYTES`]), and writes the batch. A batch of at most [`LANE_MAX_BATCH_BYTES`]
 //! goes on the connection's *lane*: one long-lived unidirectional stream, written in order by
@@ -54,7 +55,7 @@ use super::front_door::FrontDoor;
 use super::metrics::{DropReason, Metrics};
 use super::tls::{self, NodeTls, TlsError};
 use crate::NodeId;
-use crate::protocol::{self, MAX_FRAME_BYTES, PeerMessage};
+use crate::protocol::{self, PeerMessage};
 use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
@@ -513,18 +514,9 @@ fn encode_batch(
         if shared.faults.is_blocked(peer) {
             shared.metrics.frames_dropped(DropReason::Partitioned, 1);
         } else {
-            // The length prefix is written once the frame, encoded in place, is measured.
-            let prefix_at = batch.bytes.len();
-            batch.bytes.extend_from_slice(&[0; 4]);
-            match protocol::encode_into(shared.id, &message, &mut batch.bytes) {
-                Ok(len) => {
-                    // encode bounds a frame by MAX_FRAME_BYTES (64 MiB), which fits a u32.
-                    let len = u32::try_from(len).unwrap_or(u32::MAX);
-                    batch.bytes[prefix_at..prefix_at + 4].copy_from_slice(&len.to_be_bytes());
-                    batch.frames += 1;
-                }
+            match protocol::encode_framed(shared.id, &message, &mut batch.bytes) {
+                Ok(()) => batch.frames += 1,
                 Err(error) => {
-                    batch.bytes.truncate(prefix_at);
                     tracing::warn!(%peer, %error, "cannot encode a message; dropped");
                     shared.metrics.frames_dropped(DropReason::Unencodable, 1);
                 }
@@ -666,21 +658,18 @@ async fn read_stream(
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let mut cut = 0;
-        while let Some(header) = pending.get(cut..cut + 4) {
-            let mut len = [0u8; 4];
-            len.copy_from_slice(header);
-            let len = u32::from_be_bytes(len) as usize;
-            if len > MAX_FRAME_BYTES {
-                peer.refuse(
-                    &shared,
-                    &format!("frame of {len} bytes exceeds {MAX_FRAME_BYTES}"),
-                );
-                return;
-            }
-            let Some(bytes) = pending.get(cut + 4..cut + 4 + len) else {
-                break;
+        loop {
+            let bytes = match protocol::next_frame(&pending[cut..]) {
+                Ok(Some((bytes, taken))) => {
+                    cut += taken;
+                    bytes
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    peer.refuse(&shared, &error.to_string());
+                    return;
+                }
             };
-            cut += 4 + len;
             if deliver_frame(&shared, &inbox, &peer, bytes).is_break() {
                 return;
             }
