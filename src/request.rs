@@ -28,6 +28,17 @@ pub enum ClientOp {
         /// The context of the read this write follows.
         context: CausalContext,
     },
+    /// Write a value that supersedes every version the coordinator's own replica holds: the
+    /// coordinator takes its copy's context, as if the client had read at R=1 from it just
+    /// before. This is the blind write of Cassandra and DynamoDB users, without
+    /// last-writer-wins' silent loss: versions the coordinator has not seen yet (a concurrent
+    /// write still in flight to it) stay as siblings.
+    Overwrite {
+        /// The key.
+        key: Vec<u8>,
+        /// The new value.
+        value: Vec<u8>,
+    },
     /// Delete what `context` saw, by writing a tombstone.
     Delete {
         /// The key.
@@ -41,7 +52,10 @@ impl ClientOp {
     /// The key the operation is about.
     pub fn key(&self) -> &[u8] {
         match self {
-            ClientOp::Get { key } | ClientOp::Put { key, .. } | ClientOp::Delete { key, .. } => key,
+            ClientOp::Get { key }
+            | ClientOp::Put { key, .. }
+            | ClientOp::Overwrite { key, .. }
+            | ClientOp::Delete { key, .. } => key,
         }
     }
 }
@@ -81,6 +95,15 @@ impl ClientRequest {
             key: key.into(),
             value: value.into(),
             context,
+        })
+    }
+
+    /// A put of `value` under `key` that supersedes what the coordinator holds (see
+    /// [`ClientOp::Overwrite`]).
+    pub fn overwrite(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self::new(ClientOp::Overwrite {
+            key: key.into(),
+            value: value.into(),
         })
     }
 

@@ -231,6 +231,19 @@ fn crud_crash_and_partition_on_a_five_node_cluster() {
         BTreeSet::from([b"a".to_vec(), b"b".to_vec()]),
         "two blind writes are concurrent: both survive as siblings (Dynamo §4.4)"
     );
+    client.overwrite(n4, b"twins", b"one", None).unwrap();
+    assert_eq!(
+        read_values(&client, &[n1], "twins", Some(3)).unwrap(),
+        BTreeSet::from([b"one".to_vec()]),
+        "an overwrite supersedes both siblings its coordinator holds"
+    );
+    let (code, out, err) = ringstore(&["put", "twins", "two", "--overwrite", "--dir", &dir_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        read_values(&client, &[n4], "twins", Some(3)).unwrap(),
+        BTreeSet::from([b"two".to_vec()]),
+        "`ringstore put --overwrite` through the native client"
+    );
 
     // The binary's client commands, through the cluster directory.
     let (code, out, err) = ringstore(&["put", "cli-key", "cli-value", "--dir", &dir_arg]);
@@ -561,6 +574,19 @@ fn bad_input_is_a_clear_error_and_a_failing_exit_code() {
         (
             vec!["get", "k", "--node", "not-an-address"],
             "not an address",
+        ),
+        (
+            vec![
+                "put",
+                "k",
+                "v",
+                "--overwrite",
+                "--context",
+                "abc",
+                "--dir",
+                empty_arg,
+            ],
+            "cannot be used with",
         ),
     ];
     for (args, expected) in cases {

@@ -206,7 +206,30 @@ impl Client {
         context: Option<&str>,
         w: Option<u8>,
     ) -> Result<String, ClientError> {
+        self.write(addr, kv_url(addr, key, "w", w), value, context)
+    }
+
+    /// Writes `value` under `key`, superseding whatever the coordinator holds
+    /// (`PUT ?overwrite=true`). Returns the new context.
+    pub fn overwrite(
+        &self,
+        addr: SocketAddr,
+        key: &[u8],
+        value: &[u8],
+        w: Option<u8>,
+    ) -> Result<String, ClientError> {
         let url = kv_url(addr, key, "w", w);
+        let separator = if url.contains('?') { '&' } else { '?' };
+        self.write(addr, format!("{url}{separator}overwrite=true"), value, None)
+    }
+
+    fn write(
+        &self,
+        addr: SocketAddr,
+        url: String,
+        value: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, ClientError> {
         let mut request = self.agent.put(&url);
         if let Some(context) = context {
             request = request.header(CONTEXT_HEADER, context);

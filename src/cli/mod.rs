@@ -90,6 +90,10 @@ pub struct PutArgs {
     /// The context of the read this write follows (omit for a blind write).
     #[arg(long, short = 'c')]
     pub context: Option<String>,
+    /// Supersede whatever the coordinating node holds, without a context (versions it has
+    /// not seen yet stay as siblings).
+    #[arg(long, conflicts_with = "context")]
+    pub overwrite: bool,
     /// Write quorum for this request (default: the cluster's W).
     #[arg(short = 'w', long = "w")]
     pub w: Option<u8>,
@@ -374,6 +378,9 @@ fn put(args: PutArgs) -> Result<ExitCode, CliError> {
         args.value.into_bytes()
     };
     let context = match args.target.node {
+        Some(addr) if args.overwrite => {
+            Client::new().overwrite(addr, args.key.as_bytes(), &value, args.w)?
+        }
         Some(addr) => Client::new().put(
             addr,
             args.key.as_bytes(),
@@ -384,6 +391,10 @@ fn put(args: PutArgs) -> Result<ExitCode, CliError> {
         None => {
             let read_context = parse_context(args.context.as_deref())?;
             let (context, _) = with_native(&args.target.dir, false, async |client, node| {
+                if args.overwrite {
+                    let key = args.key.as_bytes();
+                    return client.overwrite(node, key, value.clone(), args.w).await;
+                }
                 client
                     .put(
                         node,

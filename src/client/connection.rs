@@ -232,6 +232,20 @@ impl NativeClient {
         written(self.request(node, request).await?)
     }
 
+    /// Writes `value` under `key` through `node`, superseding whatever that key's coordinator
+    /// holds (`ClientOp::Overwrite`); returns the new version's context and dot.
+    pub async fn overwrite(
+        &self,
+        node: NodeId,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        w: Option<u8>,
+    ) -> Result<(CausalContext, Dot), CallError> {
+        let mut request = ClientRequest::overwrite(key, value);
+        request.w = w;
+        written(self.request(node, request).await?)
+    }
+
     /// Deletes what `context` saw of `key` through `node`.
     pub async fn delete(
         &self,

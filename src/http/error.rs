@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A delete came without the context of a read.
     #[error("a delete needs the X-Ringstore-Context of a read of the key")]
     MissingContext,
+    /// `PUT ?overwrite=true` came with a context header: the two disagree on what to replace.
+    #[error("overwrite=true replaces what the coordinator holds; send it without a context header")]
+    OverwriteWithContext,
     /// The query string does not parse (e.g. `r=abc`, `w=300`).
     #[error("invalid query string: {detail}")]
     BadQuery {
@@ -106,6 +109,7 @@ impl ApiError {
             | ApiError::BadContext(_)
             | ApiError::ContextNotAscii
             | ApiError::MissingContext
+            | ApiError::OverwriteWithContext
             | ApiError::BadQuery { .. }
             | ApiError::BadJson { .. }
             | ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
@@ -124,6 +128,7 @@ impl ApiError {
             ApiError::EmptyKey => "bad_key",
             ApiError::BadContext(_) | ApiError::ContextNotAscii => "bad_context",
             ApiError::MissingContext => "missing_context",
+            ApiError::OverwriteWithContext => "overwrite_with_context",
             ApiError::BadQuery { .. } => "bad_query",
             ApiError::BadJson { .. } => "bad_json",
             ApiError::BodyTooLarge { .. } => "value_too_large",
@@ -186,6 +191,12 @@ mod tests {
                 StatusCode::BAD_REQUEST,
                 "bad_context",
                 "X-Ringstore-Context",
+            ),
+            (
+                ApiError::OverwriteWithContext,
+                StatusCode::BAD_REQUEST,
+                "overwrite_with_context",
+                "without a context header",
             ),
             (
                 ApiError::BodyTooLarge { max: 1 << 20 },

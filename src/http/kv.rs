@@ -10,6 +10,9 @@
 //!   (base64) when there are several, `404` when none is live (with the context header when
 //!   tombstones exist, so a write can supersede the delete).
 //! - `PUT` and `DELETE` answer `204` with the context of the version written.
+//! - `PUT ...?overwrite=true` supersedes what the coordinator holds (`ClientOp::Overwrite`);
+//!   with a context header as well it is refused with `400 overwrite_with_context`, since the
+//!   two say different things about what the write replaces.
 //! - A `DELETE` needs a context: without one it would delete nothing (a tombstone concurrent
 //!   with every version), so it is refused with `400 missing_context`.
 
@@ -44,6 +47,10 @@ pub struct KvQuery {
     pub w: Option<u8>,
     /// Deadline for this request.
     pub timeout_ms: Option<u64>,
+    /// `PUT` only: supersede whatever the coordinator holds instead of what a context saw
+    /// (`ClientOp::Overwrite`); refused together with a context header.
+    #[serde(default)]
+    pub overwrite: bool,
 }
 
 /// The `300 Multiple Choices` body: every sibling and the context covering them all.
@@ -95,7 +102,7 @@ pub async fn put(
     let outcome = async {
         let query = parse_query(query)?;
         let key = key_of(&uri)?;
-        let context = context_of(&headers)?.unwrap_or_default();
+        let context = context_of(&headers)?;
         let value = body.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::BodyTooLarge {
@@ -105,7 +112,7 @@ pub async fn put(
                 ApiError::BodyUnreadable
             }
         })?;
-        let mut request = ClientRequest::put(key, value.to_vec(), context);
+        let mut request = write_request(key, value.to_vec(), context, query.overwrite)?;
         request.w = query.w;
         request.timeout_ms = query.timeout_ms;
         written(call(&state, request).await?)
@@ -179,6 +186,21 @@ fn parse_query(query: Result<Query<KvQuery>, QueryRejection>) -> Result<KvQuery,
         .map_err(|rejection| ApiError::BadQuery {
             detail: rejection.body_text(),
         })
+}
+
+/// A `PUT`'s request: a put after the read `context` came from (none: a blind write), or with
+/// `overwrite`, an overwrite, which takes no context.
+fn write_request(
+    key: Vec<u8>,
+    value: Vec<u8>,
+    context: Option<CausalContext>,
+    overwrite: bool,
+) -> Result<ClientRequest, ApiError> {
+    match (overwrite, context) {
+        (false, context) => Ok(ClientRequest::put(key, value, context.unwrap_or_default())),
+        (true, None) => Ok(ClientRequest::overwrite(key, value)),
+        (true, Some(_)) => Err(ApiError::OverwriteWithContext),
+    }
 }
 
 /// The context header, if present.
@@ -263,6 +285,7 @@ fn read_response(read: ReadResult) -> (Response, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::ClientOp;
 
     // Keys are percent-decoded to arbitrary bytes; an empty key is refused.
     #[test]
@@ -273,6 +296,18 @@ mod tests {
         assert_eq!(key_of(&uri).unwrap(), b"plain/with/slashes".to_vec());
         let uri: Uri = "/kv/".parse().unwrap();
         assert!(matches!(key_of(&uri), Err(ApiError::EmptyKey)));
+    }
+
+    // `?overwrite=true` makes an overwrite, refused beside a context; without it a put.
+    #[test]
+    fn overwrite_and_context_are_exclusive() {
+        let context = CausalContext::from_entries([(crate::version::ActorId(7), 3)]);
+        let request = write_request(b"k".to_vec(), b"v".to_vec(), None, true).unwrap();
+        assert!(matches!(request.op, ClientOp::Overwrite { .. }));
+        let request = write_request(b"k".to_vec(), b"v".to_vec(), Some(context.clone()), false);
+        assert!(matches!(request.unwrap().op, ClientOp::Put { context: c, .. } if c == context));
+        let refused = write_request(b"k".to_vec(), b"v".to_vec(), Some(context), true);
+        assert!(matches!(refused, Err(ApiError::OverwriteWithContext)));
     }
 
     // A bad context header is a 400 bad_context; a good one decodes.

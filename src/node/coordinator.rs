@@ -51,6 +51,15 @@ pub(super) enum ReplyTo {
     },
 }
 
+/// What a put's new version supersedes.
+#[derive(Clone, Copy, Debug)]
+enum Supersedes<'a> {
+    /// What the client's context saw (a put or delete after a read).
+    Context(&'a CausalContext),
+    /// Every version in the coordinator's own copy ([`ClientOp::Overwrite`]).
+    LocalCopy,
+}
+
 /// A client-facing operation in flight.
 pub(super) enum Operation {
     Put(PutOp),
@@ -243,9 +252,17 @@ impl<S: Store> Node<S> {
                 key,
                 value,
                 context,
-            } => self.start_put(reply_to, key, Value::Data(value), &context, w, timeout),
+            } => {
+                let basis = Supersedes::Context(&context);
+                self.start_put(reply_to, key, Value::Data(value), basis, w, timeout);
+            }
+            ClientOp::Overwrite { key, value } => {
+                let basis = Supersedes::LocalCopy;
+                self.start_put(reply_to, key, Value::Data(value), basis, w, timeout);
+            }
             ClientOp::Delete { key, context } => {
-                self.start_put(reply_to, key, Value::Tombstone, &context, w, timeout)
+                let basis = Supersedes::Context(&context);
+                self.start_put(reply_to, key, Value::Tombstone, basis, w, timeout);
             }
         }
     }
@@ -261,7 +278,7 @@ impl<S: Store> Node<S> {
                 max: self.config.max_key_bytes,
             });
         }
-        if let ClientOp::Put { value, .. } = &request.op
+        if let ClientOp::Put { value, .. } | ClientOp::Overwrite { value, .. } = &request.op
             && value.len() > self.config.max_value_bytes
         {
             return Err(RequestError::ValueTooLarge {
@@ -296,7 +313,7 @@ impl<S: Store> Node<S> {
         reply_to: ReplyTo,
         key: Vec<u8>,
         value: Value,
-        context: &CausalContext,
+        basis: Supersedes<'_>,
         w: u8,
         timeout: Duration,
     ) {
@@ -314,7 +331,13 @@ impl<S: Store> Node<S> {
             }
         };
         let mut set = local.unwrap_or_default();
-        let version = set.update(context, self.actor, value);
+        let version = match basis {
+            Supersedes::Context(context) => set.update(context, self.actor, value),
+            Supersedes::LocalCopy => {
+                let context = set.context();
+                set.update(&context, self.actor, value)
+            }
+        };
         if set.sibling_count() > MAX_SIBLINGS {
             self.stats.requests_failed += 1;
             let e = RequestError::TooManySiblings {

@@ -583,6 +583,36 @@ fn concurrent_blind_puts_are_siblings_until_resolved() {
     assert_eq!(values(&c.get(1, "k")), vec!["ab"]);
 }
 
+// An overwrite supersedes every version its coordinator holds, siblings included, without a
+// context from the client.
+#[test]
+fn overwrite_supersedes_what_the_coordinator_holds() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(3));
+    written(c.put(1, "k", "a", CausalContext::empty()));
+    written(c.put(2, "k", "b", CausalContext::empty()));
+    assert_eq!(values(&c.get(3, "k")), vec!["a", "b"]);
+    written(c.request(3, ClientRequest::overwrite("k", "c")));
+    assert_eq!(values(&c.get(1, "k")), vec!["c"]);
+    // On a key never written, an overwrite is a plain first write.
+    written(c.request(2, ClientRequest::overwrite("fresh", "v")));
+    assert_eq!(values(&c.get(1, "fresh")), vec!["v"]);
+}
+
+// An overwrite is not last-writer-wins: a version its coordinator has not seen yet survives as
+// a sibling instead of being silently lost.
+#[test]
+fn overwrite_keeps_versions_its_coordinator_has_not_seen() {
+    let mut c = Cluster::new(3, test_config());
+    c.run_for(Duration::from_secs(3));
+    c.isolated.insert(NodeId(3));
+    written(c.put(1, "k", "x", CausalContext::empty()));
+    assert!(c.stored(3, "k").is_none(), "n3 missed the write");
+    c.isolated.clear();
+    written(c.request(3, ClientRequest::overwrite("k", "y")));
+    assert_eq!(values(&c.get(1, "k")), vec!["x", "y"]);
+}
+
 // A delete is not resurrected by anti-entropy from a replica that missed it, and its
 // tombstone is collected once every replica has it.
 #[test]

@@ -181,6 +181,7 @@ async fn answer(
             let kind = match request.op {
                 ClientOp::Get { .. } => "get",
                 ClientOp::Put { .. } => "put",
+                ClientOp::Overwrite { .. } => "overwrite",
                 ClientOp::Delete { .. } => "delete",
             };
             let response = match door.request(request).await {

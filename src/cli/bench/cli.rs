@@ -155,9 +155,10 @@ pub struct RunArgs {
     /// Deadline of every request in milliseconds (default: the node's).
     #[arg(long)]
     pub timeout_ms: Option<u64>,
-    /// How updates of A and B are sent: rmw (get, then put with its context) or blind (put with
+    /// How updates of A and B are sent: overwrite (one put that supersedes what its coordinator
+    /// holds, YCSB's one-write update), rmw (get, then put with its context) or blind (put with
     /// no context; concurrent ones become siblings).
-    #[arg(long, value_enum, default_value_t = UpdateMode::Rmw)]
+    #[arg(long, value_enum, default_value_t = UpdateMode::Overwrite)]
     pub update_mode: UpdateMode,
     /// Which node each operation is sent to.
     #[arg(long, value_enum, default_value_t = NodeChoice::Random)]

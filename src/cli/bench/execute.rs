@@ -1,6 +1,7 @@
 //! One planned operation as client requests: a read is a get; an insert (and a load) is a
-//! blind put of a new key; an update is a get then a put with the get's context (or a blind put,
-//! `--update-mode blind`); workload F's read-modify-write is always a get then a put with its
+//! blind put of a new key; an update is one overwrite (a put that supersedes what its
+//! coordinator holds, `--update-mode overwrite`, the default), a get then a put with the get's
+//! context (`rmw`) or a put with an empty context (`blind`); workload F's read-modify-write is always a get then a put with its
 //! context (Dynamo §4.4: a write carries the context of the read it follows, so it supersedes
 //! what was read instead of becoming a sibling of it).
 //!
@@ -57,6 +58,14 @@ impl<T: KvTarget> Executor<T> {
                 }
                 written.map(|()| true)
             }
+            OpKind::Update if self.update_mode == UpdateMode::Overwrite => self
+                .write(
+                    op.node,
+                    ClientRequest::overwrite(key, op.value.as_slice()),
+                    recorder,
+                )
+                .await
+                .map(|()| true),
             OpKind::Update if self.update_mode == UpdateMode::Blind => self
                 .put(op.node, &key, &op.value, CausalContext::empty(), recorder)
                 .await
@@ -116,7 +125,17 @@ impl<T: KvTarget> Executor<T> {
         context: CausalContext,
         recorder: &mut Recorder,
     ) -> Result<(), CallError> {
-        let mut request = ClientRequest::put(key, value, context);
+        self.write(node, ClientRequest::put(key, value, context), recorder)
+            .await
+    }
+
+    /// A put or overwrite, with the phase's W and deadline.
+    async fn write(
+        &self,
+        node: NodeId,
+        mut request: ClientRequest,
+        recorder: &mut Recorder,
+    ) -> Result<(), CallError> {
         request.w = self.knobs.w;
         request.timeout_ms = self.knobs.timeout_ms;
         let sent = Instant::now();

@@ -384,8 +384,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn operation_count_runs_exactly_n_with_the_workload_mix() {
         // Goal: --operations N runs exactly N operations, split by the workload's YCSB mix
-        // (20 000 operations: 2% tolerance is over 5 standard errors), and an update in rmw
-        // mode is one operation but two requests.
+        // (20 000 operations: 2% tolerance is over 5 standard errors), and a read-modify-write
+        // is one operation but two requests.
         for workload in [Workload::A, Workload::B, Workload::C, Workload::F] {
             let target = MemoryTarget::new(3);
             let n = 20_000;
@@ -405,14 +405,13 @@ mod tests {
                 let got = run.ops[label].count as f64 / n as f64;
                 assert!((got - expected).abs() < 0.02, "{workload:?} {label}: {got}");
             }
-            // Every update and rmw is a get then a put; every read one get.
+            // An update is one overwrite (the default mode), a rmw a get then a put, a read one
+            // get.
             let writes = run.ops["update"].count + run.ops["rmw"].count;
             assert_eq!(run.requests["put"].count, writes);
-            assert_eq!(run.requests["get"].count, run.ops["read"].count + writes);
-            assert_eq!(
-                target.seen().len() as u64,
-                run.requests["get"].count + writes
-            );
+            let gets = run.ops["read"].count + run.ops["rmw"].count;
+            assert_eq!(run.requests["get"].count, gets);
+            assert_eq!(target.seen().len() as u64, gets + writes);
         }
     }
 
@@ -609,10 +608,10 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn blind_updates_pile_up_siblings_and_rmw_updates_do_not() {
+    async fn blind_updates_pile_up_siblings_and_rmw_and_overwrite_updates_do_not() {
         // Goal: the update modes differ as documented: blind puts to one key become siblings
         // until the store's limit refuses them (too_many_siblings); read-modify-write updates
-        // supersede what they read and never fail so.
+        // and overwrites supersede what came before and never fail so.
         let mut o = options(Workload::A, 600);
         o.records = 1;
         o.distribution = KeyDistribution::Uniform;
@@ -640,6 +639,17 @@ mod tests {
             .run
             .unwrap();
         assert_eq!(rmw.errors, 0, "{:?}", rmw.errors_by_kind);
+        assert_eq!(target.values(&key_name(0)).len(), 1);
+        // Overwrites supersede what is held without reading: one request, no siblings.
+        o.update_mode = UpdateMode::Overwrite;
+        let target = MemoryTarget::new(3);
+        let overwrite = run_bench(target.clone(), &o, false)
+            .await
+            .unwrap()
+            .run
+            .unwrap();
+        assert_eq!(overwrite.errors, 0, "{:?}", overwrite.errors_by_kind);
+        assert_eq!(overwrite.requests["get"].count, overwrite.ops["read"].count);
         assert_eq!(target.values(&key_name(0)).len(), 1);
     }
 

@@ -147,18 +147,20 @@ impl MemoryTarget {
                     has_tombstones: false,
                 }))
             }
-            ClientOp::Put { .. } | ClientOp::Delete { .. } => {
-                let (key, value, context) = match &request.op {
+            ClientOp::Put { .. } | ClientOp::Overwrite { .. } | ClientOp::Delete { .. } => {
+                // An overwrite supersedes everything the double holds (its one "replica").
+                let (key, value, seen_up_to) = match &request.op {
                     ClientOp::Put {
                         key,
                         value,
                         context,
-                    } => (key, Some(value), context),
-                    ClientOp::Delete { key, context } => (key, None, context),
+                    } => (key, Some(value), Some(context.counter(ACTOR))),
+                    ClientOp::Overwrite { key, value } => (key, Some(value), None),
+                    ClientOp::Delete { key, context } => (key, None, Some(context.counter(ACTOR))),
                     ClientOp::Get { .. } => return Err(CallError::MismatchedReply),
                 };
                 let state = keys.entry(key.clone()).or_default();
-                let seen_up_to = context.counter(ACTOR);
+                let seen_up_to = seen_up_to.unwrap_or(state.counter);
                 let mut versions: Vec<(u64, Vec<u8>)> = state
                     .history
                     .last()
