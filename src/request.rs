@@ -11,7 +11,8 @@ use crate::NodeId;
 use crate::version::{CausalContext, Dot};
 use serde::{Deserialize, Serialize};
 
-/// One client operation on one key.
+/// One client operation on one key. New variants go at the end: the variant's index is its
+/// wire tag in both protocols.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientOp {
     /// Read the key: its live versions and their context.
@@ -28,6 +29,13 @@ pub enum ClientOp {
         /// The context of the read this write follows.
         context: CausalContext,
     },
+    /// Delete what `context` saw, by writing a tombstone.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+        /// The context of the read this delete follows.
+        context: CausalContext,
+    },
     /// Write a value that supersedes every version the coordinator's own replica holds: the
     /// coordinator takes its copy's context, as if the client had read at R=1 from it just
     /// before. This is the blind write of Cassandra and DynamoDB users, without
@@ -38,13 +46,6 @@ pub enum ClientOp {
         key: Vec<u8>,
         /// The new value.
         value: Vec<u8>,
-    },
-    /// Delete what `context` saw, by writing a tombstone.
-    Delete {
-        /// The key.
-        key: Vec<u8>,
-        /// The context of the read this delete follows.
-        context: CausalContext,
     },
 }
 
@@ -251,6 +252,28 @@ impl RequestError {
             RequestError::Overloaded { .. } => "overloaded",
             RequestError::NoReplicas => "no_replicas",
             RequestError::Storage { .. } => "storage",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A variant's index is its postcard tag on the wire: clients and peers of the previous
+    // release keep meaning the same operations.
+    #[test]
+    fn op_wire_tags_are_stable() {
+        let ops = [
+            (ClientOp::Get { key: b"k".to_vec() }, 0),
+            (ClientRequest::put("k", "v", CausalContext::empty()).op, 1),
+            (ClientRequest::delete("k", CausalContext::empty()).op, 2),
+            (ClientRequest::overwrite("k", "v").op, 3),
+        ];
+        for (op, tag) in ops {
+            let bytes = postcard::to_allocvec(&op).unwrap();
+            assert_eq!(bytes[0], tag, "{op:?}");
+            assert_eq!(postcard::from_bytes::<ClientOp>(&bytes).unwrap(), op);
         }
     }
 }
