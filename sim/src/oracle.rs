@@ -22,7 +22,7 @@
 //! leaves an acknowledged, unsuperseded value that is not live.
 
 use ringstore::NodeId;
-use ringstore::version::{Dot, VersionSet};
+use ringstore::version::{CausalContext, Dot, VersionSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -35,8 +35,8 @@ pub struct WriteRecord {
     pub key: u64,
     /// Whether it is a delete.
     pub delete: bool,
-    /// The write ids this write's read returned (what it supersedes).
-    pub supersedes: Vec<u64>,
+    /// What it supersedes.
+    pub supersedes: Supersedes,
     /// When it was issued (virtual µs).
     pub issued_us: u64,
     /// When it was acknowledged, if it was.
@@ -45,6 +45,18 @@ pub struct WriteRecord {
     pub dot: Option<Dot>,
     /// The node the client sent it to.
     pub via: NodeId,
+}
+
+/// What a write may legitimately remove.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Supersedes {
+    /// The write ids its read returned (a read-modify-write, a delete, a probe's write; empty
+    /// for a blind write).
+    Read(Vec<u64>),
+    /// An overwrite: what its coordinator's copy held, which the client learns only from the
+    /// context of the acknowledgement (`None` until then). An unacknowledged overwrite may
+    /// have superseded any write of its key.
+    CoordinatorCopy(Option<CausalContext>),
 }
 
 /// One read a client completed.
@@ -189,11 +201,15 @@ impl Oracle {
         self.writes.insert(record.id, record);
     }
 
-    /// Records a write's acknowledgement.
-    pub fn ack_write(&mut self, id: u64, at_us: u64, dot: Dot) {
+    /// Records a write's acknowledgement: its dot, and the context it returned (which, for an
+    /// overwrite, tells what it superseded).
+    pub fn ack_write(&mut self, id: u64, at_us: u64, dot: Dot, context: CausalContext) {
         if let Some(w) = self.writes.get_mut(&id) {
             w.acked_us = Some(at_us);
             w.dot = Some(dot);
+            if let Supersedes::CoordinatorCopy(covers) = &mut w.supersedes {
+                *covers = Some(context);
+            }
         }
     }
 
@@ -202,15 +218,56 @@ impl Oracle {
         self.reads.push(record);
     }
 
-    /// Writes (acknowledged or not) that read `id` before writing.
+    /// Writes (acknowledged or not) that may have superseded `id`: those that read it, and
+    /// overwrites of its key whose acknowledged context covers its dot (or that were never
+    /// acknowledged).
     fn superseders(&self) -> BTreeMap<u64, Vec<u64>> {
         let mut by: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        let mut by_key: BTreeMap<u64, Vec<&WriteRecord>> = BTreeMap::new();
         for w in self.writes.values() {
-            for &s in &w.supersedes {
-                by.entry(s).or_default().push(w.id);
+            by_key.entry(w.key).or_default().push(w);
+        }
+        for w in self.writes.values() {
+            match &w.supersedes {
+                Supersedes::Read(ids) => {
+                    for &s in ids {
+                        by.entry(s).or_default().push(w.id);
+                    }
+                }
+                Supersedes::CoordinatorCopy(covers) => {
+                    for other in by_key.get(&w.key).into_iter().flatten() {
+                        let covered = match (covers, other.dot) {
+                            (Some(context), Some(dot)) => context.counter(dot.actor) >= dot.counter,
+                            (Some(_), None) => false,
+                            (None, _) => true,
+                        };
+                        if other.id != w.id && covered {
+                            by.entry(other.id).or_default().push(w.id);
+                        }
+                    }
+                }
             }
         }
         by
+    }
+
+    /// The writes `w` superseded, as far as the oracle knows (the ids its read returned, or
+    /// for an acknowledged overwrite the writes of its key whose dots its context covers).
+    fn superseded_by(w: &WriteRecord, same_key: &[&WriteRecord]) -> Vec<u64> {
+        match &w.supersedes {
+            Supersedes::Read(ids) => ids.clone(),
+            Supersedes::CoordinatorCopy(None) => Vec::new(),
+            Supersedes::CoordinatorCopy(Some(context)) => same_key
+                .iter()
+                .filter(|other| other.id != w.id)
+                .filter(|other| {
+                    other
+                        .dot
+                        .is_some_and(|dot| context.counter(dot.actor) >= dot.counter)
+                })
+                .map(|other| other.id)
+                .collect(),
+        }
     }
 
     /// Checks rules 1–3 against the final replica sets: `replicas[key]` = (node, its set).
@@ -247,8 +304,10 @@ impl Oracle {
                     digests: digests.clone(),
                 });
             }
-            for w in by_key.get(&key).into_iter().flatten() {
+            let same_key = by_key.get(&key).map(Vec::as_slice).unwrap_or_default();
+            for w in same_key {
                 let Some(dot) = w.dot else { continue };
+                let removed = Self::superseded_by(w, same_key);
                 for ((node, set), (_, ids)) in sets.iter().zip(&live) {
                     // 1. durability
                     let present = if w.delete {
@@ -273,7 +332,7 @@ impl Oracle {
                         });
                     }
                     // 2. no resurrection of what this acknowledged write superseded
-                    for &old in &w.supersedes {
+                    for &old in &removed {
                         if ids.contains(&old) {
                             violations.push(Violation::Resurrected {
                                 key,

@@ -4,7 +4,8 @@
 //! Zipfian), and a node at random, waits for the answer (or gives up after its timeout), then
 //! thinks for an exponentially distributed time whose mean spreads the configured total rate
 //! over the clients. A read-modify-write and a delete first read the key, then write with the
-//! context of that read; a blind write passes no context.
+//! context of that read; a blind write passes no context; an overwrite passes none either and
+//! supersedes what its coordinator holds.
 //!
 //! In probe mode ([`ProbeConfig`], for the quorum experiments) the mix is replaced: each client
 //! writes its own key, reads it once a chosen delay after the ack, and starts again.
@@ -28,6 +29,8 @@ pub struct OpMix {
     pub blind: f64,
     /// Read, then delete with the read's context.
     pub delete: f64,
+    /// Overwrite: a write with no context that supersedes what its coordinator holds.
+    pub overwrite: f64,
 }
 
 impl Default for OpMix {
@@ -35,8 +38,9 @@ impl Default for OpMix {
         Self {
             get: 0.5,
             rmw: 0.3,
-            blind: 0.15,
+            blind: 0.1,
             delete: 0.05,
+            overwrite: 0.05,
         }
     }
 }
@@ -136,6 +140,8 @@ pub enum OpKind {
     BlindWrite,
     /// A read then a delete with its context.
     Delete,
+    /// A write that supersedes what its coordinator holds.
+    Overwrite,
 }
 
 impl WorkloadConfig {
@@ -151,7 +157,7 @@ impl WorkloadConfig {
             return Err(WorkloadError::Zero("rate"));
         }
         let m = &self.mix;
-        let weights = [m.get, m.rmw, m.blind, m.delete];
+        let weights = [m.get, m.rmw, m.blind, m.delete, m.overwrite];
         let all_valid = weights.iter().all(|w| w.is_finite() && *w >= 0.0);
         let total = weights.iter().sum::<f64>();
         if !all_valid || total <= 0.0 {
@@ -178,12 +184,13 @@ impl WorkloadConfig {
     /// Draws the next operation.
     pub fn next_op<R: Rng + ?Sized>(&self, rng: &mut R) -> OpKind {
         let m = &self.mix;
-        let total = m.get + m.rmw + m.blind + m.delete;
+        let total = m.get + m.rmw + m.blind + m.overwrite + m.delete;
         let mut x = rng.random_range(0.0..total);
         for (w, kind) in [
             (m.get, OpKind::Get),
             (m.rmw, OpKind::ReadModifyWrite),
             (m.blind, OpKind::BlindWrite),
+            (m.overwrite, OpKind::Overwrite),
         ] {
             if x < w {
                 return kind;
@@ -267,6 +274,7 @@ mod tests {
                 rmw: 0.0,
                 blind: 0.0,
                 delete: 0.0,
+                overwrite: 0.0,
             },
             ..WorkloadConfig::default()
         };

@@ -20,7 +20,7 @@
 //! incarnation has new connections).
 
 use crate::network::{MessageClass, Network, copies_for};
-use crate::oracle::{Oracle, ReadRecord, WriteRecord};
+use crate::oracle::{Oracle, ReadRecord, Supersedes, WriteRecord};
 use crate::scenario::{FaultAction, FaultEvent, Scenario};
 use crate::workload::{OpKind, key_name, value_of, write_id_of};
 use rand::{RngExt, SeedableRng};
@@ -682,29 +682,38 @@ impl World {
                 self.send_request(client, request);
             }
             OpKind::BlindWrite => {
-                self.start_write(client, key, false, Vec::new(), CausalContext::empty());
+                let write = ClientWrite::Put {
+                    read: Vec::new(),
+                    context: CausalContext::empty(),
+                };
+                self.start_write(client, key, write);
             }
+            OpKind::Overwrite => self.start_write(client, key, ClientWrite::Overwrite),
         }
         let op = self.clients[client].op;
         let timeout = micros(self.scenario.node.request_timeout) * 3;
         self.schedule(self.now + timeout, Event::ClientTimeout { client, op });
     }
 
-    fn start_write(
-        &mut self,
-        client: usize,
-        key: u64,
-        delete: bool,
-        supersedes: Vec<u64>,
-        context: CausalContext,
-    ) {
+    fn start_write(&mut self, client: usize, key: u64, write: ClientWrite) {
         let id = self.next_write_id;
         self.next_write_id += 1;
         let workload = &self.scenario.workload;
-        let mut request = if delete {
-            ClientRequest::delete(key_name(key), context)
-        } else {
-            ClientRequest::put(key_name(key), value_of(id, workload.value_bytes), context)
+        let value = || value_of(id, workload.value_bytes);
+        let delete = matches!(write, ClientWrite::Delete { .. });
+        let (mut request, supersedes) = match write {
+            ClientWrite::Put { read, context } => (
+                ClientRequest::put(key_name(key), value(), context),
+                Supersedes::Read(read),
+            ),
+            ClientWrite::Delete { read, context } => (
+                ClientRequest::delete(key_name(key), context),
+                Supersedes::Read(read),
+            ),
+            ClientWrite::Overwrite => (
+                ClientRequest::overwrite(key_name(key), value()),
+                Supersedes::CoordinatorCopy(None),
+            ),
         };
         request.w = workload.w;
         self.clients[client].state = ClientState::Writing { id };
@@ -762,10 +771,18 @@ impl World {
                 });
                 match then {
                     OpKind::ReadModifyWrite => {
-                        self.start_write(client, key, false, seen, read.context)
+                        let write = ClientWrite::Put {
+                            read: seen,
+                            context: read.context,
+                        };
+                        self.start_write(client, key, write);
                     }
                     OpKind::Delete if !read.values.is_empty() => {
-                        self.start_write(client, key, true, seen, read.context)
+                        let write = ClientWrite::Delete {
+                            read: seen,
+                            context: read.context,
+                        };
+                        self.start_write(client, key, write);
                     }
                     _ => self.client_done(client),
                 }
@@ -777,7 +794,8 @@ impl World {
                     .ok
                     .entry(if delete { "delete" } else { "put" })
                     .or_default() += 1;
-                self.oracle.ack_write(id, self.now, version);
+                self.oracle
+                    .ack_write(id, self.now, version, context.clone());
                 if self.scenario.workload.probe.is_some() {
                     self.probe_acked(client, id, context);
                 } else {
@@ -820,10 +838,10 @@ impl World {
         }
         state.cycles += 1;
         let context = state.context.clone();
-        let supersedes: Vec<u64> = state.last_write.into_iter().collect();
+        let read: Vec<u64> = state.last_write.into_iter().collect();
         let key = client as u64 % self.scenario.workload.keys;
         self.clients[client].op += 1;
-        self.start_write(client, key, false, supersedes, context);
+        self.start_write(client, key, ClientWrite::Put { read, context });
         self.schedule_timeout(client);
     }
 
@@ -967,6 +985,23 @@ impl World {
 }
 
 /// The operation a client state stands for, for the per-operation failure counts.
+/// A client's write, with what it supersedes.
+enum ClientWrite {
+    /// A put after a read that returned the values `read` and `context` (a blind write: both
+    /// empty).
+    Put {
+        read: Vec<u64>,
+        context: CausalContext,
+    },
+    /// A delete after a read.
+    Delete {
+        read: Vec<u64>,
+        context: CausalContext,
+    },
+    /// An overwrite: its coordinator decides what it supersedes.
+    Overwrite,
+}
+
 fn op_name(state: &ClientState) -> &'static str {
     match state {
         ClientState::Reading { .. } => "get",
