@@ -50,9 +50,11 @@
 mod durable;
 mod layout;
 mod memory;
+mod row_cache;
 
 pub use durable::{
-    DEFAULT_CACHE_SIZE_BYTES, DEFAULT_MAX_JOURNAL_BYTES, DurableConfig, DurableStore, JournalSyncer,
+    DEFAULT_CACHE_SIZE_BYTES, DEFAULT_MAX_JOURNAL_BYTES, DEFAULT_ROW_CACHE_BYTES, DurableConfig,
+    DurableStore, JournalSyncer,
 };
 pub use memory::MemoryStore;
 

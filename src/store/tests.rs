@@ -411,6 +411,7 @@ fn memory_crash_drops_unsynced_and_keeps_synced() {
 #[derive(Clone, Debug)]
 enum Op {
     Merge { key: u8, actor: u64, payload: u8 },
+    Get { key: u8 },
     RemoveIfDigest { key: u8, use_current: bool },
     PutHint { owner: u64, key: u8 },
     RemoveFirstHint { owner: u64 },
@@ -422,6 +423,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0u8..24, 1u64..4, any::<u8>())
             .prop_map(|(key, actor, payload)| Op::Merge { key, actor, payload }),
+        3 => (0u8..24).prop_map(|key| Op::Get { key }),
         2 => (0u8..24, any::<bool>())
             .prop_map(|(key, use_current)| Op::RemoveIfDigest { key, use_current }),
         1 => (1u64..4, 0u8..24).prop_map(|(owner, key)| Op::PutHint { owner, key }),
@@ -441,6 +443,10 @@ fn apply<S: Store>(store: &mut S, op: &Op) -> String {
         } => {
             let outcome = store.merge(&[*key], &set_of(*actor, &[*payload])).unwrap();
             format!("{outcome:?}")
+        }
+        Op::Get { key } => {
+            let set = store.get(&[*key]).unwrap();
+            format!("{set:?} {:?}", store.digest(&[*key]).unwrap())
         }
         Op::RemoveIfDigest { key, use_current } => {
             let digest = match (use_current, store.digest(&[*key]).unwrap()) {
@@ -490,15 +496,18 @@ fn contents<S: Store>(store: &S) -> String {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    // The durable store behaves exactly like the in-memory model on any history, step by step.
+    // The durable store behaves exactly like the in-memory model on any history, step by step,
+    // with its row cache off, evicting all the time (a few hundred bytes), or holding it all.
     #[test]
     fn durable_store_matches_memory_store(
         ops in prop::collection::vec(op_strategy(), 1..60),
         every_write in any::<bool>(),
+        row_cache_bytes in prop_oneof![Just(0u64), Just(600), Just(DEFAULT_ROW_CACHE_BYTES)],
     ) {
         let policy = if every_write { SyncPolicy::EveryWrite } else { group_policy() };
         let dir = tempfile::tempdir().unwrap();
-        let mut durable = DurableStore::open(dir.path(), DurableConfig::new(policy)).unwrap();
+        let config = DurableConfig { row_cache_bytes, ..DurableConfig::new(policy) };
+        let mut durable = DurableStore::open(dir.path(), config).unwrap();
         let mut memory = MemoryStore::new(policy);
         for op in &ops {
             prop_assert_eq!(apply(&mut memory, op), apply(&mut durable, op), "{:?}", op);
