@@ -77,7 +77,7 @@ pub async fn get(
 ) -> Response {
     let started = Instant::now();
     let outcome = async {
-        let query = parse_query(query)?;
+        let query = parse_non_put_query(query)?;
         let mut request = ClientRequest::get(key_of(&uri)?);
         request.r = query.r;
         request.timeout_ms = query.timeout_ms;
@@ -130,7 +130,7 @@ pub async fn delete(
 ) -> Response {
     let started = Instant::now();
     let outcome = async {
-        let query = parse_query(query)?;
+        let query = parse_non_put_query(query)?;
         let key = key_of(&uri)?;
         let context = context_of(&headers)?.ok_or(ApiError::MissingContext)?;
         let mut request = ClientRequest::delete(key, context);
@@ -186,6 +186,18 @@ fn parse_query(query: Result<Query<KvQuery>, QueryRejection>) -> Result<KvQuery,
         .map_err(|rejection| ApiError::BadQuery {
             detail: rejection.body_text(),
         })
+}
+
+/// The query of a `GET` or `DELETE`, which take no `overwrite` (so that it is not silently
+/// ignored).
+fn parse_non_put_query(query: Result<Query<KvQuery>, QueryRejection>) -> Result<KvQuery, ApiError> {
+    let query = parse_query(query)?;
+    if query.overwrite {
+        return Err(ApiError::BadQuery {
+            detail: "overwrite applies to PUT only".to_string(),
+        });
+    }
+    Ok(query)
 }
 
 /// A `PUT`'s request: a put after the read `context` came from (none: a blind write), or with
@@ -308,6 +320,20 @@ mod tests {
         assert!(matches!(request.unwrap().op, ClientOp::Put { context: c, .. } if c == context));
         let refused = write_request(b"k".to_vec(), b"v".to_vec(), Some(context), true);
         assert!(matches!(refused, Err(ApiError::OverwriteWithContext)));
+    }
+
+    // `overwrite` on a GET or DELETE is refused by name rather than ignored.
+    #[test]
+    fn overwrite_is_for_put_only() {
+        let asked = KvQuery {
+            overwrite: true,
+            ..KvQuery::default()
+        };
+        let refused = parse_non_put_query(Ok(Query(asked)));
+        assert!(
+            matches!(refused, Err(ApiError::BadQuery { detail }) if detail.contains("PUT only"))
+        );
+        assert!(parse_non_put_query(Ok(Query(KvQuery::default()))).is_ok());
     }
 
     // A bad context header is a 400 bad_context; a good one decodes.
