@@ -218,34 +218,33 @@ impl Oracle {
         self.reads.push(record);
     }
 
-    /// Writes (acknowledged or not) that may have superseded `id`: those that read it, and
-    /// overwrites of its key whose acknowledged context covers its dot (or that were never
-    /// acknowledged).
-    fn superseders(&self) -> BTreeMap<u64, Vec<u64>> {
-        let mut by: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    /// Every write, grouped by key.
+    fn writes_by_key(&self) -> BTreeMap<u64, Vec<&WriteRecord>> {
         let mut by_key: BTreeMap<u64, Vec<&WriteRecord>> = BTreeMap::new();
         for w in self.writes.values() {
             by_key.entry(w.key).or_default().push(w);
         }
+        by_key
+    }
+
+    /// Writes (acknowledged or not) that may have superseded `id`: those that read it, and
+    /// overwrites of its key whose acknowledged context covers its dot (or that were never
+    /// acknowledged, so that what they superseded is unknown).
+    fn superseders(&self) -> BTreeMap<u64, Vec<u64>> {
+        let by_key = self.writes_by_key();
+        let mut by: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for w in self.writes.values() {
-            match &w.supersedes {
-                Supersedes::Read(ids) => {
-                    for &s in ids {
-                        by.entry(s).or_default().push(w.id);
-                    }
-                }
-                Supersedes::CoordinatorCopy(covers) => {
-                    for other in by_key.get(&w.key).into_iter().flatten() {
-                        let covered = match (covers, other.dot) {
-                            (Some(context), Some(dot)) => context.counter(dot.actor) >= dot.counter,
-                            (Some(_), None) => false,
-                            (None, _) => true,
-                        };
-                        if other.id != w.id && covered {
-                            by.entry(other.id).or_default().push(w.id);
-                        }
-                    }
-                }
+            let same_key = by_key.get(&w.key).map(Vec::as_slice).unwrap_or_default();
+            let removed = match &w.supersedes {
+                Supersedes::CoordinatorCopy(None) => same_key
+                    .iter()
+                    .filter(|other| other.id != w.id)
+                    .map(|other| other.id)
+                    .collect(),
+                _ => Self::superseded_by(w, same_key),
+            };
+            for id in removed {
+                by.entry(id).or_default().push(w.id);
             }
         }
         by
@@ -276,10 +275,7 @@ impl Oracle {
         replicas: &BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>>,
     ) -> Vec<Violation> {
         let superseders = self.superseders();
-        let mut by_key: BTreeMap<u64, Vec<&WriteRecord>> = BTreeMap::new();
-        for w in self.writes.values() {
-            by_key.entry(w.key).or_default().push(w);
-        }
+        let by_key = self.writes_by_key();
         let mut violations = Vec::new();
         for (&key, sets) in replicas {
             let live: Vec<(NodeId, BTreeSet<u64>)> = sets
