@@ -179,7 +179,7 @@ pub struct RunCounters {
     pub deliveries: u64,
     /// Messages dropped by partitions or loss.
     pub dropped: u64,
-    /// Client operations completed successfully, by kind ("get", "put", "delete").
+    /// Client operations completed successfully, by kind ("get", "put", "overwrite", "delete").
     pub ok: BTreeMap<&'static str, u64>,
     /// Client operations that failed, by kind of failure.
     pub failed: BTreeMap<String, u64>,
@@ -788,12 +788,14 @@ impl World {
                 }
             }
             (ClientState::Writing { id }, Ok(ClientReply::Written { version, context })) => {
-                let delete = self.oracle.writes.get(&id).is_some_and(|w| w.delete);
-                *self
-                    .counters
-                    .ok
-                    .entry(if delete { "delete" } else { "put" })
-                    .or_default() += 1;
+                let kind = match self.oracle.writes.get(&id) {
+                    Some(w) if w.delete => "delete",
+                    Some(w) if matches!(w.supersedes, Supersedes::CoordinatorCopy(_)) => {
+                        "overwrite"
+                    }
+                    _ => "put",
+                };
+                *self.counters.ok.entry(kind).or_default() += 1;
                 self.oracle
                     .ack_write(id, self.now, version, context.clone());
                 if self.scenario.workload.probe.is_some() {
