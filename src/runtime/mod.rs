@@ -278,6 +278,19 @@ pub async fn start(config: NodeFileConfig) -> Result<RunningNode, StartError> {
     })
 }
 
+/// A tokio runtime builder for `threads` threads. One thread runs tokio's current-thread
+/// scheduler: the same single thread, without the work-stealing scheduler's cross-thread
+/// bookkeeping (nodes' CPU per operation 114–127 → 103–111 µs, the load generator's 26 → 15 µs;
+/// `docs/performance.md`). More run the multi-thread scheduler with that many workers.
+pub fn runtime_builder(threads: usize) -> tokio::runtime::Builder {
+    if threads <= 1 {
+        return tokio::runtime::Builder::new_current_thread();
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(threads);
+    builder
+}
+
 /// `ringstore node --config FILE`: runs a node until SIGTERM or SIGINT; the process exit code.
 pub fn run_node(config_path: &Path) -> ExitCode {
     let config = match NodeFileConfig::load(config_path) {
@@ -287,17 +300,8 @@ pub fn run_node(config_path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    // One I/O thread (what `cluster up` writes when nodes share a machine) runs on the
-    // current-thread scheduler: the same single thread, without the work-stealing scheduler's
-    // cross-thread bookkeeping.
-    let mut builder = match config.io_threads() {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        threads => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads);
-            builder
-        }
-    };
+    // One I/O thread is what `cluster up` writes when nodes share a machine.
+    let mut builder = runtime_builder(config.io_threads());
     let runtime = match builder.thread_name("ringstore-io").enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

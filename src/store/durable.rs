@@ -247,10 +247,16 @@ impl DurableStore {
         }
     }
 
+    /// Refuses a malformed key, and any access once the store is poisoned; every per-key entry
+    /// point calls it once, before the row cache or fjall.
+    fn checked(&self, key: &[u8]) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.usable()
+    }
+
     /// What the store holds for `key`: from the row cache, or read, decoded and cached.
     fn row(&self, key: &[u8]) -> Result<CachedRow, StoreError> {
-        check_key(key)?;
-        self.usable()?;
+        self.checked(key)?;
         if let Some(row) = self.rows.get(key) {
             return Ok(row);
         }
@@ -274,10 +280,20 @@ impl DurableStore {
         })
     }
 
-    /// The raw data record of `key`, if any.
+    /// The digest of `key`'s record: from the row cache, or from the record's header (no
+    /// decode of the set). The caller has [`Self::checked`] the key.
+    fn stored_digest(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        if let Some(digest) = self.rows.digest(key) {
+            return Ok(digest);
+        }
+        match self.raw_record(key)? {
+            Some(record) => Ok(Some(decode_record_digest(key, &record)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw data record of `key`, if any. The caller has [`Self::checked`] the key.
     fn raw_record(&self, key: &[u8]) -> Result<Option<fjall::Slice>, StoreError> {
-        check_key(key)?;
-        self.usable()?;
         self.data
             .get(data_key(key))
             .map_err(engine("reading a data record"))
@@ -312,24 +328,12 @@ impl Store for DurableStore {
     }
 
     fn digest(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        check_key(key)?;
-        self.usable()?;
-        // A digest alone is read from the record's header; only a cached row saves the read.
-        if let Some(row) = self.rows.get(key) {
-            return Ok(match row {
-                CachedRow::Present { digest, .. } => Some(digest),
-                CachedRow::Absent => None,
-            });
-        }
-        match self.raw_record(key)? {
-            Some(record) => Ok(Some(decode_record_digest(key, &record)?)),
-            None => Ok(None),
-        }
+        self.checked(key)?;
+        self.stored_digest(key)
     }
 
     fn merge(&mut self, key: &[u8], incoming: &VersionSet) -> Result<MergeOutcome, StoreError> {
-        check_key(key)?;
-        self.usable()?;
+        self.checked(key)?;
         // Taken out of the cache, not copied: the merged row replaces it below.
         let previous_row = match self.rows.take(key) {
             Some(row) => row,
@@ -375,10 +379,8 @@ impl Store for DurableStore {
     }
 
     fn remove_if_digest(&mut self, key: &[u8], expected_digest: u64) -> Result<bool, StoreError> {
-        let Some(record) = self.raw_record(key)? else {
-            return Ok(false);
-        };
-        if decode_record_digest(key, &record)? != expected_digest {
+        self.checked(key)?;
+        if self.stored_digest(key)? != Some(expected_digest) {
             return Ok(false);
         }
         let removed = self.data.remove(data_key(key));

@@ -89,6 +89,16 @@ impl RowCache {
         rows.get(key).cloned()
     }
 
+    /// The digest of `key`'s cached row (`Some(None)`: cached as absent), without copying
+    /// the set.
+    pub fn digest(&self, key: &[u8]) -> Option<Option<u64>> {
+        let rows = self.rows.as_ref()?.borrow();
+        rows.get(key).map(|row| match row {
+            CachedRow::Present { digest, .. } => Some(*digest),
+            CachedRow::Absent => None,
+        })
+    }
+
     /// Removes and returns the cached row of `key` (a merge about to replace it: no copy).
     pub fn take(&self, key: &[u8]) -> Option<CachedRow> {
         let rows = self.rows.as_ref()?;
@@ -150,6 +160,8 @@ mod tests {
         cache.put(b"gone", CachedRow::Absent);
         assert_eq!(cache.get(b"k"), Some(row(b"v1")));
         assert_eq!(cache.get(b"gone"), Some(CachedRow::Absent));
+        assert_eq!(cache.digest(b"gone"), Some(None));
+        assert_eq!(cache.digest(b"never"), None);
         cache.put(b"k", row(b"v2"));
         assert_eq!(cache.get(b"k"), Some(row(b"v2")));
         assert_eq!(cache.take(b"k"), Some(row(b"v2")));

@@ -353,17 +353,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
 }
 
 fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
-    // One thread runs on the current-thread scheduler, which skips the work-stealing
-    // scheduler's cross-thread bookkeeping; more run on the multi-thread one.
-    let mut builder = match args.threads.get() {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        threads => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads);
-            builder
-        }
-    };
-    let runtime = builder
+    let runtime = crate::runtime::runtime_builder(args.threads.get())
         .enable_all()
         .build()
         .map_err(BenchCliError::Runtime)?;
