@@ -334,41 +334,58 @@ impl Store for DurableStore {
 
     fn merge(&mut self, key: &[u8], incoming: &VersionSet) -> Result<MergeOutcome, StoreError> {
         self.checked(key)?;
-        // Taken out of the cache, not copied: the merged row replaces it below.
+        // Taken out of the cache, not copied: the merged set is built in it and replaces it.
         let previous_row = match self.rows.take(key) {
             Some(row) => row,
             None => self.read_row(key)?,
         };
-        let previous = match &previous_row {
-            CachedRow::Present { digest, set, .. } => Some((*digest, set)),
-            CachedRow::Absent => None,
+        let (previous, previous_digest, previous_bytes) = match previous_row {
+            CachedRow::Present {
+                digest,
+                set,
+                record_bytes,
+            } => (Some(set), Some(digest), record_bytes),
+            CachedRow::Absent => (None, None, 0),
         };
-        let previous_digest = previous.as_ref().map(|(digest, _)| *digest);
-        let (merged, changed) = merged_set(previous.map(|(_, set)| set), incoming);
-        let digest = merged.digest();
+        let (merged, changed) = merged_set(previous, incoming);
         if !changed {
-            self.rows.put(key, previous_row);
-        } else {
-            let (written, row) = if merged.is_empty() {
-                (self.data.remove(data_key(key)), CachedRow::Absent)
-            } else {
-                let record = encode_record(&merged, digest)?;
-                let row = CachedRow::Present {
+            let row = match previous_digest {
+                Some(digest) => CachedRow::Present {
                     digest,
                     set: merged.clone(),
-                    record_bytes: u32::try_from(record.len()).unwrap_or(u32::MAX),
-                };
-                (self.data.insert(data_key(key), record), row)
+                    record_bytes: previous_bytes,
+                },
+                None => CachedRow::Absent,
             };
-            let written_ok = written.is_ok();
-            if let Err(e) = self.finish_write(written, "writing a data record") {
-                // The insert may have reached the memtable before the failure (a failed sync).
-                self.rows.invalidate(key);
-                return Err(e);
-            }
-            if written_ok {
-                self.rows.put(key, row);
-            }
+            self.rows.put(key, row);
+            return Ok(MergeOutcome {
+                // Unchanged, so the digest is the stored one (an empty set has none stored).
+                digest: previous_digest.unwrap_or_else(|| merged.digest()),
+                merged,
+                previous_digest,
+                changed,
+            });
+        }
+        let digest = merged.digest();
+        let (written, row) = if merged.is_empty() {
+            (self.data.remove(data_key(key)), CachedRow::Absent)
+        } else {
+            let record = encode_record(&merged, digest)?;
+            let row = CachedRow::Present {
+                digest,
+                set: merged.clone(),
+                record_bytes: u32::try_from(record.len()).unwrap_or(u32::MAX),
+            };
+            (self.data.insert(data_key(key), record), row)
+        };
+        let written_ok = written.is_ok();
+        if let Err(e) = self.finish_write(written, "writing a data record") {
+            // The insert may have reached the memtable before the failure (a failed sync).
+            self.rows.invalidate(key);
+            return Err(e);
+        }
+        if written_ok {
+            self.rows.put(key, row);
         }
         Ok(MergeOutcome {
             merged,

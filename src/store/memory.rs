@@ -200,7 +200,7 @@ impl Store for MemoryStore {
         let storage_key = data_key(key);
         let previous = self.data.get(&storage_key);
         let previous_digest = previous.map(|r| r.digest);
-        let (merged, changed) = merged_set(previous.map(|r| &r.versions), incoming);
+        let (merged, changed) = merged_set(previous.map(|r| r.versions.clone()), incoming);
         let digest = merged.digest();
         if changed {
             let previous = if merged.is_empty() {

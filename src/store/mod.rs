@@ -412,14 +412,14 @@ where
     })
 }
 
-/// The set a merge stores, and whether it differs from what was stored (equality, not
-/// digests, decides: a digest collision must not drop a write).
-fn merged_set(previous: Option<&VersionSet>, incoming: &VersionSet) -> (VersionSet, bool) {
+/// The set a merge stores, and whether it differs from `previous` (exactly, by structure:
+/// see [`VersionSet::merge`]; a digest comparison could drop a write on a collision).
+/// `previous` is taken by value and merged into in place: only `incoming`'s new parts are
+/// copied.
+fn merged_set(previous: Option<VersionSet>, incoming: &VersionSet) -> (VersionSet, bool) {
     match previous {
-        Some(previous) => {
-            let mut merged = previous.clone();
-            merged.merge(incoming);
-            let changed = merged != *previous;
+        Some(mut merged) => {
+            let changed = merged.merge(incoming);
             (merged, changed)
         }
         None => (incoming.clone(), !incoming.is_empty()),

@@ -18,6 +18,7 @@
 
 use super::{ActorId, CausalContext, Value};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::cmp::Ordering;
 use xxhash_rust::xxh3::Xxh3;
 
@@ -25,6 +26,14 @@ use xxhash_rust::xxh3::Xxh3;
 /// (Riak's `max_siblings` plays the same role): siblings beyond this point mean clients that never
 /// read before writing, and every read would carry them all.
 pub const MAX_SIBLINGS: usize = 100;
+
+/// An entry's live values. Inline for one: a key written through its coordinator holds one
+/// live value, and a set is cloned and decoded several times per write (three heap blocks per
+/// copy with `Vec`s, one with these: the value's bytes).
+type Values = SmallVec<[Value; 1]>;
+
+/// A set's entries, inline for one actor (the usual case: one coordinator per key).
+type Entries = SmallVec<[Entry; 1]>;
 
 /// One event: the `counter`-th write coordinated by `actor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -41,7 +50,7 @@ struct Entry {
     actor: ActorId,
     counter: u64,
     /// Live values of dots `counter, counter - 1, …`, newest first.
-    values: Vec<Value>,
+    values: Values,
 }
 
 impl Entry {
@@ -61,17 +70,23 @@ impl Entry {
         }
     }
 
-    /// The merge of two entries of the same actor: a dot stays live iff neither side has it
-    /// superseded, and at least one side knows it.
-    fn merged(a: &Entry, b: &Entry) -> Entry {
-        let newer = if a.counter >= b.counter { a } else { b };
-        let obsolete = a.obsolete_up_to().max(b.obsolete_up_to());
-        // Every live dot is in `newer`'s live suffix, since `newer.obsolete_up_to() <= obsolete`.
-        let live = (newer.counter - obsolete) as usize;
-        Entry {
-            actor: newer.actor,
-            counter: newer.counter,
-            values: newer.values[..live].to_vec(),
+    /// Merges `other`, an entry of the same actor, into this one (a dot stays live iff neither
+    /// side has it superseded, and at least one side knows it); whether this entry changed.
+    /// Only what comes from `other` is copied.
+    fn merge_from(&mut self, other: &Entry) -> bool {
+        let obsolete = self.obsolete_up_to().max(other.obsolete_up_to());
+        if self.counter >= other.counter {
+            // Every live dot is in our live suffix, since `self.obsolete_up_to() <= obsolete`;
+            // the counter stays, so the entry changed iff values were dropped.
+            let live = (self.counter - obsolete) as usize;
+            let changed = live < self.values.len();
+            self.values.truncate(live);
+            changed
+        } else {
+            let live = (other.counter - obsolete) as usize;
+            self.counter = other.counter;
+            self.values = other.values[..live].iter().cloned().collect();
+            true
         }
     }
 }
@@ -80,13 +95,13 @@ impl Entry {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedVersionSet")]
 pub struct VersionSet {
-    entries: Vec<Entry>,
+    entries: Entries,
 }
 
 /// The wire shape of a [`VersionSet`], before its invariants are checked.
 #[derive(Deserialize)]
 struct UncheckedVersionSet {
-    entries: Vec<Entry>,
+    entries: Entries,
 }
 
 /// Why bytes that decoded as a version set were refused.
@@ -156,7 +171,7 @@ impl VersionSet {
     /// the context of its read.
     pub fn update(&mut self, context: &CausalContext, actor: ActorId, value: Value) -> Dot {
         // Discard what the context saw; learn the events it knows that this replica does not.
-        let mut merged = Vec::with_capacity(self.entries.len() + context.entries().len());
+        let mut merged = Entries::with_capacity(self.entries.len() + context.entries().len());
         let mut mine = std::mem::take(&mut self.entries).into_iter().peekable();
         let mut seen = context.entries().iter().copied().peekable();
         loop {
@@ -173,7 +188,7 @@ impl VersionSet {
                         merged.push(Entry {
                             actor,
                             counter,
-                            values: Vec::new(),
+                            values: Values::new(),
                         });
                     }
                 }
@@ -194,7 +209,7 @@ impl VersionSet {
                     Entry {
                         actor,
                         counter: 0,
-                        values: Vec::new(),
+                        values: Values::new(),
                     },
                 );
                 i
@@ -213,11 +228,14 @@ impl VersionSet {
 
     /// Merges another replica's set into this one: the result knows what either knew, and keeps
     /// exactly the versions neither has seen superseded. Commutative, associative, idempotent.
-    pub fn merge(&mut self, other: &VersionSet) {
+    /// Returns whether this set changed (exactly: `false` iff it equals what it was), so a
+    /// store need not keep a copy to compare with.
+    pub fn merge(&mut self, other: &VersionSet) -> bool {
         if other.entries.is_empty() {
-            return;
+            return false;
         }
-        let mut merged = Vec::with_capacity(self.entries.len().max(other.entries.len()));
+        let mut changed = false;
+        let mut merged = Entries::with_capacity(self.entries.len().max(other.entries.len()));
         let mut mine = std::mem::take(&mut self.entries).into_iter().peekable();
         let mut theirs = other.entries.iter().peekable();
         loop {
@@ -229,21 +247,27 @@ impl VersionSet {
             };
             match order {
                 Ordering::Less => merged.extend(mine.next()),
-                Ordering::Greater => merged.extend(theirs.next().cloned()),
+                Ordering::Greater => {
+                    // An actor this set did not know: a new entry.
+                    changed = true;
+                    merged.extend(theirs.next().cloned());
+                }
                 Ordering::Equal => {
-                    if let (Some(a), Some(b)) = (mine.next(), theirs.next()) {
-                        merged.push(Entry::merged(&a, b));
+                    if let (Some(mut a), Some(b)) = (mine.next(), theirs.next()) {
+                        changed |= a.merge_from(b);
+                        merged.push(a);
                     }
                 }
             }
         }
         self.entries = merged;
+        changed
     }
 
     /// The merge of two sets, leaving both as they are.
     pub fn merged(&self, other: &VersionSet) -> VersionSet {
         let mut out = self.clone();
-        out.merge(other);
+        let _ = out.merge(other);
         out
     }
 
@@ -312,7 +336,7 @@ impl VersionSet {
     /// Whether this set knows everything `other` knows and keeps no version `other` superseded:
     /// merging `other` in would change nothing.
     pub fn covers(&self, other: &VersionSet) -> bool {
-        self.merged(other) == *self
+        !self.clone().merge(other)
     }
 
     /// Test-only sabotage: keeps one sibling and forgets the others' values (while keeping the
@@ -463,13 +487,14 @@ mod tests {
     #[test]
     fn invalid_encodings_are_refused() {
         let bad = |entries: Vec<Entry>| {
+            let entries = Entries::from_vec(entries);
             let bytes = postcard::to_stdvec(&VersionSet { entries }).unwrap();
             postcard::from_bytes::<VersionSet>(&bytes)
         };
         let e = |actor, counter, n: usize| Entry {
             actor: ActorId(actor),
             counter,
-            values: vec![Value::Tombstone; n],
+            values: Values::from_vec(vec![Value::Tombstone; n]),
         };
         assert!(bad(vec![e(2, 1, 1), e(1, 1, 1)]).is_err());
         assert!(bad(vec![e(1, 1, 1), e(1, 2, 1)]).is_err());
@@ -606,6 +631,24 @@ mod tests {
             prop_assert_eq!(a.merged(a), a.clone());
             prop_assert_eq!(a.merged(b).digest(), b.merged(a).digest());
             prop_assert!(a.merged(b).covers(a) && a.merged(b).covers(b));
+        }
+
+        // `merge` reports a change exactly when the set is no longer equal to what it was:
+        // stores rely on it to skip writing an unchanged set without keeping a copy.
+        #[test]
+        fn merge_reports_exactly_whether_it_changed(
+            ops in proptest::collection::vec(arb_op(), 0..60),
+        ) {
+            let h = run(&ops);
+            for a in &h.sets {
+                for b in &h.sets {
+                    let mut merged = a.clone();
+                    let changed = merged.merge(b);
+                    prop_assert_eq!(changed, merged != *a);
+                }
+                let mut same = a.clone();
+                prop_assert!(!same.merge(a));
+            }
         }
 
         // Sets round-trip through postcard, and the digest separates different sets.
