@@ -84,7 +84,30 @@ pub struct Ring {
     zones_with_tokens: usize,
     /// How many members hold at least one token.
     nodes_with_tokens: usize,
+    /// The first nodes of each token's walk, precomputed: see [`WalkPrefixes`].
+    walk_prefixes: WalkPrefixes,
 }
+
+/// The first `width` member indices of the walk from every token index, flattened
+/// (`members[i * width..][..width]` for token index `i`), so that a preference list is a
+/// binary search and a copy instead of a walk with its taken-set checks: every request, and
+/// every replica's write (the Merkle trees' bookkeeping), asks for one. Derived from the
+/// members like the rest of the ring; empty when the ring is too large to precompute
+/// ([`MAX_WALK_PREFIX_ENTRIES`]), in which case walks step through the tokens as before.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct WalkPrefixes {
+    /// Nodes per token: `min(WALK_PREFIX_WIDTH, nodes_with_tokens)`, or 0 when not computed.
+    pub(super) width: usize,
+    pub(super) members: Vec<u32>,
+}
+
+/// How many nodes of each walk are precomputed: a preference list of up to 5 and a few
+/// fallbacks of a sloppy quorum. Walks longer than this step on from there.
+const WALK_PREFIX_WIDTH: usize = 8;
+
+/// The largest precomputed table (tokens × width): 4 MiB of member indices, e.g. 512 nodes of
+/// 256 vnodes. Larger rings walk instead.
+const MAX_WALK_PREFIX_ENTRIES: usize = 1 << 20;
 
 /// What a ring looks like on the wire: its members only; the rest is rebuilt and validated.
 #[derive(Serialize, Deserialize)]
@@ -161,14 +184,41 @@ impl Ring {
         }
         let zones_with_tokens = zone_has_token.iter().filter(|&&has| has).count();
 
-        Self {
+        let mut ring = Self {
             members,
             tokens,
             token_owner,
             member_zone,
             zones_with_tokens,
             nodes_with_tokens,
+            walk_prefixes: WalkPrefixes::default(),
+        };
+        ring.walk_prefixes = ring.compute_walk_prefixes();
+        ring
+    }
+
+    /// Walks from every token (stepping, since `walk_prefixes` is empty yet) and keeps the
+    /// first nodes of each.
+    fn compute_walk_prefixes(&self) -> WalkPrefixes {
+        let width = WALK_PREFIX_WIDTH.min(self.nodes_with_tokens);
+        let entries = self.tokens.len().saturating_mul(width);
+        if width == 0 || entries > MAX_WALK_PREFIX_ENTRIES {
+            return WalkPrefixes::default();
         }
+        let mut members = Vec::with_capacity(entries);
+        for index in 0..self.tokens.len() {
+            members.extend(self.stepping_walk_from_index(index).take(width));
+        }
+        WalkPrefixes { width, members }
+    }
+
+    /// The precomputed start of the walk from token index `index` (empty if not computed).
+    pub(super) fn walk_prefix(&self, index: usize) -> &[u32] {
+        let width = self.walk_prefixes.width;
+        self.walk_prefixes
+            .members
+            .get(index * width..(index + 1) * width)
+            .unwrap_or_default()
     }
 
     /// This ring plus `member` (a join, or a change of its zone or weight).

@@ -29,7 +29,11 @@
 //!   what makes a join move keys only to the joining node (tested below).
 //!
 //! # Cost
-//! A lookup is a binary search, O(log T) for T tokens, plus a walk over the tokens until `n`
+//! The ring precomputes the first `WALK_PREFIX_WIDTH` (8) nodes of the walk from every token
+//! when it is built (up to a million entries: 4 MiB). A preference list of up to 8 nodes is
+//! then a binary search, O(log T) for T tokens, and a copy; a longer walk continues by
+//! stepping. Without the table (larger rings), a lookup is the binary search plus a walk over
+//! the tokens until `n`
 //! nodes are found: about `n · (1 + n/M)` steps for M nodes without zones; a zone pass may
 //! look further for a zone with few tokens (at worst once around the ring, O(T)). Each step
 //! checks the nodes taken so far: a scan of at most `WALK_TAKEN_INLINE` nodes, then a
@@ -125,8 +129,49 @@ enum Pass {
 
 /// All distinct nodes in preference order from one token: the preference list, then the
 /// fallbacks of a sloppy quorum (Dynamo §4.6). Lazy: it walks only as far as it is asked.
+/// Its first nodes come from the ring's precomputed walk prefix; past those (or on a ring too
+/// large to precompute) it steps through the tokens.
 #[derive(Clone, Debug)]
 pub struct Walk<'a> {
+    ring: &'a Ring,
+    /// Token index where the walk starts.
+    start: usize,
+    /// The precomputed first nodes (member indices) of this walk.
+    prefix: &'a [u32],
+    /// How many nodes have been yielded.
+    yielded: usize,
+    /// The stepping walk, once the prefix is used up (it skips the prefix's nodes first).
+    stepper: Option<Stepper<'a>>,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        if let Some(&member) = self.prefix.get(self.yielded) {
+            self.yielded += 1;
+            return Some(self.ring.node_of_member(member));
+        }
+        if self.prefix.len() == self.ring.nodes_with_tokens() {
+            // The prefix is the whole walk.
+            return None;
+        }
+        let (ring, start, skip) = (self.ring, self.start, self.prefix.len());
+        let stepper = self.stepper.get_or_insert_with(|| {
+            let mut stepper = ring.stepping_walk_from_index(start);
+            // The same walk, so its first `skip` nodes are the prefix's.
+            for _ in stepper.by_ref().take(skip) {}
+            stepper
+        });
+        let member = stepper.next()?;
+        self.yielded += 1;
+        Some(self.ring.node_of_member(member))
+    }
+}
+
+/// The walk itself, token by token, yielding member indices (see the module docs).
+#[derive(Clone, Debug)]
+pub(super) struct Stepper<'a> {
     ring: &'a Ring,
     /// Token index where both passes start.
     start: usize,
@@ -142,7 +187,7 @@ pub struct Walk<'a> {
     zones_taken: usize,
 }
 
-impl Walk<'_> {
+impl Stepper<'_> {
     /// Whether `member` has been taken already.
     fn is_taken(&self, member: u32) -> bool {
         if self.taken_bits.is_empty() {
@@ -153,7 +198,7 @@ impl Walk<'_> {
     }
 
     /// Takes `member` (not taken yet); switches to the bitset past [`WALK_TAKEN_INLINE`].
-    fn take(&mut self, member: u32) {
+    fn mark_taken(&mut self, member: u32) {
         self.taken.push(member);
         if self.taken_bits.is_empty() && self.taken.len() > WALK_TAKEN_INLINE {
             self.taken_bits = vec![0; self.ring.members().len().div_ceil(64)];
@@ -177,10 +222,10 @@ impl Walk<'_> {
     }
 }
 
-impl Iterator for Walk<'_> {
-    type Item = NodeId;
+impl Iterator for Stepper<'_> {
+    type Item = u32;
 
-    fn next(&mut self) -> Option<NodeId> {
+    fn next(&mut self) -> Option<u32> {
         let token_count = self.ring.tokens().len();
         loop {
             match self.pass {
@@ -214,8 +259,8 @@ impl Iterator for Walk<'_> {
                         }
                         self.zones_taken += 1;
                     }
-                    self.take(member);
-                    return Some(self.ring.node_of_member(member));
+                    self.mark_taken(member);
+                    return Some(member);
                 }
             }
         }
@@ -236,6 +281,18 @@ impl Ring {
     /// The walk for the arc ending at token index `index`.
     pub(super) fn walk_from_index(&self, index: usize) -> Walk<'_> {
         Walk {
+            ring: self,
+            start: index,
+            prefix: self.walk_prefix(index),
+            yielded: 0,
+            stepper: None,
+        }
+    }
+
+    /// The walk from token index `index`, stepping through the tokens (what the precomputed
+    /// prefixes are made of).
+    pub(super) fn stepping_walk_from_index(&self, index: usize) -> Stepper<'_> {
+        Stepper {
             ring: self,
             start: index,
             steps: 0,
@@ -375,8 +432,46 @@ mod tests {
         }
     }
 
+    // A ring too large for the precomputed prefixes walks by stepping, in the same order.
+    #[test]
+    fn rings_too_large_to_precompute_still_walk() {
+        let ring = ring_of(1, 600, 0, 256);
+        assert!(ring.walk_prefix(0).is_empty());
+        let small = ring_of(1, 6, 2, 16);
+        assert_eq!(small.walk_prefix(0).len(), 6);
+        for i in 0..5 {
+            let token = key_token(&sample_key(i));
+            let index = ring.successor_index(token);
+            let walked: Vec<NodeId> = ring.walk_from_token(token).take(12).collect();
+            let stepped: Vec<NodeId> = ring
+                .stepping_walk_from_index(index)
+                .take(12)
+                .map(|member| ring.node_of_member(member))
+                .collect();
+            assert_eq!(walked, stepped);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+
+        // The walk (its precomputed prefix, then stepping on past it for rings of more than
+        // WALK_PREFIX_WIDTH nodes) is the defined order, from any token.
+        #[test]
+        fn walks_follow_the_defined_order(
+            first_id in 0u64..1_000_000,
+            count in 1u64..20,
+            zones in 0u64..5,
+            vnodes in 1u32..32,
+            keys in prop::collection::vec(any::<u64>(), 1..20),
+        ) {
+            let ring = ring_of(first_id, count, zones, vnodes);
+            for key in keys {
+                let token = key_token(&sample_key(key));
+                let walk: Vec<NodeId> = ring.walk_from_token(token).collect();
+                prop_assert_eq!(walk, reference_walk(&ring, token));
+            }
+        }
 
         // Dynamo §4.3: every key gets min(N, nodes) distinct nodes, primary = token owner,
         // and min(N, zones) distinct zones.
