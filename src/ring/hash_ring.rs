@@ -94,11 +94,22 @@ pub struct Ring {
 /// every replica's write (the Merkle trees' bookkeeping), asks for one. Derived from the
 /// members like the rest of the ring; empty when the ring is too large to precompute
 /// ([`MAX_WALK_PREFIX_ENTRIES`]), in which case walks step through the tokens as before.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(super) struct WalkPrefixes {
+#[derive(Clone, Default, PartialEq)]
+struct WalkPrefixes {
     /// Nodes per token: `min(WALK_PREFIX_WIDTH, nodes_with_tokens)`, or 0 when not computed.
-    pub(super) width: usize,
-    pub(super) members: Vec<u32>,
+    width: usize,
+    members: Vec<u32>,
+}
+
+/// Its shape only: the table is derived from the members (printed with the ring) and runs to
+/// a million entries.
+impl std::fmt::Debug for WalkPrefixes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalkPrefixes")
+            .field("width", &self.width)
+            .field("entries", &self.members.len())
+            .finish()
+    }
 }
 
 /// How many nodes of each walk are precomputed: a preference list of up to 5 and a few
