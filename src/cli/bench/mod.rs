@@ -19,6 +19,7 @@
 //! - [`runner`]: the load phase, closed loop and open loop.
 //! - [`report`]: the JSON report (`ringstore-bench/1`) and its terminal table.
 //! - [`progress`]: the once-a-second progress line.
+//! - [`host`]: what the machine did during a phase (CPU split with steal, scheduling hiccups).
 //! - [`staleness`]: the staleness probe (`ringstore bench staleness`).
 //! - [`cli`]: the command-line arguments and the wiring to the native client.
 //!
@@ -37,6 +38,7 @@
 
 pub mod cli;
 pub mod execute;
+pub mod host;
 pub mod keys;
 pub mod options;
 pub mod progress;

@@ -13,6 +13,7 @@
 //! - The histograms themselves are not in the JSON, only their summaries; runs cannot be merged
 //!   after the fact.
 
+use super::host::HostReport;
 use super::options::{BenchOptions, LoopShape, NodeChoice, RequestKnobs, StopAfter, UpdateMode};
 use super::recorder::{Recorder, RequestKind, Stats};
 use super::workload::OpKind;
@@ -153,6 +154,9 @@ pub struct PhaseReport {
     /// for a free slot; 0 when the scheduler sent it on time or early); `null` in a closed
     /// loop.
     pub start_delay_us: Option<LatencySummary>,
+    /// What the machine did meanwhile: its CPU split (with the hypervisor's steal) and
+    /// scheduling hiccups ([`HostReport`]); `null` if not watched.
+    pub host: Option<HostReport>,
 }
 
 /// Counts and latency of one operation or request type.
@@ -289,6 +293,7 @@ impl PhaseReport {
             requests,
             errors_by_kind,
             start_delay_us: LatencySummary::of(&recorder.start_delay().histogram),
+            host: None,
         }
     }
 
@@ -339,6 +344,9 @@ impl PhaseReport {
                 ms(delay.max)
             );
         }
+        if let Some(host) = &self.host {
+            let _ = writeln!(out, "{}", host_line(host));
+        }
         if !self.errors_by_kind.is_empty() {
             let list: Vec<String> = self
                 .errors_by_kind
@@ -349,6 +357,30 @@ impl PhaseReport {
         }
         out
     }
+}
+
+/// The machine's line: CPU split and hiccups, whichever are known.
+fn host_line(host: &HostReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(cpu) = &host.cpu {
+        parts.push(format!(
+            "cpu user {:.1}%, system {:.1}%, idle {:.1}%, steal {:.1}%",
+            cpu.user_pct, cpu.system_pct, cpu.idle_pct, cpu.steal_pct
+        ));
+    }
+    if let Some(hiccups) = &host.hiccup_us {
+        let ms = |us: u64| us as f64 / 1000.0;
+        parts.push(format!(
+            "hiccups (1 ms sleep overrun) p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            ms(hiccups.p99),
+            ms(hiccups.p999),
+            ms(hiccups.max)
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("not measured".to_string());
+    }
+    format!("  host: {}", parts.join("; "))
 }
 
 /// One table row: counts, then percentiles in milliseconds.

@@ -33,6 +33,7 @@
 //!   evenly spaced below a millisecond.
 
 use super::execute::Executor;
+use super::host::HostWatch;
 use super::keys::InsertCounter;
 use super::options::{BenchOptions, LoopShape, OptionsError, StopAfter};
 use super::progress::ProgressLine;
@@ -163,6 +164,7 @@ async fn load_phase<T: KvTarget>(
     let phase = Phase::new(target, options, nodes, 0);
     let next_record = Arc::new(AtomicU64::new(0));
     let progress = ProgressLine::start("load", Arc::clone(&phase.live), None, show_progress);
+    let host = HostWatch::start();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(options.load_clients);
     for client in 0..options.load_clients as u64 {
@@ -188,7 +190,9 @@ async fn load_phase<T: KvTarget>(
     let merged = phase.merge(handles).await?;
     let elapsed = start.elapsed();
     progress.finish();
-    Ok(PhaseReport::new(&[OpKind::Load], &merged, elapsed, 0))
+    let mut report = PhaseReport::new(&[OpKind::Load], &merged, elapsed, 0);
+    report.host = Some(host.finish());
+    Ok(report)
 }
 
 /// When a closed-loop client may start another operation.
@@ -233,6 +237,7 @@ async fn run_phase<T: KvTarget>(
         StopAfter::Operations(_) => None,
     };
     let progress = ProgressLine::start("run", Arc::clone(&phase.live), planned, show_progress);
+    let host = HostWatch::start();
     let start = Instant::now();
     let (merged, dropped) = match options.shape {
         LoopShape::Closed { clients } => {
@@ -268,7 +273,9 @@ async fn run_phase<T: KvTarget>(
     };
     let elapsed = start.elapsed();
     progress.finish();
-    Ok(PhaseReport::new(&OpKind::RUN, &merged, elapsed, dropped))
+    let mut report = PhaseReport::new(&OpKind::RUN, &merged, elapsed, dropped);
+    report.host = Some(host.finish());
+    Ok(report)
 }
 
 /// One closed-loop client: the next operation starts when the previous one ends.
