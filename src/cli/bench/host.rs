@@ -1,7 +1,8 @@
 //! What the machine itself did while a bench phase ran: how the CPU time was split (from
 //! Linux's `/proc/stat`, including `steal`, the time a virtual machine's CPUs wanted to run
-//! but the hypervisor ran something else) and scheduling hiccups (a thread that sleeps 1 ms in
-//! a loop records by how much each sleep overran, as jHiccup does for the JVM).
+//! but the hypervisor ran something else) and scheduling hiccups (a thread per CPU, pinned to
+//! it, sleeps 1 ms in a loop and records by how much each sleep overran, as jHiccup does for
+//! the JVM).
 //!
 //! Why: on a shared virtual machine the host can stop a CPU for tens or hundreds of
 //! milliseconds. Those pauses land in every latency percentile of the store, and nothing in
@@ -10,14 +11,13 @@
 //!
 //! # Guarantees
 //! - Never fails a run: where `/proc/stat` is missing or unreadable the CPU split is `None`.
-//! - The sampler thread is stopped and joined by [`HostWatch::finish`] (or on drop).
+//! - The sampler threads are stopped and joined by [`HostWatch::finish`] (or on drop).
 //!
 //! # Limits
 //! - Machine-wide: the CPU split counts every process, not only the cluster and the load
 //!   generator.
-//! - The sampler sees only pauses of the CPU it happens to run on; with several CPUs a pause
-//!   of another one shows up only in the latencies.
-//! - The sampler costs about a thousand wake-ups a second (well under 1% of a core).
+//! - The samplers' histograms are merged: the report says how long a CPU stalled, not which.
+//! - Each sampler costs about a thousand wake-ups a second (well under 1% of a core).
 
 use super::report::LatencySummary;
 use hdrhistogram::Histogram;
@@ -115,33 +115,38 @@ pub struct HostWatch {
     stop: Arc<AtomicBool>,
     /// Sleeps the sampler has finished (lets a test wait for it).
     samples: Arc<AtomicU64>,
-    sampler: Option<JoinHandle<Histogram<u64>>>,
+    samplers: Vec<JoinHandle<Histogram<u64>>>,
 }
 
 impl HostWatch {
-    /// Notes the CPU counters and starts the hiccup sampler (unless no thread can be started:
-    /// then the report has no hiccups).
+    /// Notes the CPU counters and starts one hiccup sampler per CPU, each pinned to its CPU
+    /// where the system allows (a sampler that cannot be started is left out).
     pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(AtomicU64::new(0));
-        let (flag, counter) = (Arc::clone(&stop), Arc::clone(&samples));
-        let sampler = Histogram::new_with_bounds(1, HICCUP_MAX_US, 3)
-            .ok()
-            .and_then(|histogram| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let samplers = (0..cpus)
+            .filter_map(|cpu| {
+                let histogram = Histogram::new_with_bounds(1, HICCUP_MAX_US, 3).ok()?;
+                let (flag, counter) = (Arc::clone(&stop), Arc::clone(&samples));
                 std::thread::Builder::new()
-                    .name("bench-hiccup".to_string())
-                    .spawn(move || sample_hiccups(&flag, &counter, histogram))
+                    .name(format!("bench-hiccup-{cpu}"))
+                    .spawn(move || {
+                        pin_to_cpu(cpu);
+                        sample_hiccups(&flag, &counter, histogram)
+                    })
                     .ok()
-            });
+            })
+            .collect();
         Self {
             cpu_before: CpuTimes::read(),
             stop,
             samples,
-            sampler,
+            samplers,
         }
     }
 
-    /// How many sleeps the sampler has finished so far.
+    /// How many sleeps the samplers have finished so far.
     pub fn samples(&self) -> u64 {
         self.samples.load(Ordering::Relaxed)
     }
@@ -153,23 +158,53 @@ impl HostWatch {
             (Some(before), Some(after)) => before.shares_until(after),
             _ => None,
         };
-        let hiccups = self.stop_sampler();
+        let hiccups = self.stop_samplers();
         HostReport {
             cpu,
             hiccup_us: hiccups.as_ref().and_then(LatencySummary::of),
         }
     }
 
-    fn stop_sampler(&mut self) -> Option<Histogram<u64>> {
+    /// Stops the samplers and merges their histograms.
+    fn stop_samplers(&mut self) -> Option<Histogram<u64>> {
         self.stop.store(true, Ordering::Relaxed);
-        self.sampler.take()?.join().ok()
+        let mut merged: Option<Histogram<u64>> = None;
+        for sampler in self.samplers.drain(..) {
+            let Ok(histogram) = sampler.join() else {
+                continue;
+            };
+            match &mut merged {
+                None => merged = Some(histogram),
+                Some(all) => {
+                    // Same bounds on both sides: adding cannot fail.
+                    let _ = all.add(&histogram);
+                }
+            }
+        }
+        merged
     }
 }
 
 impl Drop for HostWatch {
     fn drop(&mut self) {
-        self.stop_sampler();
+        self.stop_samplers();
     }
+}
+
+/// Keeps the calling thread on `cpu`, so that each CPU has a sampler of its own (best effort:
+/// left unpinned where that fails or the system has no such call).
+fn pin_to_cpu(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sched::{CpuSet, sched_setaffinity};
+        use nix::unistd::Pid;
+        let mut set = CpuSet::new();
+        if set.set(cpu).is_ok() {
+            let _ = sched_setaffinity(Pid::from_raw(0), &set);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
 }
 
 /// Sleeps [`HICCUP_INTERVAL`] until `stop`, recording each overrun in µs and counting sleeps.
