@@ -371,7 +371,7 @@ fn host_line(host: &HostReport) -> String {
     if let Some(hiccups) = &host.hiccup_us {
         let ms = |us: u64| us as f64 / 1000.0;
         parts.push(format!(
-            "hiccups (1 ms sleep overrun) p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            "hiccups (5 ms sleep overrun) p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
             ms(hiccups.p99),
             ms(hiccups.p999),
             ms(hiccups.max)
