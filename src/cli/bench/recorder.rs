@@ -89,10 +89,12 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Empty stats.
+    /// Empty stats. The histogram starts small and grows to the largest latency it records
+    /// (up to [`MAX_LATENCY_US`]): one sized for an hour from the start is 184 KiB, and an
+    /// open loop's hundreds of workers each hold eight.
     pub fn new() -> Result<Self, HistogramError> {
         Ok(Self {
-            histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGNIFICANT_DIGITS)?,
+            histogram: Histogram::new(SIGNIFICANT_DIGITS)?,
             ok: 0,
             errors: BTreeMap::new(),
             not_found: 0,
@@ -102,8 +104,13 @@ impl Stats {
     /// Records a success that took `latency`.
     pub fn record_ok(&mut self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.histogram
-            .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+        let micros = micros.clamp(1, MAX_LATENCY_US);
+        // `record` grows the histogram to the value (`saturating_record` would clamp it to
+        // the current top instead); it fails only if growing fails, and then the value is
+        // kept as the largest the histogram holds rather than lost.
+        if self.histogram.record(micros).is_err() {
+            self.histogram.saturating_record(micros);
+        }
         self.ok += 1;
     }
 
@@ -296,6 +303,30 @@ mod tests {
         );
         assert_eq!(live.done(), 3);
         assert_eq!(live.errors(), 1);
+    }
+
+    #[test]
+    fn a_histogram_grows_to_the_latencies_it_records() {
+        // Goal: a fresh histogram is small, yet a latency far above its starting range is kept
+        // as itself, not clamped to that range.
+        let mut stats = Stats::new().unwrap();
+        let small = stats.histogram.distinct_values();
+        stats.record_ok(Duration::from_micros(3));
+        stats.record_ok(Duration::from_secs(10));
+        assert!(
+            stats
+                .histogram
+                .equivalent(stats.histogram.max(), 10_000_000)
+        );
+        assert!(stats.histogram.equivalent(stats.histogram.min(), 3));
+        assert!(stats.histogram.distinct_values() > small, "it grew");
+        let mut merged = Stats::new().unwrap();
+        merged.merge(&stats).unwrap();
+        assert!(
+            merged
+                .histogram
+                .equivalent(merged.histogram.max(), 10_000_000)
+        );
     }
 
     #[test]

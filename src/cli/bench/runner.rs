@@ -144,11 +144,27 @@ impl<T: KvTarget> Phase<T> {
         Recorder::new(Arc::clone(&self.live))
     }
 
-    /// Waits for every worker and merges what they recorded.
-    async fn merge(&self, handles: Vec<JoinHandle<Recorder>>) -> Result<Recorder, BenchError> {
-        let mut merged = self.recorder()?;
+    /// One empty recorder per worker, made before the phase's clock starts: making hundreds
+    /// of histograms takes long enough to show as a stall at the start of an open loop.
+    fn recorders(&self, workers: usize) -> Result<Vec<Recorder>, HistogramError> {
+        (0..workers).map(|_| self.recorder()).collect()
+    }
+
+    /// Waits for every worker to end; what they recorded is merged by [`Phase::merge`] after
+    /// the phase's clock stops.
+    async fn join(handles: Vec<JoinHandle<Recorder>>) -> Result<Vec<Recorder>, BenchError> {
+        let mut recorders = Vec::with_capacity(handles.len());
         for handle in handles {
-            merged.merge(&handle.await?)?;
+            recorders.push(handle.await?);
+        }
+        Ok(recorders)
+    }
+
+    /// Merges the workers' recorders.
+    fn merge(&self, recorders: &[Recorder]) -> Result<Recorder, BenchError> {
+        let mut merged = self.recorder()?;
+        for recorder in recorders {
+            merged.merge(recorder)?;
         }
         Ok(merged)
     }
@@ -163,16 +179,16 @@ async fn load_phase<T: KvTarget>(
 ) -> Result<PhaseReport, BenchError> {
     let phase = Phase::new(target, options, nodes, 0);
     let next_record = Arc::new(AtomicU64::new(0));
+    let recorders = phase.recorders(options.load_clients)?;
     let progress = ProgressLine::start("load", Arc::clone(&phase.live), None, show_progress);
     let host = HostWatch::start();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(options.load_clients);
-    for client in 0..options.load_clients as u64 {
+    for (client, mut recorder) in (0u64..).zip(recorders) {
         let mut planner = Planner::new(&phase.spec, options.seed, LOAD_WORKER_BASE + client);
         let executor = Arc::clone(&phase.executor);
         let next_record = Arc::clone(&next_record);
         let records = options.records;
-        let mut recorder = phase.recorder()?;
         handles.push(tokio::spawn(async move {
             loop {
                 let record = next_record.fetch_add(1, Ordering::Relaxed);
@@ -187,11 +203,13 @@ async fn load_phase<T: KvTarget>(
             recorder
         }));
     }
-    let merged = phase.merge(handles).await?;
+    let recorders = Phase::<T>::join(handles).await?;
     let elapsed = start.elapsed();
     progress.finish();
+    let host = host.finish();
+    let merged = phase.merge(&recorders)?;
     let mut report = PhaseReport::new(&[OpKind::Load], &merged, elapsed, 0);
-    report.host = Some(host.finish());
+    report.host = Some(host);
     Ok(report)
 }
 
@@ -236,16 +254,20 @@ async fn run_phase<T: KvTarget>(
         StopAfter::Duration(d) => Some(d),
         StopAfter::Operations(_) => None,
     };
+    let workers = match options.shape {
+        LoopShape::Closed { clients } => clients,
+        LoopShape::Open { max_inflight, .. } => max_inflight,
+    };
+    let recorders = phase.recorders(workers)?;
     let progress = ProgressLine::start("run", Arc::clone(&phase.live), planned, show_progress);
     let host = HostWatch::start();
     let start = Instant::now();
-    let (merged, dropped) = match options.shape {
-        LoopShape::Closed { clients } => {
+    let (recorders, dropped) = match options.shape {
+        LoopShape::Closed { .. } => {
             let stop = StopRule::new(options.stop, start);
-            let mut handles = Vec::with_capacity(clients);
-            for client in 0..clients as u64 {
+            let mut handles = Vec::with_capacity(workers);
+            for (client, recorder) in (0u64..).zip(recorders) {
                 let planner = Planner::new(&phase.spec, options.seed, client);
-                let recorder = phase.recorder()?;
                 handles.push(tokio::spawn(closed_client(
                     Arc::clone(&phase.executor),
                     planner,
@@ -253,28 +275,19 @@ async fn run_phase<T: KvTarget>(
                     recorder,
                 )));
             }
-            (phase.merge(handles).await?, 0)
+            (Phase::<T>::join(handles).await?, 0)
         }
-        LoopShape::Open {
-            rate_per_s,
-            max_inflight,
-        } => {
+        LoopShape::Open { rate_per_s, .. } => {
             let planner = Planner::new(&phase.spec, options.seed, OPEN_LOOP_WORKER);
-            open_loop(
-                &phase,
-                planner,
-                rate_per_s,
-                max_inflight,
-                options.stop,
-                start,
-            )
-            .await?
+            open_loop(&phase, planner, recorders, rate_per_s, options.stop, start).await?
         }
     };
     let elapsed = start.elapsed();
     progress.finish();
+    let host = host.finish();
+    let merged = phase.merge(&recorders)?;
     let mut report = PhaseReport::new(&OpKind::RUN, &merged, elapsed, dropped);
-    report.host = Some(host.finish());
+    report.host = Some(host);
     Ok(report)
 }
 
@@ -294,23 +307,23 @@ async fn closed_client<T: KvTarget>(
     recorder
 }
 
-/// The open loop: a scheduler on fixed intervals feeding `max_inflight` workers. Returns the
-/// merged measurements and the number of operations dropped for want of a worker.
+/// The open loop: a scheduler on fixed intervals feeding one worker per recorder (the
+/// `max_inflight` of the options). Returns the workers' recorders and the number of operations
+/// dropped for want of a worker.
 async fn open_loop<T: KvTarget>(
     phase: &Phase<T>,
     mut planner: Planner,
+    recorders: Vec<Recorder>,
     rate_per_s: f64,
-    max_inflight: usize,
     stop: StopAfter,
     start: Instant,
-) -> Result<(Recorder, u64), BenchError> {
+) -> Result<(Vec<Recorder>, u64), BenchError> {
     let (queue, receiver) = mpsc::channel::<(Instant, PlannedOp)>(1);
     let receiver = Arc::new(Mutex::new(receiver));
-    let mut handles = Vec::with_capacity(max_inflight);
-    for _ in 0..max_inflight {
+    let mut handles = Vec::with_capacity(recorders.len());
+    for mut recorder in recorders {
         let receiver = Arc::clone(&receiver);
         let executor = Arc::clone(&phase.executor);
-        let mut recorder = phase.recorder()?;
         handles.push(tokio::spawn(async move {
             loop {
                 let next = receiver.lock().await.recv().await;
@@ -346,8 +359,8 @@ async fn open_loop<T: KvTarget>(
         handed_over += 1;
     }
     drop(queue);
-    let merged = phase.merge(handles).await?;
-    Ok((merged, planned_total - handed_over))
+    let recorders = Phase::<T>::join(handles).await?;
+    Ok((recorders, planned_total - handed_over))
 }
 
 /// How many intended starts `i / rate` fall before `duration`.
