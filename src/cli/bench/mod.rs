@@ -19,6 +19,7 @@
 //! - [`runner`]: the load phase, closed loop and open loop.
 //! - [`report`]: the JSON report (`ringstore-bench/1`) and its terminal table.
 //! - [`progress`]: the once-a-second progress line.
+//! - [`timeline`]: the phase second by second (operations, errors, slowest operation).
 //! - [`host`]: what the machine did during a phase (CPU split with steal, scheduling hiccups).
 //! - [`staleness`]: the staleness probe (`ringstore bench staleness`).
 //! - [`cli`]: the command-line arguments and the wiring to the native client.
@@ -46,6 +47,7 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod staleness;
+pub mod timeline;
 pub mod workload;
 
 #[cfg(test)]

@@ -143,6 +143,8 @@ pub struct LiveCounters {
     pub done: AtomicU64,
     /// Operations that failed.
     pub errors: AtomicU64,
+    /// The longest latency (µs) of an operation finished since the timeline last took it.
+    pub max_latency_us: AtomicU64,
 }
 
 impl LiveCounters {
@@ -154,6 +156,11 @@ impl LiveCounters {
     /// Failed operations so far.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The longest latency since the last call (µs), resetting it.
+    pub fn take_max_latency_us(&self) -> u64 {
+        self.max_latency_us.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -205,6 +212,10 @@ impl Recorder {
                 self.live.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.live
+            .max_latency_us
+            .fetch_max(micros, Ordering::Relaxed);
         self.live.done.fetch_add(1, Ordering::Relaxed);
     }
 

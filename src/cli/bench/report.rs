@@ -16,6 +16,7 @@
 use super::host::HostReport;
 use super::options::{BenchOptions, LoopShape, NodeChoice, RequestKnobs, StopAfter, UpdateMode};
 use super::recorder::{Recorder, RequestKind, Stats};
+use super::timeline::{self, TimelinePoint};
 use super::workload::OpKind;
 use crate::NodeId;
 use hdrhistogram::Histogram;
@@ -157,6 +158,8 @@ pub struct PhaseReport {
     /// What the machine did meanwhile: its CPU split (with the hypervisor's steal) and
     /// scheduling hiccups ([`HostReport`]); `null` if not watched.
     pub host: Option<HostReport>,
+    /// The phase second by second ([`TimelinePoint`]); empty if not sampled.
+    pub timeline: Vec<TimelinePoint>,
 }
 
 /// Counts and latency of one operation or request type.
@@ -294,6 +297,7 @@ impl PhaseReport {
             errors_by_kind,
             start_delay_us: LatencySummary::of(&recorder.start_delay().histogram),
             host: None,
+            timeline: Vec::new(),
         }
     }
 
@@ -343,6 +347,9 @@ impl PhaseReport {
                 ms(delay.p99),
                 ms(delay.max)
             );
+        }
+        if let Some(line) = timeline::summary(&self.timeline) {
+            let _ = writeln!(out, "{line}");
         }
         if let Some(host) = &self.host {
             let _ = writeln!(out, "{}", host_line(host));

@@ -39,6 +39,7 @@ use super::options::{BenchOptions, LoopShape, OptionsError, StopAfter};
 use super::progress::ProgressLine;
 use super::recorder::{HistogramError, LiveCounters, Recorder};
 use super::report::{BenchReport, ConfigReport, PhaseReport, REPORT_SCHEMA};
+use super::timeline::Timeline;
 use super::workload::{OpKind, PlanSpec, PlannedOp, Planner};
 use crate::NodeId;
 use crate::client::KvTarget;
@@ -183,6 +184,7 @@ async fn load_phase<T: KvTarget>(
     let progress = ProgressLine::start("load", Arc::clone(&phase.live), None, show_progress);
     let host = HostWatch::start();
     let start = Instant::now();
+    let timeline = Timeline::start(Arc::clone(&phase.live), start);
     let mut handles = Vec::with_capacity(options.load_clients);
     for (client, mut recorder) in (0u64..).zip(recorders) {
         let mut planner = Planner::new(&phase.spec, options.seed, LOAD_WORKER_BASE + client);
@@ -205,11 +207,13 @@ async fn load_phase<T: KvTarget>(
     }
     let recorders = Phase::<T>::join(handles).await?;
     let elapsed = start.elapsed();
+    let timeline = timeline.finish().await;
     progress.finish();
     let host = host.finish();
     let merged = phase.merge(&recorders)?;
     let mut report = PhaseReport::new(&[OpKind::Load], &merged, elapsed, 0);
     report.host = Some(host);
+    report.timeline = timeline;
     Ok(report)
 }
 
@@ -262,6 +266,7 @@ async fn run_phase<T: KvTarget>(
     let progress = ProgressLine::start("run", Arc::clone(&phase.live), planned, show_progress);
     let host = HostWatch::start();
     let start = Instant::now();
+    let timeline = Timeline::start(Arc::clone(&phase.live), start);
     let (recorders, dropped) = match options.shape {
         LoopShape::Closed { .. } => {
             let stop = StopRule::new(options.stop, start);
@@ -283,11 +288,13 @@ async fn run_phase<T: KvTarget>(
         }
     };
     let elapsed = start.elapsed();
+    let timeline = timeline.finish().await;
     progress.finish();
     let host = host.finish();
     let merged = phase.merge(&recorders)?;
     let mut report = PhaseReport::new(&OpKind::RUN, &merged, elapsed, dropped);
     report.host = Some(host);
+    report.timeline = timeline;
     Ok(report)
 }
 
