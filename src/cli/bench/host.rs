@@ -6,8 +6,9 @@
 //!
 //! Why: on a shared virtual machine the host can stop a CPU for tens or hundreds of
 //! milliseconds. Those pauses land in every latency percentile of the store, and nothing in
-//! the store's own numbers tells them apart from the store's own stalls. The hiccup
-//! histogram is the floor under the run's tail latency that no code change can lower.
+//! the store's own numbers tells them apart from the store's own stalls. On a machine with
+//! idle CPU the hiccup histogram is the floor under the run's tail latency that no change to
+//! the store can lower; on a saturated one it also holds ordinary waits for a CPU.
 //!
 //! # Guarantees
 //! - Never fails a run: where `/proc/stat` is missing or unreadable the CPU split is `None`.
@@ -41,7 +42,8 @@ const HICCUP_MAX_US: u64 = 60_000_000;
 pub struct HostReport {
     /// How the machine's CPU time was split; `null` where `/proc/stat` is not available.
     pub cpu: Option<CpuShares>,
-    /// By how much each sleep of the samplers ([`HICCUP_INTERVAL`]) overran, in µs; `null` if it never woke.
+    /// By how much each sleep of the samplers ([`HICCUP_INTERVAL`]) overran, in µs; `null`
+    /// if none woke.
     pub hiccup_us: Option<LatencySummary>,
 }
 
