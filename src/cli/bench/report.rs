@@ -156,9 +156,12 @@ pub struct PhaseReport {
     /// loop.
     pub start_delay_us: Option<LatencySummary>,
     /// What the machine did meanwhile: its CPU split (with the hypervisor's steal) and
-    /// scheduling hiccups ([`HostReport`]); `null` if not watched.
+    /// scheduling hiccups ([`HostReport`]); `null` if not watched. (Absent from reports
+    /// written before it existed, which still read.)
+    #[serde(default)]
     pub host: Option<HostReport>,
     /// The phase second by second ([`TimelinePoint`]); empty if not sampled.
+    #[serde(default)]
     pub timeline: Vec<TimelinePoint>,
 }
 

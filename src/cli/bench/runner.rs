@@ -703,6 +703,27 @@ mod tests {
         );
         assert_eq!(value["load"]["ops"]["load"]["ok"], 1000);
         assert_eq!(value["config"]["key_distribution"], "latest");
+        // Every phase says what the host did and has a timeline whose points sum to its
+        // operations.
+        for phase in ["load", "run"] {
+            assert!(value[phase]["host"].is_object(), "{phase} host missing");
+            let points = value[phase]["timeline"].as_array().expect("a timeline");
+            let ops: u64 = points.iter().filter_map(|p| p["ops"].as_u64()).sum();
+            assert_eq!(Some(ops), value[phase]["operations"].as_u64(), "{phase}");
+        }
+        // A report written before those fields existed still reads.
+        let mut old = value.clone();
+        for phase in ["load", "run"] {
+            if let Some(fields) = old[phase].as_object_mut() {
+                fields.remove("host");
+                fields.remove("timeline");
+            }
+        }
+        let old: BenchReport = serde_json::from_value(old).unwrap();
+        assert!(
+            old.run
+                .is_some_and(|run| run.timeline.is_empty() && run.host.is_none())
+        );
         // R is sent with every get.
         assert!(
             target
