@@ -20,6 +20,7 @@
 //! - The samplers' histograms are merged: the report says how long a CPU stalled, not which.
 //! - Each sampler costs 200 wake-ups a second.
 
+use super::recorder::micros;
 use super::report::LatencySummary;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -229,9 +230,8 @@ fn sample_hiccups(
 
 /// Records by how much a sleep of [`HICCUP_INTERVAL`] that took `slept` overran, in µs.
 fn record_overrun(histogram: &mut Histogram<u64>, slept: Duration) {
-    let overrun = slept.saturating_sub(HICCUP_INTERVAL);
-    let us = u64::try_from(overrun.as_micros()).unwrap_or(u64::MAX);
-    histogram.saturating_record(us.min(HICCUP_MAX_US));
+    let overrun = micros(slept.saturating_sub(HICCUP_INTERVAL));
+    histogram.saturating_record(overrun.min(HICCUP_MAX_US));
 }
 
 #[cfg(test)]

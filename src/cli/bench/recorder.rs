@@ -35,6 +35,11 @@ pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// Significant decimal digits the histograms keep.
 pub const SIGNIFICANT_DIGITS: u8 = 3;
 
+/// `duration` in whole microseconds, the histograms' unit (saturating: no duration is lost).
+pub fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// Why a histogram could not be built or merged (only if the constants above were wrong).
 #[derive(Debug, thiserror::Error)]
 pub enum HistogramError {
@@ -103,8 +108,7 @@ impl Stats {
 
     /// Records a success that took `latency`.
     pub fn record_ok(&mut self, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let micros = micros.clamp(1, MAX_LATENCY_US);
+        let micros = micros(latency).clamp(1, MAX_LATENCY_US);
         // `record` grows the histogram to the value (`saturating_record` would clamp it to
         // the current top instead); it fails only if growing fails, and then the value is
         // kept as the largest the histogram holds rather than lost.

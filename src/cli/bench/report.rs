@@ -342,7 +342,6 @@ impl PhaseReport {
             }
         }
         if let Some(delay) = &self.start_delay_us {
-            let ms = |us: u64| us as f64 / 1000.0;
             let _ = writeln!(
                 out,
                 "  start delay (intended start to send): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
@@ -369,6 +368,11 @@ impl PhaseReport {
     }
 }
 
+/// Microseconds as milliseconds, the unit of the table.
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
 /// The machine's line: CPU split and hiccups, whichever are known.
 fn host_line(host: &HostReport) -> String {
     let mut parts = Vec::new();
@@ -379,7 +383,6 @@ fn host_line(host: &HostReport) -> String {
         ));
     }
     if let Some(hiccups) = &host.hiccup_us {
-        let ms = |us: u64| us as f64 / 1000.0;
         parts.push(format!(
             "hiccups (5 ms sleep overrun) p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
             ms(hiccups.p99),
@@ -395,9 +398,15 @@ fn host_line(host: &HostReport) -> String {
 
 /// One table row: counts, then percentiles in milliseconds.
 fn row(label: &str, op: &OpReport) -> String {
-    let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
+    let cell = |us: u64| format!("{:.3}", ms(us));
     let (p50, p90, p99, p999, max) = match &op.latency_us {
-        Some(l) => (ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), ms(l.max)),
+        Some(l) => (
+            cell(l.p50),
+            cell(l.p90),
+            cell(l.p99),
+            cell(l.p999),
+            cell(l.max),
+        ),
         None => Default::default(),
     };
     format!(

@@ -151,16 +151,6 @@ impl<T: KvTarget> Phase<T> {
         (0..workers).map(|_| self.recorder()).collect()
     }
 
-    /// Waits for every worker to end; what they recorded is merged by [`Phase::merge`] after
-    /// the phase's clock stops.
-    async fn join(handles: Vec<JoinHandle<Recorder>>) -> Result<Vec<Recorder>, BenchError> {
-        let mut recorders = Vec::with_capacity(handles.len());
-        for handle in handles {
-            recorders.push(handle.await?);
-        }
-        Ok(recorders)
-    }
-
     /// Merges the workers' recorders.
     fn merge(&self, recorders: &[Recorder]) -> Result<Recorder, BenchError> {
         let mut merged = self.recorder()?;
@@ -169,6 +159,16 @@ impl<T: KvTarget> Phase<T> {
         }
         Ok(merged)
     }
+}
+
+/// Waits for every worker to end; what they recorded is merged by [`Phase::merge`] after the
+/// phase's clock stops.
+async fn join(handles: Vec<JoinHandle<Recorder>>) -> Result<Vec<Recorder>, BenchError> {
+    let mut recorders = Vec::with_capacity(handles.len());
+    for handle in handles {
+        recorders.push(handle.await?);
+    }
+    Ok(recorders)
 }
 
 /// Inserts records `0..records` with `load_clients` concurrent clients.
@@ -205,7 +205,7 @@ async fn load_phase<T: KvTarget>(
             recorder
         }));
     }
-    let recorders = Phase::<T>::join(handles).await?;
+    let recorders = join(handles).await?;
     let elapsed = start.elapsed();
     let timeline = timeline.finish().await;
     progress.finish();
@@ -280,7 +280,7 @@ async fn run_phase<T: KvTarget>(
                     recorder,
                 )));
             }
-            (Phase::<T>::join(handles).await?, 0)
+            (join(handles).await?, 0)
         }
         LoopShape::Open { rate_per_s, .. } => {
             let planner = Planner::new(&phase.spec, options.seed, OPEN_LOOP_WORKER);
@@ -366,7 +366,7 @@ async fn open_loop<T: KvTarget>(
         handed_over += 1;
     }
     drop(queue);
-    let recorders = Phase::<T>::join(handles).await?;
+    let recorders = join(handles).await?;
     Ok((recorders, planned_total - handed_over))
 }
 

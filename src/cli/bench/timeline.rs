@@ -17,6 +17,7 @@
 //!   point carries its own interval length, so rates stay right.
 
 use super::recorder::LiveCounters;
+use super::report::ms;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,7 +151,7 @@ pub fn summary(points: &[TimelinePoint]) -> Option<String> {
         points.len(),
         slowest.ops_per_s(),
         slowest.end_s,
-        worst.max_latency_us as f64 / 1000.0,
+        ms(worst.max_latency_us),
         worst.end_s
     ))
 }
