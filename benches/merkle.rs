@@ -6,10 +6,10 @@
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
-use ringstore::merkle::{
+use ringstore_core::merkle::{
     LeafEntry, LeafIndex, MerkleTree, TreeShape, diff, diff_leaf_entries, sort_in_ring_order,
 };
-use ringstore::ring::{TokenRange, key_token};
+use ringstore_core::ring::{TokenRange, key_token};
 
 fn main() {
     divan::main();

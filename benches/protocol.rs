@@ -7,14 +7,14 @@
 
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
-use ringstore::NodeId;
-use ringstore::membership::{MemberInfo, MemberStatus};
-use ringstore::merkle::{
+use ringstore_core::NodeId;
+use ringstore_core::membership::{MemberInfo, MemberStatus};
+use ringstore_core::merkle::{
     HashRequest, HashResponse, LeafEntry, LeafIndex, LeafListing, NodeIndex, TreeShape,
 };
-use ringstore::protocol::{KeyVersions, OpId, PeerMessage, decode, encode};
-use ringstore::ring::TokenRange;
-use ringstore::version::{ActorId, Value, VersionSet};
+use ringstore_core::protocol::{KeyVersions, OpId, PeerMessage, decode, encode};
+use ringstore_core::ring::TokenRange;
+use ringstore_core::version::{ActorId, Value, VersionSet};
 
 fn main() {
     divan::main();

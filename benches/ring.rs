@@ -5,8 +5,8 @@
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
-use ringstore::NodeId;
-use ringstore::ring::{Ring, RingMember, key_token};
+use ringstore_core::NodeId;
+use ringstore_core::ring::{Ring, RingMember, key_token};
 
 fn main() {
     divan::main();

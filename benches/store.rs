@@ -7,9 +7,10 @@
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
-use ringstore::ring::TokenRange;
-use ringstore::store::{DurableConfig, DurableStore, MemoryStore, Store, SyncPolicy};
-use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
+use ringstore::durable_store::{DurableConfig, DurableStore};
+use ringstore_core::ring::TokenRange;
+use ringstore_core::store::{MemoryStore, Store, SyncPolicy};
+use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
 use tempfile::TempDir;
 
 fn main() {

@@ -6,7 +6,7 @@
 
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
-use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
+use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
 
 fn main() {
     divan::main();

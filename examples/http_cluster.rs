@@ -8,11 +8,11 @@
 // A measurement program: failing loudly on setup errors is what we want.
 #![allow(clippy::unwrap_used)]
 
-use ringstore::NodeId;
-use ringstore::config::NodeConfig;
 use ringstore::runtime::node_config::{NodeFileConfig, SeedPeer, SyncMode, TlsFiles};
-use ringstore::runtime::tls::ClusterCa;
 use ringstore::runtime::{RunningNode, start};
+use ringstore_client::tls::ClusterCa;
+use ringstore_core::NodeId;
+use ringstore_core::config::NodeConfig;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -12,8 +12,10 @@
 //!
 //! Run: `cargo run --release --example membership_gossip`
 
-use ringstore::membership::{FailureDetector, MemberInfo, MemberStatus, MemberTable, PhiConfig};
-use ringstore::{NodeId, Time};
+use ringstore_core::membership::{
+    FailureDetector, MemberInfo, MemberStatus, MemberTable, PhiConfig,
+};
+use ringstore_core::{NodeId, Time};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;

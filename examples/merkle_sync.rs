@@ -17,13 +17,13 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::time::Instant;
 
-use ringstore::merkle::{
+use ringstore_core::merkle::{
     DEFAULT_DEPTH, DEFAULT_LEVELS_PER_STEP, DiffResult, DiffWalk, ExchangeConfig, KeyDifference,
     LeafEntry, LeafListing, MerkleTree, TreeShape, key_fingerprint, match_leaf,
 };
-use ringstore::protocol::KeyOffer;
-use ringstore::ring::{TokenRange, key_token};
-use ringstore::version::{ActorId, CausalContext};
+use ringstore_core::protocol::KeyOffer;
+use ringstore_core::ring::{TokenRange, key_token};
+use ringstore_core::version::{ActorId, CausalContext};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Keys per replica.
@@ -130,7 +130,7 @@ fn three_replica_context() -> CausalContext {
 
 /// The delta-coded wire form of a position list, as `AeKeysReply.unmatched` sends it.
 #[derive(serde::Serialize)]
-struct Positions(#[serde(with = "ringstore::merkle::wire::delta_indices")] Vec<u32>);
+struct Positions(#[serde(with = "ringstore_core::merkle::wire::delta_indices")] Vec<u32>);
 
 /// Runs the whole protocol from A's side against B, counting the bytes of every message.
 fn sync(

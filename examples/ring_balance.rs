@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use ringstore::NodeId;
-use ringstore::ring::{Ring, RingError, RingMember, Zone, changed_ranges};
+use ringstore_core::NodeId;
+use ringstore_core::ring::{Ring, RingError, RingMember, Zone, changed_ranges};
 
 /// Rings per configuration (node ids `trial * 1000 + 1 ..= trial * 1000 + nodes`).
 const TRIALS: u64 = 20;

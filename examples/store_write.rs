@@ -6,11 +6,10 @@
 //! (default 1,000,000). The store lives in a temporary directory on the default temp
 //! filesystem (set `TMPDIR` to measure another disk).
 
-use ringstore::ring::TokenRange;
-use ringstore::store::{
-    DurableConfig, DurableStore, MemoryStore, ScanCursor, Store, StoreError, SyncPolicy,
-};
-use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
+use ringstore::durable_store::{DurableConfig, DurableStore};
+use ringstore_core::ring::TokenRange;
+use ringstore_core::store::{MemoryStore, ScanCursor, Store, StoreError, SyncPolicy};
+use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
 use std::error::Error;
 use std::time::{Duration, Instant};
 

@@ -1,38 +1,17 @@
-//! ringstore: a leaderless, Dynamo-style key-value store.
+//! ringstore: the node process and the tools around it, a leaderless Dynamo-style store.
 //!
-//! The crate holds the deterministic core (no I/O runtime, no clock, no global RNG) and, in
-//! later modules, the real runtime that drives it. See `docs/architecture.md`.
+//! The protocol is not here: it is `ringstore-core`'s deterministic state machine, which this
+//! crate drives with real I/O (see `docs/architecture.md`). This crate owns:
+//! - [`runtime`]: the node process: driver task and syncer thread, QUIC transport with mutual
+//!   TLS, the front door shared by HTTP and native clients, config file, metrics, faults;
+//! - [`durable_store`]: `DurableStore`, the core's `Store` on fjall, with group commit;
+//! - [`http`]: the HTTP API (axum);
+//! - [`cli`]: the `ringstore` command: client commands over HTTP, local multi-process clusters
+//!   (`cluster up/status/kill/...`) and `bench` (the load generator, `ringstore-bench`).
 //!
-//! Core modules:
-//! - [`ring`]: tokens, the consistent-hashing ring with virtual nodes, preference lists.
-//! - [`version`]: dotted version vector sets (siblings, causal contexts, tombstones).
-//! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
-//! - [`store`]: a node's local storage: the `Store` trait, in memory and on fjall.
-//!
-//! Runtime modules (tokio, quinn, axum; never used by the core):
-//! - [`runtime`]: the node process: driver task, QUIC transport with mutual TLS, config
-//!   file, metrics, fault injection.
-//! - [`http`]: the HTTP API.
-//!
-//! Tooling: [`cli`]: the client commands, an HTTP client, and local multi-process clusters;
-//! [`cli::bench`]: the YCSB-style load generator and the live staleness probe.
+//! The native client library is `ringstore-client`; the simulator `ringstore-sim`.
 
 pub mod cli;
-pub mod client;
-pub mod client_protocol;
-pub mod config;
+pub mod durable_store;
 pub mod http;
-pub mod membership;
-pub mod merkle;
-pub mod node;
-pub mod node_id;
-pub mod protocol;
-pub mod request;
-pub mod ring;
 pub mod runtime;
-pub mod store;
-pub mod time;
-pub mod version;
-
-pub use node_id::NodeId;
-pub use time::Time;

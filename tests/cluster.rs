@@ -9,10 +9,10 @@
 // Unwrap is fine in tests (team rule); helpers outside #[test] fns need the allowance.
 #![allow(clippy::unwrap_used)]
 
-use ringstore::NodeId;
-use ringstore::cli::client::{Client, ClientError, ReadOutcome, with_fallback};
 use ringstore::cli::cluster::{self, Cluster, UpOptions, log_tail};
-use ringstore::config::NodeConfig;
+use ringstore::cli::http_client::{HttpClient, HttpClientError, ReadOutcome, with_fallback};
+use ringstore_core::NodeId;
+use ringstore_core::config::NodeConfig;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -112,11 +112,11 @@ fn addr(cluster: &Cluster, id: u64) -> SocketAddr {
 
 /// The sibling values of `key` read at quorum `r` through `addrs` (empty when not found).
 fn read_values(
-    client: &Client,
+    client: &HttpClient,
     addrs: &[SocketAddr],
     key: &str,
     r: Option<u8>,
-) -> Result<BTreeSet<Vec<u8>>, ClientError> {
+) -> Result<BTreeSet<Vec<u8>>, HttpClientError> {
     match with_fallback(addrs, true, |a| client.get(a, key.as_bytes(), r))? {
         ReadOutcome::Found { values, .. } => Ok(values.into_iter().collect()),
         ReadOutcome::NotFound { .. } => Ok(BTreeSet::new()),
@@ -168,7 +168,7 @@ fn spawn_writer(
     acked_count: Arc<Mutex<usize>>,
 ) -> thread::JoinHandle<Vec<(String, Vec<u8>)>> {
     thread::spawn(move || {
-        let client = Client::new();
+        let client = HttpClient::new();
         let mut acked = Vec::new();
         for i in 0..max_writes {
             if stop.load(Ordering::SeqCst) {
@@ -200,7 +200,7 @@ fn crud_crash_and_partition_on_a_five_node_cluster() {
     // acknowledged write and the replicas converge after healing (§4.7).
     let mut guard = Guard::up(5);
     let cluster = &mut guard.cluster;
-    let client = Client::new();
+    let client = HttpClient::new();
     let dir = cluster.dir().to_path_buf();
     let dir_arg = dir.to_str().unwrap().to_string();
 
@@ -444,7 +444,7 @@ fn a_node_added_and_a_node_removed_under_writes_lose_no_key() {
     // while a client keeps writing, and every acknowledged key is still readable afterwards.
     let mut guard = Guard::up(4);
     let cluster = &mut guard.cluster;
-    let client = Client::new();
+    let client = HttpClient::new();
     let addrs: Vec<SocketAddr> = (1..=4).map(|i| addr(cluster, i)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(Mutex::new(0));
@@ -527,7 +527,7 @@ fn a_node_killed_and_restarted_at_once_is_written_through_at_once() {
         },
     );
     let cluster = &mut guard.cluster;
-    let client = Client::new();
+    let client = HttpClient::new();
     // Every peer holds a live connection to n1's process: n1 coordinates a W=3 write.
     client
         .put(addr(cluster, 1), b"before", b"v", None, Some(3))

@@ -8,19 +8,19 @@
 #![allow(clippy::unwrap_used)]
 
 use futures_util::future::join_all;
-use ringstore::NodeId;
-use ringstore::client::{ClientIdentity, NativeClient, NodeAddr};
-use ringstore::client_protocol::{
+use ringstore::runtime::node_config::{NodeFileConfig, SeedPeer, SyncMode, TlsFiles};
+use ringstore::runtime::{RunningNode, start};
+use ringstore_client::tls::ClusterCa;
+use ringstore_client::tls::{NodeTls, node_name};
+use ringstore_client::{ClientIdentity, NativeClient, NodeAddr};
+use ringstore_core::NodeId;
+use ringstore_core::config::NodeConfig;
+use ringstore_core::native_protocol::{
     CLIENT_PROTOCOL_VERSION, ClientResponse, FRAME_HEADER_BYTES, RequestId, decode_request,
     decode_response, encode_request, encode_response, next_frame,
 };
-use ringstore::config::NodeConfig;
-use ringstore::request::ClientRequest;
-use ringstore::runtime::node_config::{NodeFileConfig, SeedPeer, SyncMode, TlsFiles};
-use ringstore::runtime::tls::ClusterCa;
-use ringstore::runtime::tls::{NodeTls, node_name};
-use ringstore::runtime::{RunningNode, start};
-use ringstore::version::CausalContext;
+use ringstore_core::request::ClientRequest;
+use ringstore_core::version::CausalContext;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;

@@ -16,9 +16,10 @@
 // clippy.toml allows unwrap inside #[test] fns only; the helpers below are test code too.
 #![allow(clippy::unwrap_used)]
 
-use ringstore::ring::TokenRange;
-use ringstore::store::{DurableConfig, DurableStore, ScanCursor, Store, StoreError, SyncPolicy};
-use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
+use ringstore::durable_store::{DurableConfig, DurableStore};
+use ringstore_core::ring::TokenRange;
+use ringstore_core::store::{ScanCursor, Store, StoreError, SyncPolicy};
+use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;

@@ -15,7 +15,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ringstore::config::Sabotage;
+use ringstore_core::config::Sabotage;
 use ringstore_sim::experiment::plot;
 use ringstore_sim::experiment::profiles::Profile;
 use ringstore_sim::experiment::protocol::ProtocolOptions;

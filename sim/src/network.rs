@@ -11,8 +11,8 @@
 
 use crate::distribution::{Distribution, DistributionError};
 use rand::{Rng, RngExt};
-use ringstore::NodeId;
-use ringstore::protocol::PeerMessage;
+use ringstore_core::NodeId;
+use ringstore_core::protocol::PeerMessage;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 

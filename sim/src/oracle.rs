@@ -21,8 +21,8 @@
 //! what it read") is rule 1 applied to every acknowledged write: a merge that dropped a sibling
 //! leaves an acknowledged, unsuperseded value that is not live.
 
-use ringstore::NodeId;
-use ringstore::version::{CausalContext, Dot, VersionSet};
+use ringstore_core::NodeId;
+use ringstore_core::version::{CausalContext, Dot, VersionSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

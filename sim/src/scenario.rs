@@ -32,7 +32,7 @@ use crate::distribution::Distribution;
 use crate::network::{NetworkConfig, NetworkError};
 use crate::workload::{WorkloadConfig, WorkloadError};
 use rand::{Rng, RngExt};
-use ringstore::config::{ConfigError, NodeConfig};
+use ringstore_core::config::{ConfigError, NodeConfig};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -25,12 +25,12 @@ use crate::scenario::{FaultAction, FaultEvent, Scenario};
 use crate::workload::{OpKind, key_name, value_of, write_id_of};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use ringstore::node::{ClientId, Input, Node, NodeIdentity, Output};
-use ringstore::protocol::PeerMessage;
-use ringstore::request::{ClientReply, ClientRequest, ClientResult, RequestError};
-use ringstore::store::{MemoryStore, Store, SyncPolicy};
-use ringstore::version::{CausalContext, VersionSet};
-use ringstore::{NodeId, Time};
+use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output};
+use ringstore_core::protocol::PeerMessage;
+use ringstore_core::request::{ClientReply, ClientRequest, ClientResult, RequestError};
+use ringstore_core::store::{MemoryStore, Store, SyncPolicy};
+use ringstore_core::version::{CausalContext, VersionSet};
+use ringstore_core::{NodeId, Time};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
@@ -202,7 +202,7 @@ pub struct RunResult {
     /// The trace hash.
     pub trace_hash: u64,
     /// Summed node statistics.
-    pub node_stats: ringstore::node::NodeStats,
+    pub node_stats: ringstore_core::node::NodeStats,
     /// Final version sets of every key's replicas (for reports).
     pub replicas: BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>>,
 }
@@ -968,7 +968,7 @@ impl World {
         }
         let replicas = self.replica_sets();
         let violations = self.oracle.check(&replicas);
-        let mut node_stats = ringstore::node::NodeStats::default();
+        let mut node_stats = ringstore_core::node::NodeStats::default();
         for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
             node_stats.accumulate(n.stats());
         }

@@ -2,7 +2,7 @@
 //! passes a sweep under a partition nemesis, and every broken mechanism is caught by the same
 //! sweep (a checker that cannot fail checks nothing).
 
-use ringstore::config::{ReadFanout, Sabotage};
+use ringstore_core::config::{ReadFanout, Sabotage};
 use ringstore_sim::scenario::{NemesisConfig, NemesisKind, Scenario};
 use ringstore_sim::world::World;
 use std::time::Duration;

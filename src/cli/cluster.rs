@@ -28,15 +28,15 @@
 //!   its log.
 //! - One command at a time per directory: nothing locks `cluster.json`.
 
-use super::client::{Client, ClientError, NodeStatus};
-use super::cluster_file::{ClusterFile, ClusterFileError, NodeEntry};
-use crate::NodeId;
-use crate::client::NodeAddr;
-use crate::config::{ConfigError, NodeConfig};
+use super::http_client::{HttpClient, HttpClientError, NodeStatus};
 use crate::runtime::node_config::{ConfigFileError, NodeFileConfig, SeedPeer, TlsFiles};
-use crate::runtime::tls::{ClusterCa, TlsError};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use ringstore_client::NodeAddr;
+use ringstore_client::cluster_file::{ClusterFile, ClusterFileError, NodeEntry};
+use ringstore_client::tls::{ClusterCa, TlsError};
+use ringstore_core::NodeId;
+use ringstore_core::config::{ConfigError, NodeConfig};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -45,8 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where `cluster up` puts a cluster when no `--dir` is given (relative to the working dir).
-pub const DEFAULT_CLUSTER_DIR: &str = "ringstore-cluster";
+pub use ringstore_client::cluster_file::DEFAULT_CLUSTER_DIR;
 
 /// Nodes `cluster up` starts when `--nodes` is not given: enough for N = 3 with two failures.
 pub const DEFAULT_NODES: usize = 5;
@@ -221,10 +220,10 @@ pub enum ClusterError {
     },
     /// A request to a node failed.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Http(#[from] HttpClientError),
     /// A fault command reached some nodes but not others.
     #[error("the command failed on {count} node(s): {list}", count = .0.len(), list = fmt_failures(.0))]
-    Partial(Vec<(NodeId, ClientError)>),
+    Partial(Vec<(NodeId, HttpClientError)>),
     /// `cluster.json` lists no node (every node was removed by hand).
     #[error("the cluster has no nodes left; start a new one with `ringstore cluster up`")]
     NoNodes,
@@ -254,7 +253,7 @@ fn fmt_ids(ids: &[NodeId]) -> String {
         .join(", ")
 }
 
-fn fmt_failures(failures: &[(NodeId, ClientError)]) -> String {
+fn fmt_failures(failures: &[(NodeId, HttpClientError)]) -> String {
     failures
         .iter()
         .map(|(id, e)| format!("node {}: {e}", id.0))
@@ -273,20 +272,15 @@ pub enum StopOutcome {
     NotRunning,
 }
 
-/// Parses a node name from the command line: `3` or `n3`.
-pub fn parse_node_id(text: &str) -> Result<NodeId, String> {
-    let digits = text.strip_prefix('n').unwrap_or(text);
-    digits
-        .parse::<u64>()
-        .map(NodeId)
-        .map_err(|_| format!("`{text}` is not a node id (like 3 or n3)"))
-}
-
 /// Parses one side of a partition: `1,2` or `n1,n2`.
 pub fn parse_node_list(text: &str) -> Result<Vec<NodeId>, String> {
     text.split(',')
         .filter(|part| !part.trim().is_empty())
-        .map(|part| parse_node_id(part.trim()))
+        .map(|part| {
+            part.trim()
+                .parse::<NodeId>()
+                .map_err(|error| error.to_string())
+        })
         .collect()
 }
 
@@ -296,7 +290,7 @@ pub fn parse_node_list(text: &str) -> Result<Vec<NodeId>, String> {
 pub struct Cluster {
     dir: PathBuf,
     file: ClusterFile,
-    client: Client,
+    client: HttpClient,
     children: BTreeMap<NodeId, Child>,
     /// How long `add`, `restart` and `wait_ready` wait for convergence.
     pub ready_timeout: Duration,
@@ -373,7 +367,7 @@ pub fn up(options: &UpOptions) -> Result<Cluster, ClusterError> {
     let mut cluster = Cluster {
         dir,
         file,
-        client: Client::new(),
+        client: HttpClient::new(),
         children: BTreeMap::new(),
         ready_timeout: options.ready_timeout,
         leave_timeout: DEFAULT_LEAVE_TIMEOUT,
@@ -549,7 +543,7 @@ fn process_has_exited(stat: &str) -> bool {
 /// otherwise the first thing that is not yet so.
 pub fn readiness_problem(
     running: &[NodeId],
-    statuses: &BTreeMap<NodeId, Result<NodeStatus, ClientError>>,
+    statuses: &BTreeMap<NodeId, Result<NodeStatus, HttpClientError>>,
     ring_nodes: usize,
 ) -> Option<String> {
     let mut digest: Option<(NodeId, u64)> = None;
@@ -601,7 +595,7 @@ impl Cluster {
         Ok(Cluster {
             dir: dir.to_path_buf(),
             file,
-            client: Client::new(),
+            client: HttpClient::new(),
             children: BTreeMap::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             leave_timeout: DEFAULT_LEAVE_TIMEOUT,
@@ -625,7 +619,7 @@ impl Cluster {
     }
 
     /// The HTTP client the cluster commands use.
-    pub fn client(&self) -> &Client {
+    pub fn client(&self) -> &HttpClient {
         &self.client
     }
 
@@ -797,7 +791,7 @@ impl Cluster {
     }
 
     /// Every running node's `/status` (or why it did not answer).
-    pub fn statuses(&mut self) -> BTreeMap<NodeId, Result<NodeStatus, ClientError>> {
+    pub fn statuses(&mut self) -> BTreeMap<NodeId, Result<NodeStatus, HttpClientError>> {
         let running = self.running_ids();
         running
             .into_iter()
@@ -1143,7 +1137,7 @@ impl Cluster {
     }
 }
 
-fn partial(failures: Vec<(NodeId, ClientError)>) -> Result<(), ClusterError> {
+fn partial(failures: Vec<(NodeId, HttpClientError)>) -> Result<(), ClusterError> {
     if failures.is_empty() {
         Ok(())
     } else {
@@ -1326,7 +1320,7 @@ impl ClusterStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::client::{MemberView, RingView};
+    use crate::cli::http_client::{MemberView, RingView};
 
     // A zombie or dead process has exited; a running or exiting one (R, S, D) has not, even
     // when its command name holds spaces and parentheses; an unreadable line means gone.
@@ -1367,16 +1361,13 @@ mod tests {
     }
 
     #[test]
-    fn node_names_parse_with_or_without_prefix() {
-        // Goal: `3` and `n3` both name node 3; anything else is a clear error.
-        assert_eq!(parse_node_id("3"), Ok(NodeId(3)));
-        assert_eq!(parse_node_id("n12"), Ok(NodeId(12)));
-        assert!(parse_node_id("node3").unwrap_err().contains("node3"));
+    fn node_lists_parse_with_or_without_prefix() {
+        // Goal: `1,n2, 3` names nodes 1, 2 and 3; a part that is no node id is a clear error.
         assert_eq!(
             parse_node_list("1,n2, 3"),
             Ok(vec![NodeId(1), NodeId(2), NodeId(3)])
         );
-        assert!(parse_node_list("1,x").is_err());
+        assert!(parse_node_list("1,x").unwrap_err().contains("`x`"));
     }
 
     #[test]
@@ -1412,7 +1403,7 @@ mod tests {
         // A node that does not answer.
         statuses.insert(
             NodeId(2),
-            Err(ClientError::BadResponse {
+            Err(HttpClientError::BadResponse {
                 addr: "127.0.0.1:1".parse().unwrap(),
                 what: "x".into(),
             }),

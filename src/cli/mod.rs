@@ -1,9 +1,9 @@
 //! The command line's client and cluster commands: `ringstore put/get/delete`,
 //! `ringstore cluster up/status/down/add/remove/kill/restart/partition/heal/slow`, and
-//! `ringstore bench` (whose flags and logic are `crate::cli::bench`'s).
+//! `ringstore bench` (whose flags and logic are `ringstore_bench`'s).
 //!
 //! The clap types live here and each command is a thin shell over library functions
-//! ([`client::Client`], [`cluster::up`], [`cluster::Cluster`]) so that the end-to-end tests call
+//! ([`http_client::HttpClient`], [`cluster::up`], [`cluster::Cluster`]) so that the end-to-end tests call
 //! exactly the code the command line runs. `ringstore node` (the node process) is the runtime's.
 //!
 //! # Guarantees
@@ -14,20 +14,18 @@
 //! # Limits
 //! - Values are shown as text when they are UTF-8 and as `base64:...` otherwise.
 
-pub mod bench;
-pub mod client;
 pub mod cluster;
-pub mod cluster_file;
+pub mod http_client;
 
-use crate::NodeId;
-use crate::client::{CallError, ClientIdentity, ClientSetupError, NativeClient};
-use crate::version::{CausalContext, ContextError};
 use clap::{Args, Subcommand};
-use client::{Client, ClientError, ReadOutcome};
 use cluster::{Cluster, ClusterError, DEFAULT_CLUSTER_DIR, StopOutcome, UpOptions};
-use cluster_file::{ClusterFile, ClusterFileError};
+use http_client::{HttpClient, HttpClientError, ReadOutcome};
+use ringstore_client::cluster_file::{ClusterFile, ClusterFileError, parse_http_addr};
+use ringstore_client::{CallError, ClientIdentity, ClientSetupError, NativeClient};
+use ringstore_core::NodeId;
+use ringstore_core::version::{CausalContext, ContextError};
 use std::io::Read;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -64,7 +62,7 @@ pub enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Benchmark a running cluster (YCSB workloads A, B, C, D, F), or probe its staleness.
-    Bench(Box<crate::cli::bench::cli::BenchArgs>),
+    Bench(Box<ringstore_bench::cli::BenchArgs>),
 }
 
 /// Which node a client command talks to.
@@ -197,7 +195,7 @@ pub enum ReadFanoutArg {
     Quorum,
 }
 
-impl From<ReadFanoutArg> for crate::config::ReadFanout {
+impl From<ReadFanoutArg> for ringstore_core::config::ReadFanout {
     fn from(arg: ReadFanoutArg) -> Self {
         match arg {
             ReadFanoutArg::All => Self::All,
@@ -210,7 +208,6 @@ impl From<ReadFanoutArg> for crate::config::ReadFanout {
 #[derive(Debug, Args)]
 pub struct NodeArg {
     /// The node's id, as in cluster.json (`3` or `n3`).
-    #[arg(value_parser = cluster::parse_node_id)]
     pub node: NodeId,
     #[command(flatten)]
     pub dir: DirArg,
@@ -230,7 +227,6 @@ pub struct PartitionArgs {
 #[derive(Debug, Args)]
 pub struct SlowArgs {
     /// The node's id, as in cluster.json.
-    #[arg(value_parser = cluster::parse_node_id)]
     pub node: NodeId,
     /// Delay added to everything the node sends, in milliseconds (0 removes it).
     #[arg(long, default_value_t = 50)]
@@ -244,7 +240,7 @@ pub struct SlowArgs {
 pub enum CliError {
     /// A request to a node failed.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Http(#[from] HttpClientError),
     /// A request over the native protocol failed.
     #[error(transparent)]
     Native(#[from] CallError),
@@ -294,19 +290,6 @@ pub enum CliError {
     },
 }
 
-/// Parses `--node`: `HOST:PORT`, optionally written as `http://HOST:PORT/`.
-pub fn parse_http_addr(text: &str) -> Result<SocketAddr, String> {
-    let trimmed = text
-        .trim()
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    trimmed
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| format!("`{text}` is not an address like 127.0.0.1:8001"))
-}
-
 /// Runs one command; prints its result, or `error: ...` on stderr. Returns the exit code.
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
@@ -314,7 +297,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Get(args) => get(args),
         Command::Delete(args) => delete(args),
         Command::Cluster(command) => run_cluster(command),
-        Command::Bench(args) => return crate::cli::bench::cli::run(*args),
+        Command::Bench(args) => return ringstore_bench::cli::run(*args),
     };
     match result {
         Ok(code) => code,
@@ -379,9 +362,9 @@ fn put(args: PutArgs) -> Result<ExitCode, CliError> {
     };
     let context = match args.target.node {
         Some(addr) if args.overwrite => {
-            Client::new().overwrite(addr, args.key.as_bytes(), &value, args.w)?
+            HttpClient::new().overwrite(addr, args.key.as_bytes(), &value, args.w)?
         }
-        Some(addr) => Client::new().put(
+        Some(addr) => HttpClient::new().put(
             addr,
             args.key.as_bytes(),
             &value,
@@ -426,7 +409,7 @@ pub fn display_value(value: &[u8]) -> String {
 
 fn get(args: GetArgs) -> Result<ExitCode, CliError> {
     let outcome = match args.target.node {
-        Some(addr) => Client::new().get(addr, args.key.as_bytes(), args.r)?,
+        Some(addr) => HttpClient::new().get(addr, args.key.as_bytes(), args.r)?,
         None => {
             let read = with_native(&args.target.dir, true, async |client, node| {
                 client.get(node, args.key.as_bytes(), args.r).await
@@ -462,7 +445,7 @@ fn get(args: GetArgs) -> Result<ExitCode, CliError> {
 
 fn delete(args: DeleteArgs) -> Result<ExitCode, CliError> {
     let context = match args.target.node {
-        Some(addr) => Client::new().delete(addr, args.key.as_bytes(), &args.context, args.w)?,
+        Some(addr) => HttpClient::new().delete(addr, args.key.as_bytes(), &args.context, args.w)?,
         None => {
             let read_context = parse_context(Some(&args.context))?;
             let (context, _) = with_native(&args.target.dir, false, async |client, node| {
@@ -645,15 +628,6 @@ fn print_usage_hints(dir: &Path, file: &ClusterFile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_addresses_accept_urls_and_names() {
-        // Goal: `--node` takes the forms people paste: a socket address, a URL, a host name.
-        let plain = parse_http_addr("127.0.0.1:8001").unwrap();
-        assert_eq!(parse_http_addr("http://127.0.0.1:8001/").unwrap(), plain);
-        assert_eq!(parse_http_addr("localhost:8001").unwrap().port(), 8001);
-        assert!(parse_http_addr("8001").unwrap_err().contains("8001"));
-    }
 
     #[test]
     fn values_display_as_text_or_base64() {

@@ -13,14 +13,14 @@
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::NodeId;
-use crate::node::AdminCommand;
 use crate::runtime::driver::DriverInput;
 use crate::runtime::faults::FaultState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use ringstore_core::NodeId;
+use ringstore_core::node::AdminCommand;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;

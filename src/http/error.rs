@@ -7,12 +7,12 @@
 //! - Client mistakes are 4xx, capacity and quorum failures 503 (retry later or elsewhere),
 //!   storage failures 500.
 
-use crate::request::RequestError;
 use crate::runtime::front_door::DoorError;
-use crate::version::ContextError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ringstore_core::request::RequestError;
+use ringstore_core::version::ContextError;
 use serde::Serialize;
 
 /// A failed API call.
@@ -158,8 +158,8 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NodeId;
-    use crate::request::ReplicaFailure;
+    use ringstore_core::NodeId;
+    use ringstore_core::request::ReplicaFailure;
 
     // Each error class maps to its documented status and kind, and the body names the cause.
     #[test]
@@ -187,7 +187,9 @@ mod tests {
                 "1024",
             ),
             (
-                ApiError::BadContext(crate::version::CausalContext::decode("!!").unwrap_err()),
+                ApiError::BadContext(
+                    ringstore_core::version::CausalContext::decode("!!").unwrap_err(),
+                ),
                 StatusCode::BAD_REQUEST,
                 "bad_context",
                 "X-Ringstore-Context",

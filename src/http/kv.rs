@@ -18,8 +18,6 @@
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::request::{ClientReply, ClientRequest, ReadResult};
-use crate::version::CausalContext;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -27,6 +25,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use ringstore_core::request::{ClientReply, ClientRequest, ReadResult};
+use ringstore_core::version::CausalContext;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
@@ -297,7 +297,7 @@ fn read_response(read: ReadResult) -> (Response, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::ClientOp;
+    use ringstore_core::request::ClientOp;
 
     // Keys are percent-decoded to arbitrary bytes; an empty key is refused.
     #[test]
@@ -313,7 +313,7 @@ mod tests {
     // `?overwrite=true` makes an overwrite, refused beside a context; without it a put.
     #[test]
     fn overwrite_and_context_are_exclusive() {
-        let context = CausalContext::from_entries([(crate::version::ActorId(7), 3)]);
+        let context = CausalContext::from_entries([(ringstore_core::version::ActorId(7), 3)]);
         let request = write_request(b"k".to_vec(), b"v".to_vec(), None, true).unwrap();
         assert!(matches!(request.op, ClientOp::Overwrite { .. }));
         let request = write_request(b"k".to_vec(), b"v".to_vec(), Some(context.clone()), false);
@@ -345,7 +345,7 @@ mod tests {
         let err = context_of(&headers).unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         assert_eq!(err.kind(), "bad_context");
-        let context = CausalContext::from_entries([(crate::version::ActorId(3), 2)]);
+        let context = CausalContext::from_entries([(ringstore_core::version::ActorId(3), 2)]);
         headers.insert(
             CONTEXT_HEADER,
             HeaderValue::from_str(&context.encode()).unwrap(),
@@ -356,7 +356,7 @@ mod tests {
     // One value is 200, several are 300 with base64 siblings, none is 404.
     #[test]
     fn reads_map_to_200_300_404() {
-        let context = CausalContext::from_entries([(crate::version::ActorId(1), 1)]);
+        let context = CausalContext::from_entries([(ringstore_core::version::ActorId(1), 1)]);
         let one = ReadResult {
             values: vec![b"v".to_vec()],
             context: context.clone(),

@@ -36,11 +36,12 @@
 
 use super::status::{NodeStatus, StatusBuilder};
 use super::transport::Transport;
-use crate::node::{AdminCommand, ClientId, Input, Node, Output, SyncTicket};
-use crate::protocol::PeerMessage;
-use crate::request::{ClientRequest, ClientResult};
-use crate::store::{DurableStore, JournalSyncer, StoreError};
-use crate::{NodeId, Time};
+use crate::durable_store::{DurableStore, JournalSyncer};
+use ringstore_core::node::{AdminCommand, ClientId, Input, Node, Output, SyncTicket};
+use ringstore_core::protocol::PeerMessage;
+use ringstore_core::request::{ClientRequest, ClientResult};
+use ringstore_core::store::StoreError;
+use ringstore_core::{NodeId, Time};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -15,7 +15,7 @@
 //! # Known limits
 //! - Faults are per process and not persisted: a restart heals.
 
-use crate::NodeId;
+use ringstore_core::NodeId;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;

@@ -9,7 +9,7 @@
 //!   by the deadline; the grace only guards against a stuck driver).
 
 use super::driver::{DriverInput, InboxSender};
-use crate::request::{ClientRequest, ClientResult};
+use ringstore_core::request::{ClientRequest, ClientResult};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::error::TrySendError;

@@ -29,29 +29,29 @@
 //! # Known limits
 //! - Peer addresses are `IP:port`; no DNS.
 
-pub mod client_service;
 pub mod driver;
 pub mod faults;
 pub mod front_door;
 pub mod metrics;
+pub mod native_service;
 pub mod node_config;
 pub mod status;
-pub mod tls;
 pub mod transport;
 
+use crate::durable_store::{DurableConfig, DurableStore};
 use crate::http::{self, HttpLimits, HttpState};
-use crate::node::{Node, NodeError, NodeIdentity};
-use crate::store::{DurableConfig, DurableStore, StoreError};
 use driver::{Driver, DriverInput, InboxSender, WallClock};
 use faults::Faults;
 use front_door::FrontDoor;
 use metrics::Metrics;
 use node_config::{ConfigFileError, NodeFileConfig};
+use ringstore_client::tls::{NodeTls, TlsError};
+use ringstore_core::node::{Node, NodeError, NodeIdentity};
+use ringstore_core::store::StoreError;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use tls::{NodeTls, TlsError};
 use transport::{Transport, TransportError};
 
 /// Exit code for a configuration the node cannot use.
@@ -124,7 +124,7 @@ pub enum ShutdownError {
 
 /// A started node: its addresses, and the handles to stop it.
 pub struct RunningNode {
-    id: crate::NodeId,
+    id: ringstore_core::NodeId,
     http_addr: SocketAddr,
     peer_addr: SocketAddr,
     inbox: InboxSender,
@@ -138,7 +138,7 @@ pub struct RunningNode {
 
 impl RunningNode {
     /// The node's id.
-    pub fn id(&self) -> crate::NodeId {
+    pub fn id(&self) -> ringstore_core::NodeId {
         self.id
     }
 

@@ -13,9 +13,9 @@
 //! # Known limits
 //! - Addresses are socket addresses (`IP:port`), not host names: no DNS at start-up.
 
-use crate::NodeId;
-use crate::config::{ConfigError, NodeConfig};
-use crate::store::SyncPolicy;
+use ringstore_core::NodeId;
+use ringstore_core::config::{ConfigError, NodeConfig};
+use ringstore_core::store::SyncPolicy;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;

@@ -11,9 +11,9 @@
 //! # Known limits
 //! - `keys` is the store's approximate count.
 
-use crate::NodeId;
-use crate::node::{Node, NodeStats};
-use crate::store::Store;
+use ringstore_core::NodeId;
+use ringstore_core::node::{Node, NodeStats};
+use ringstore_core::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

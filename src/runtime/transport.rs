@@ -48,15 +48,16 @@
 //!   frames of the packet that drew the reset are lost.
 //! - Inbound frames are delivered to the driver in arrival order per stream only.
 
-use super::client_service::serve_client;
 use super::driver::{DriverInput, InboxSender};
 use super::faults::Faults;
 use super::front_door::FrontDoor;
 use super::metrics::{DropReason, Metrics};
-use super::tls::{self, NodeTls, TlsError};
-use crate::NodeId;
-use crate::protocol::{self, PeerMessage};
+use super::native_service::serve_client;
 use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
+use ringstore_client::quic::{QuicSettingsError, transport_config};
+use ringstore_client::tls::{self, NodeTls, TlsError};
+use ringstore_core::NodeId;
+use ringstore_core::protocol::{self, PeerMessage};
 use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -77,27 +78,11 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Batches up to this size go on the connection's lane; larger ones get a stream of their own.
 pub const LANE_MAX_BATCH_BYTES: usize = 64 * 1024;
 
-/// Unidirectional streams a peer may have open towards this node at once.
-pub const MAX_CONCURRENT_UNI_STREAMS: u32 = 256;
-
-/// Bidirectional streams a native client may have open on one connection: a client pipelines
-/// its requests on one long-lived stream (see `client_service`), so a handful is plenty.
-pub const MAX_CONCURRENT_CLIENT_STREAMS: u32 = 8;
-
-/// Packets a connection's other side may receive before it must acknowledge them.
-pub const ACK_ELICITING_THRESHOLD: u32 = 8;
-
 /// First delay before re-dialling an unreachable peer.
 pub const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
 
 /// Longest delay between two dials of an unreachable peer.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
-
-/// QUIC keep-alive interval: keeps idle connections open and detects dead peers.
-pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A connection silent this long is dead (also the handshake timeout).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long shutdown waits for connections to close cleanly.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -122,8 +107,8 @@ pub enum TransportError {
         source: std::io::Error,
     },
     /// quinn refused the transport settings.
-    #[error("invalid QUIC idle timeout")]
-    IdleTimeout,
+    #[error(transparent)]
+    Settings(#[from] QuicSettingsError),
 }
 
 /// Why dialling a peer failed.
@@ -286,26 +271,6 @@ fn endpoint_config(tls: &NodeTls) -> quinn::EndpointConfig {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });
     config
-}
-
-/// The QUIC settings of every ringstore connection: node to node, and native clients.
-pub(crate) fn transport_config() -> Result<quinn::TransportConfig, TransportError> {
-    let mut config = quinn::TransportConfig::default();
-    // Ask the other side to acknowledge every ACK_ELICITING_THRESHOLD + 1 packets rather than
-    // every second one (the ACK frequency extension, which quinn speaks on both sides): with
-    // small request and reply packets, pure ACK packets were most of the datagrams.
-    let mut acks = quinn::AckFrequencyConfig::default();
-    acks.ack_eliciting_threshold(VarInt::from_u32(ACK_ELICITING_THRESHOLD));
-    config.ack_frequency_config(Some(acks));
-    config.keep_alive_interval(Some(KEEP_ALIVE_INTERVAL));
-    config.max_idle_timeout(Some(
-        quinn::IdleTimeout::try_from(IDLE_TIMEOUT).map_err(|_| TransportError::IdleTimeout)?,
-    ));
-    config.max_concurrent_uni_streams(VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS));
-    // Peers never open bidirectional streams (an unexpected one on a peer connection is never
-    // accepted); native clients pipeline their requests on one.
-    config.max_concurrent_bidi_streams(VarInt::from_u32(MAX_CONCURRENT_CLIENT_STREAMS));
-    Ok(config)
 }
 
 async fn connect(shared: &Shared, peer: NodeId) -> Result<Connection, ConnectError> {
@@ -752,7 +717,7 @@ fn deliver_frame(
 mod tests {
     use super::*;
     use crate::runtime::driver::InboxReceiver;
-    use crate::runtime::tls::{ClusterCa, NodeTls};
+    use ringstore_client::tls::{ClusterCa, NodeTls};
     use std::time::Instant;
 
     /// Bound on every wait of these tests.

@@ -36,14 +36,14 @@ use crate::network::{MessageClass, Network, NetworkConfig, copies_for};
 use crate::workload::{key_name, value_of};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use ringstore::config::NodeConfig;
-use ringstore::node::{ClientId, Input, Node, NodeIdentity, Output};
-use ringstore::protocol::{OpId, PeerMessage, encoded_len};
-use ringstore::request::{ClientReply, ClientRequest};
-use ringstore::ring::{TokenRange, key_token};
-use ringstore::store::{KeyDigest, MemoryStore, ScanCursor, Store, SyncPolicy};
-use ringstore::version::{ActorId, CausalContext, Value, VersionSet};
-use ringstore::{NodeId, Time};
+use ringstore_core::config::NodeConfig;
+use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output};
+use ringstore_core::protocol::{OpId, PeerMessage, encoded_len};
+use ringstore_core::request::{ClientReply, ClientRequest};
+use ringstore_core::ring::{TokenRange, key_token};
+use ringstore_core::store::{KeyDigest, MemoryStore, ScanCursor, Store, SyncPolicy};
+use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
+use ringstore_core::{NodeId, Time};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
@@ -183,7 +183,7 @@ pub enum AeBytesError {
     },
     /// A store failed while it was preloaded or compared.
     #[error("store: {0}")]
-    Store(#[from] ringstore::store::StoreError),
+    Store(#[from] ringstore_core::store::StoreError),
     /// The spec asks for nothing to measure.
     #[error("the spec needs at least one preloaded key and one differing key")]
     Empty,
@@ -557,7 +557,7 @@ impl Harness {
         }
     }
 
-    fn stats_sum(&self, field: impl Fn(&ringstore::node::NodeStats) -> u64) -> u64 {
+    fn stats_sum(&self, field: impl Fn(&ringstore_core::node::NodeStats) -> u64) -> u64 {
         self.nodes.iter().map(|n| field(n.stats())).sum()
     }
 

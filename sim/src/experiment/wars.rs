@@ -52,7 +52,7 @@ use rand_distr::Distribution as _;
 use serde::{Deserialize, Serialize};
 
 /// The largest N the engine accepts (ringstore's own limit on replicas).
-pub const MAX_N: usize = ringstore::config::MAX_REPLICAS as usize;
+pub const MAX_N: usize = ringstore_core::config::MAX_REPLICAS as usize;
 
 /// Trials per chunk: the unit of parallel work and of progress reports.
 pub const CHUNK_TRIALS: u64 = 1 << 15;
