@@ -9,10 +9,8 @@
 //! - [`workload`]: what the clients do;
 //! - [`oracle`]: the record of every client operation and the checkers;
 //! - [`report`]: the summary a run prints;
-//! - [`experiment`]: quorum tuning experiments (PBS's WARS model and the full protocol).
 
 pub mod distribution;
-pub mod experiment;
 pub mod network;
 pub mod oracle;
 pub mod report;

@@ -382,10 +382,10 @@ pub fn write_all(report: &QuorumReport, dir: &Path) -> Result<Written, PlotError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::profiles::Profile;
-    use crate::experiment::protocol::ProtocolOptions;
-    use crate::experiment::quorum::{EngineChoice, QuorumSpec, Silent, run};
-    use crate::experiment::wars::Placement;
+    use crate::profiles::Profile;
+    use crate::protocol::ProtocolOptions;
+    use crate::quorum::{EngineChoice, QuorumSpec, Silent, run};
+    use crate::wars::Placement;
 
     // Every plot is written as SVG with its curves' labels, and rendered to a non-empty PNG.
     #[test]

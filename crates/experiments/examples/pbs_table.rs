@@ -9,8 +9,8 @@
 //! the first point whose estimate reaches 99.9%. That estimator is biased low (the first of many
 //! noisy points to cross wins), which is how far our exact percentile sits from the paper's.
 
-use ringstore_sim::experiment::profiles::Profile;
-use ringstore_sim::experiment::wars::{
+use ringstore_experiments::profiles::Profile;
+use ringstore_experiments::wars::{
     PAPER_TRIALS_PER_POINT, Placement, WarsOptions, WarsSweep, paper_t_visibility_estimate,
     run_sweep,
 };

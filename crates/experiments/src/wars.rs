@@ -45,10 +45,10 @@
 
 use super::histogram::LogHistogram;
 use super::profiles::Profile;
-use crate::distribution::Distribution;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Distribution as _;
+use ringstore_sim::distribution::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// The largest N the engine accepts (ringstore's own limit on replicas).
@@ -500,7 +500,7 @@ pub fn paper_t_visibility_estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::profiles::{Legs, Sites};
+    use crate::profiles::{Legs, Sites};
 
     fn constant_profile(w: f64, a: f64, r: f64, s: f64) -> Profile {
         Profile {

@@ -33,7 +33,7 @@
 //! - `sites.count >= 1`, and `extra_ms`, when given, is a `count × count` matrix of finite,
 //!   non-negative numbers.
 
-use crate::distribution::{Distribution, DistributionError};
+use ringstore_sim::distribution::{Distribution, DistributionError};
 use serde::{Deserialize, Serialize};
 
 /// Names of the built-in profiles.

@@ -32,8 +32,6 @@
 //!   bytes do not depend on it, the time to converge a little.
 //! - Deterministic for a seed and a spec; the wall time is the only number that varies.
 
-use crate::network::{MessageClass, Network, NetworkConfig, copies_for};
-use crate::workload::{key_name, value_of};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ringstore_core::config::NodeConfig;
@@ -44,6 +42,8 @@ use ringstore_core::ring::{TokenRange, key_token};
 use ringstore_core::store::{KeyDigest, MemoryStore, ScanCursor, Store, SyncPolicy};
 use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
 use ringstore_core::{NodeId, Time};
+use ringstore_sim::network::{MessageClass, Network, NetworkConfig, copies_for};
+use ringstore_sim::workload::{key_name, value_of};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};

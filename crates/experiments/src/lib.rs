@@ -1,8 +1,8 @@
-//! Experiments. Quorum tuning: how stale and how slow each choice of N, R and W is, under a
+//! ringstore-experiments: quorum tuning: how stale and how slow each choice of N, R and W is, under a
 //! latency profile, by two engines; and the bytes anti-entropy sends to repair a replica.
 //!
 //! - [`wars`]: the PBS WARS Monte Carlo model (Bailis et al., VLDB 2012): fast, no failures,
-//!   no repair; validated against the paper's numbers in `sim/tests/pbs_validation.rs`;
+//!   no repair; validated against the paper's numbers in `crates/experiments/tests/pbs_validation.rs`;
 //! - [`protocol`]: the real node code in the simulator, with the profile's delays on the
 //!   matching message classes, read repair and anti-entropy switchable, faults from a scenario;
 //! - [`profiles`]: the latency profiles (built-in PBS fits, or TOML files);
@@ -13,7 +13,8 @@
 //! - [`anti_entropy`]: the bytes anti-entropy sends to repair a partitioned replica, against
 //!   the bytes of the keys that differ (`ringsim experiment anti-entropy`).
 //!
-//! See `docs/experiments.md` and `docs/anti-entropy-bytes.md`.
+//! Its own crate so that the simulator links none of what plots and reports need (plotters,
+//! resvg). See `docs/experiments.md` and `docs/anti-entropy-bytes.md`.
 
 pub mod anti_entropy;
 pub mod histogram;

@@ -16,11 +16,11 @@
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ringstore_core::config::Sabotage;
-use ringstore_sim::experiment::plot;
-use ringstore_sim::experiment::profiles::Profile;
-use ringstore_sim::experiment::protocol::ProtocolOptions;
-use ringstore_sim::experiment::quorum::{self, EngineChoice, QuorumSpec};
-use ringstore_sim::experiment::wars::Placement;
+use ringstore_experiments::plot;
+use ringstore_experiments::profiles::Profile;
+use ringstore_experiments::protocol::ProtocolOptions;
+use ringstore_experiments::quorum::{self, EngineChoice, QuorumSpec};
+use ringstore_experiments::wars::Placement;
 use ringstore_sim::report::{Invocation, summary};
 use ringstore_sim::scenario::{NemesisConfig, Scenario};
 use ringstore_sim::world::World;
@@ -128,7 +128,7 @@ enum AeKindArg {
 }
 
 fn experiment_anti_entropy(args: &AntiEntropyArgs) -> ExitCode {
-    use ringstore_sim::experiment::anti_entropy::{self, AeBytesSpec, WriteKind};
+    use ringstore_experiments::anti_entropy::{self, AeBytesSpec, WriteKind};
     let base = AeBytesSpec::target();
     let depths: Vec<Option<u8>> = if args.depth.is_empty() {
         vec![None]
@@ -308,7 +308,7 @@ struct QuorumArgs {
     #[arg(long)]
     no_anti_entropy: bool,
     /// Protocol engine: probing clients (one key each).
-    #[arg(long, default_value_t = ringstore_sim::experiment::protocol::DEFAULT_WRITERS)]
+    #[arg(long, default_value_t = ringstore_experiments::protocol::DEFAULT_WRITERS)]
     writers: usize,
 }
 

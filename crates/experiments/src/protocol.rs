@@ -2,10 +2,10 @@
 //!
 //! A configuration (N, R, W) runs a whole simulated cluster: the profile's W, A, R and S
 //! distributions go on the matching message classes (`Replicate`, its ack, `Read`, its reply;
-//! see [`crate::network::MessageClass`]), a profile's sites become extra delays on the links
+//! see [`ringstore_sim::network::MessageClass`]), a profile's sites become extra delays on the links
 //! between nodes at different sites, clients talk to nodes with no delay, group commit is off
 //! (unless a scenario file sets it: it holds every output for its window), and the workload is
-//! the visibility probe ([`crate::workload::ProbeConfig`]): each client is the only writer of
+//! the visibility probe ([`ringstore_sim::workload::ProbeConfig`]): each client is the only writer of
 //! its key and reads it once, a chosen delay after each write's ack.
 //!
 //! Staleness comes from the oracle: a read is fresh if it returned the latest acknowledged
@@ -28,11 +28,11 @@
 
 use super::histogram::LogHistogram;
 use super::profiles::Profile;
-use crate::distribution::Distribution;
-use crate::network::{LinkDelay, MessageClass};
-use crate::scenario::{Scenario, ScenarioError};
-use crate::workload::{ProbeConfig, WorkloadConfig};
-use crate::world::World;
+use ringstore_sim::distribution::Distribution;
+use ringstore_sim::network::{LinkDelay, MessageClass};
+use ringstore_sim::scenario::{Scenario, ScenarioError};
+use ringstore_sim::workload::{ProbeConfig, WorkloadConfig};
+use ringstore_sim::world::World;
 use std::time::Duration;
 
 /// Default number of probing clients (and keys).

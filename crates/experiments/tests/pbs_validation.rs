@@ -12,8 +12,8 @@
 //! biased low; that test runs the paper's own procedure on our model and checks that the paper's
 //! number is among its outcomes. See docs/experiments.md for every measured number.
 
-use ringstore_sim::experiment::profiles::Profile;
-use ringstore_sim::experiment::wars::{
+use ringstore_experiments::profiles::Profile;
+use ringstore_experiments::wars::{
     PAPER_TRIALS_PER_POINT, Placement, WarsOptions, WarsSweep, paper_t_visibility_estimate,
     run_sweep,
 };
