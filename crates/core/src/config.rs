@@ -105,8 +105,11 @@ pub struct NodeConfig {
     /// Most client requests in flight at one coordinator; more are refused as overloaded.
     /// Default 10,000.
     pub max_inflight_requests: usize,
-    /// Test-only switches that break mechanisms on purpose, so that the simulator's checkers can
-    /// be shown to catch each breakage. Never read from a config file.
+    /// Switches that break mechanisms on purpose, so that the simulator's checkers can be shown
+    /// to catch each breakage. Only in builds with the `sabotage` feature (the simulator's and
+    /// the experiments'; the `ringstore` binary never enables it) and in the core's own tests;
+    /// never read from a config file.
+    #[cfg(any(test, feature = "sabotage"))]
     #[serde(skip)]
     pub sabotage: Sabotage,
 }
@@ -126,6 +129,21 @@ pub struct Sabotage {
     /// A key whose live versions are all tombstones is removed at once, with no grace period
     /// and no check that the other replicas have the tombstone.
     pub purge_tombstones_at_once: bool,
+}
+
+impl NodeConfig {
+    /// Whether the deliberate bug `which` picks is switched on. Always `false` in a build
+    /// without the `sabotage` feature, where the check compiles to nothing.
+    #[inline]
+    pub(crate) fn sabotaged(&self, which: impl Fn(&Sabotage) -> bool) -> bool {
+        #[cfg(any(test, feature = "sabotage"))]
+        return which(&self.sabotage);
+        #[cfg(not(any(test, feature = "sabotage")))]
+        {
+            let _ = which;
+            false
+        }
+    }
 }
 
 impl Sabotage {
@@ -166,6 +184,7 @@ impl Default for NodeConfig {
             max_key_bytes: 1024,
             max_value_bytes: 1 << 20,
             max_inflight_requests: 10_000,
+            #[cfg(any(test, feature = "sabotage"))]
             sabotage: Sabotage::default(),
         }
     }

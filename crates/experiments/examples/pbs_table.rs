@@ -1,7 +1,7 @@
 //! Measures the WARS engine against every number the PBS paper publishes (Bailis et al., VLDB
 //! 2012, §5.4, Table 4 and Figures 5–6), with many trials, and prints them side by side.
 //!
-//! `cargo run --release -p ringstore-sim --example pbs_table -- [TRIALS] [SEED] [REPS]`
+//! `cargo run --release -p ringstore-experiments --example pbs_table -- [TRIALS] [SEED] [REPS]`
 //! (default 10,000,000 trials, seed 1, 10 repetitions of the paper's procedure).
 //!
 //! The tail values (t at which 99.9% of reads are consistent) are also re-measured the way the

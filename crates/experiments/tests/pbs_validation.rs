@@ -6,7 +6,7 @@
 //! chosen so that the sampling error is at most a third of the tolerance (stated per test).
 //!
 //! The tail t values (t at which 99.9% of reads are consistent, Table 4) are checked in the
-//! `#[ignore]`d test at the bottom (`cargo test --release -p ringstore-sim --test pbs_validation
+//! `#[ignore]`d test at the bottom (`cargo test --release -p ringstore-experiments --test pbs_validation
 //! -- --ignored`): our exact 99.9th percentile sits up to 14% above the paper's values, because
 //! the paper's estimator (the first t of a sweep whose 50,000-trial estimate reaches 99.9%) is
 //! biased low; that test runs the paper's own procedure on our model and checks that the paper's
@@ -105,7 +105,7 @@ fn write_latencies_match_the_paper() {
 // 50,000 fresh trials per point, stop at the first estimate >= 99.9%), repeated 12 times. The
 // paper's number must lie within 3 standard deviations of that procedure's mean: i.e. it is a
 // plausible outcome of the paper's method on our model. Slow (minutes): run with
-// `cargo test --release -p ringstore-sim --test pbs_validation -- --ignored --nocapture`.
+// `cargo test --release -p ringstore-experiments --test pbs_validation -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn tail_t_visibility_matches_the_paper_procedure() {

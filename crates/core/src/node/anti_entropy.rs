@@ -180,7 +180,7 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn start_anti_entropy(&mut self) {
-        if self.config.sabotage.no_anti_entropy {
+        if self.config.sabotaged(|s| s.no_anti_entropy) {
             return;
         }
         if !self.anti_entropy.sessions.is_empty() || self.serving_active() || !self.trees_ready() {

@@ -808,7 +808,7 @@ impl<S: Store> Node<S> {
     /// Dynamo §4.5 read repair: every target that answered with a stale or missing set gets
     /// the merged one. Targets that did not answer are left to hints and anti-entropy.
     fn read_repair(&mut self, get: &GetOp) {
-        if self.config.sabotage.no_read_repair {
+        if self.config.sabotaged(|s| s.no_read_repair) {
             return;
         }
         let merged = get.merged();

@@ -59,7 +59,7 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn replay_hints(&mut self) {
-        if self.config.sabotage.no_hint_replay {
+        if self.config.sabotaged(|s| s.no_hint_replay) {
             return;
         }
         let leaving = self.status() != MemberStatus::Up;

@@ -25,8 +25,7 @@ impl<S: Store> Node<S> {
         key: &[u8],
         set: &VersionSet,
     ) -> Result<MergeOutcome, StoreError> {
-        let sabotage = self.config.sabotage;
-        let outcome = if sabotage.single_sibling_merge {
+        let outcome = if self.config.sabotaged(|s| s.single_sibling_merge) {
             let current = self.store.get(key)?;
             let mut merged = current.clone().unwrap_or_default();
             merged.merge(set);
@@ -41,7 +40,7 @@ impl<S: Store> Node<S> {
         } else {
             self.store.merge(key, set)?
         };
-        if sabotage.purge_tombstones_at_once && outcome.merged.is_deleted() {
+        if self.config.sabotaged(|s| s.purge_tombstones_at_once) && outcome.merged.is_deleted() {
             self.store.remove_if_digest(key, outcome.digest)?;
             self.trees.on_write(
                 self.ring.as_ref(),
