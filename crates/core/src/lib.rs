@@ -6,6 +6,9 @@
 //! and the simulator (`ringstore-sim`) both drive [`node::Node`]; see `docs/architecture.md`.
 //! `.ci/run` checks with `cargo tree` that no I/O crate enters this crate's dependency tree.
 //!
+//! Invariants are checked where they must hold (`invariant!`: `debug_assert!` that the
+//! simulator turns on in optimised builds with the `invariants` feature).
+//!
 //! - [`ring`]: tokens, the consistent-hashing ring with virtual nodes, preference lists.
 //! - [`version`]: dotted version vector sets (siblings, causal contexts, tombstones).
 //! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
@@ -16,6 +19,17 @@
 //! - [`native_protocol`]: the native client protocol's frames and their codec.
 //! - [`config`]: every timing and limit of a node.
 //! - [`node`]: the state machine, one file per mechanism.
+
+/// Checks an invariant of the core: `assert!` in debug builds (the tests) and in builds with
+/// the `invariants` feature (the simulator, whose sweeps run optimised), nothing otherwise (the
+/// `ringstore` binary). Every invariant a module documents is one of these.
+macro_rules! invariant {
+    ($($arg:tt)*) => {
+        if cfg!(any(debug_assertions, feature = "invariants")) {
+            assert!($($arg)*);
+        }
+    };
+}
 
 pub mod config;
 pub mod membership;

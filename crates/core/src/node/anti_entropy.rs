@@ -237,7 +237,7 @@ impl<S: Store> Node<S> {
     /// Sends a message of an exchange this node started and restarts its deadline.
     fn send_session(&mut self, peer: NodeId, session: OpId, message: PeerMessage) {
         self.timers.set(
-            Timer::OpDeadline(session),
+            Timer::AntiEntropyDeadline(session),
             self.now + self.config.request_timeout,
         );
         self.send_ae(peer, message);
@@ -276,7 +276,7 @@ impl<S: Store> Node<S> {
                 return false;
             }
             self.anti_entropy.sessions.remove(&own);
-            self.timers.cancel(Timer::OpDeadline(own));
+            self.timers.cancel(Timer::AntiEntropyDeadline(own));
         }
         self.anti_entropy.serving = Some(Serving {
             peer: from,
@@ -370,13 +370,13 @@ impl<S: Store> Node<S> {
                     self.anti_entropy.sessions.insert(session, state);
                     self.send_hashes(from, session, request);
                 } else {
-                    self.timers.cancel(Timer::OpDeadline(session));
+                    self.timers.cancel(Timer::AntiEntropyDeadline(session));
                 }
                 return;
             }
             Err(_) => {
                 // Refused before it started: nothing to release on the peer.
-                self.timers.cancel(Timer::OpDeadline(session));
+                self.timers.cancel(Timer::AntiEntropyDeadline(session));
                 return;
             }
         };
@@ -454,7 +454,7 @@ impl<S: Store> Node<S> {
     /// Ends an exchange this node started: tells the peer, and counts it if it completed.
     fn end_session(&mut self, session: OpId, peer: NodeId, completed: bool) {
         self.anti_entropy.sessions.remove(&session);
-        self.timers.cancel(Timer::OpDeadline(session));
+        self.timers.cancel(Timer::AntiEntropyDeadline(session));
         self.send_ae(peer, PeerMessage::AeDone { session });
         if completed {
             self.stats.anti_entropy_rounds += 1;
@@ -761,8 +761,8 @@ impl<S: Store> Node<S> {
     }
 
     /// An exchange timed out.
-    pub(super) fn on_ae_deadline(&mut self, session: OpId) -> bool {
-        self.anti_entropy.sessions.remove(&session).is_some()
+    pub(super) fn on_ae_deadline(&mut self, session: OpId) {
+        self.anti_entropy.sessions.remove(&session);
     }
 }
 

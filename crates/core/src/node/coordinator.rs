@@ -246,6 +246,11 @@ impl<S: Store> Node<S> {
         }
         let r = request.r.unwrap_or(self.config.r);
         let w = request.w.unwrap_or(self.config.w);
+        invariant!(
+            (1..=self.config.n).contains(&r) && (1..=self.config.n).contains(&w),
+            "quorum r={r} w={w} outside 1..=n={} passed validation",
+            self.config.n
+        );
         match request.op {
             ClientOp::Get { key } => self.start_get(reply_to, key, r, timeout),
             ClientOp::Put {
@@ -625,10 +630,8 @@ impl<S: Store> Node<S> {
                 };
                 self.answer(reply_to, Err(e), Release::Now);
             }
-            None => {
-                // Maybe an operation of another mechanism.
-                self.on_background_deadline(op);
-            }
+            // Already answered and removed (a late timer never fires: answering cancels it).
+            None => {}
         }
     }
 

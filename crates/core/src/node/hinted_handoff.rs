@@ -115,7 +115,7 @@ impl<S: Store> Node<S> {
             let op = self.new_op_id();
             self.hints.in_flight.insert(op, (owner, ids));
             self.timers.set(
-                Timer::OpDeadline(op),
+                Timer::HintBatchDeadline(op),
                 self.now + self.config.request_timeout,
             );
             self.send(
@@ -165,7 +165,7 @@ impl<S: Store> Node<S> {
             self.stats.messages_ignored += 1;
             return;
         };
-        self.timers.cancel(Timer::OpDeadline(batch));
+        self.timers.cancel(Timer::HintBatchDeadline(batch));
         if owner != from {
             self.stats.messages_ignored += 1;
             return;
@@ -179,7 +179,7 @@ impl<S: Store> Node<S> {
     }
 
     /// A hint batch timed out: forget it, the next round resends.
-    pub(super) fn on_hint_batch_deadline(&mut self, op: OpId) -> bool {
-        self.hints.in_flight.remove(&op).is_some()
+    pub(super) fn on_hint_batch_deadline(&mut self, op: OpId) {
+        self.hints.in_flight.remove(&op);
     }
 }

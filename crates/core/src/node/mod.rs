@@ -36,10 +36,12 @@
 //! - [`coordinator`](self::coordinator): gets and puts with sloppy quorums, forwarding, read
 //!   repair (§4.5, §4.6);
 //! - [`replica`](self::replica): what a replica does with writes, reads and repairs it receives;
-//! - [`hints`](self::hints): durable hinted handoff and its replay (§4.6);
+//! - [`hinted_handoff`](self::hinted_handoff): durable hints for unreachable replicas and
+//!   their replay (§4.6);
 //! - [`anti_entropy`](self::anti_entropy): Merkle-tree exchanges with each peer (§4.7);
 //! - [`gossip`](self::gossip): membership, failure detection and the ring (§4.8);
-//! - [`handoff`](self::handoff): moving keys to their new owners after a join or leave (§4.9);
+//! - [`range_handoff`](self::range_handoff): moving keys to their new owners after a join or
+//!   leave (§4.9);
 //! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them.
 //!
 //! # Actors and epochs
@@ -50,6 +52,20 @@
 //! stamped may exist on other nodes while its own copy is gone, and stamping again from an empty
 //! local copy with the same actor would reuse a dot (Riak's "vnode epochs" solve the same
 //! problem). The cost is one version-vector entry per (key, epoch that wrote it).
+//!
+//! # Invariants (`debug_assert!`, on in tests and in the simulator)
+//! - Every client request is answered at most once: a second answer to the same [`ClientId`],
+//!   or an answer to one never fed, panics. (At least once is the simulator's check: every
+//!   request it sends gets a reply or its node crashed.)
+//! - Time never goes backwards: `step` and `tick` refuse a `now` before the last one (the
+//!   runtime and the simulator both clamp their clocks).
+//! - An output that claims durability (a replica's, a transfer's or a hint's ack, a client's
+//!   "written") is queued only with the release rule of [`Node::durability_point`] or one
+//!   derived from it, never through the path that ignores syncs; and `take_ready` releases an
+//!   output that waits for a sync only once a sync begun after it completed.
+//! - R and W of every operation lie in `1..=N` (validation refuses the others first).
+//! - One deadline timer per operation (`timers`); a version set never holds a dot twice
+//!   (`version::version_set`).
 
 mod anti_entropy;
 mod coordinator;
@@ -61,6 +77,25 @@ mod replica;
 mod timers;
 mod tombstones;
 
+/// Whether `message` tells its receiver that writes are durable here, so that the receiver
+/// may count it towards a quorum or delete its own copy: such messages wait for a sync.
+fn claims_durability(message: &PeerMessage) -> bool {
+    matches!(
+        message,
+        PeerMessage::ReplicateAck {
+            outcome: Ok(()),
+            ..
+        } | PeerMessage::TransferAck {
+            outcome: Ok(()),
+            ..
+        } | PeerMessage::HintAck { .. }
+            | PeerMessage::ForwardReply {
+                result: Ok(ClientReply::Written { .. }),
+                ..
+            }
+    )
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -69,7 +104,7 @@ pub use timers::Timer;
 use crate::config::NodeConfig;
 use crate::membership::{FailureDetector, MemberInfo, MemberStatus, MemberTable, PhiConfig};
 use crate::protocol::{OpId, PeerMessage};
-use crate::request::{ClientRequest, ClientResult, ReplicaFailure, RequestError};
+use crate::request::{ClientReply, ClientRequest, ClientResult, ReplicaFailure, RequestError};
 use crate::ring::Ring;
 use crate::store::{Store, StoreError};
 use crate::version::ActorId;
@@ -281,6 +316,9 @@ pub struct Node<S: Store> {
     tombstones: tombstones::TombstoneCollector,
     stats: NodeStats,
     now: Time,
+    /// Client requests fed and not answered yet (debug builds: the answered-once check).
+    #[cfg(any(debug_assertions, feature = "invariants"))]
+    open_requests: std::collections::BTreeSet<ClientId>,
 }
 
 /// Metadata names in the store.
@@ -379,6 +417,8 @@ impl<S: Store> Node<S> {
             tombstones: tombstones::TombstoneCollector::default(),
             stats: NodeStats::default(),
             now,
+            #[cfg(any(debug_assertions, feature = "invariants"))]
+            open_requests: Default::default(),
         };
         node.rebuild_ring();
         node.persist_members();
@@ -473,6 +513,11 @@ impl<S: Store> Node<S> {
         match input {
             Input::Peer { from, message } => self.on_peer_message(from, message),
             Input::Client { id, request } => {
+                #[cfg(any(debug_assertions, feature = "invariants"))]
+                assert!(
+                    self.open_requests.insert(id),
+                    "client request {id:?} fed while a request with that id is open"
+                );
                 self.on_client_request(coordinator::ReplyTo::Client(id), request)
             }
             Input::Admin(AdminCommand::Leave) => self.start_leaving(),
@@ -481,6 +526,11 @@ impl<S: Store> Node<S> {
 
     /// Fires every timer due at or before `now`.
     pub fn tick(&mut self, now: Time) {
+        invariant!(
+            now >= self.now,
+            "time went backwards: {now:?} after {:?}",
+            self.now
+        );
         if now > self.now {
             self.now = now;
         }
@@ -503,7 +553,16 @@ impl<S: Store> Node<S> {
         let synced_through = self.synced_through;
         self.outputs
             .extract_if(.., |pending| !pending.release.waits(synced_through))
-            .map(|pending| pending.output)
+            .map(|pending| {
+                invariant!(
+                    match pending.release {
+                        Release::Now => true,
+                        Release::AfterSync { syncs_begun } => syncs_begun < synced_through,
+                    },
+                    "an output left before the sync it waits for"
+                );
+                pending.output
+            })
             .collect()
     }
 
@@ -620,6 +679,10 @@ impl<S: Store> Node<S> {
     fn on_timer(&mut self, timer: Timer) {
         match timer {
             Timer::OpDeadline(op) => self.on_op_deadline(op),
+            Timer::HintBatchDeadline(op) => self.on_hint_batch_deadline(op),
+            Timer::AntiEntropyDeadline(session) => self.on_ae_deadline(session),
+            Timer::HandoffBatchDeadline(op) => self.on_handoff_deadline(op),
+            Timer::TombstoneCheckDeadline(op) => self.on_tombstone_deadline(op),
             Timer::Sloppy(op) => self.on_sloppy_timer(op),
             Timer::ReadSpeculate(op) => self.on_read_speculate_timer(op),
             Timer::Gossip => {
@@ -715,6 +778,10 @@ impl<S: Store> Node<S> {
     // ----- helpers shared by the mechanisms -----
 
     fn send(&mut self, to: NodeId, message: PeerMessage) {
+        invariant!(
+            !claims_durability(&message),
+            "{message:?} claims durability but was sent without waiting for a sync"
+        );
         self.outputs.push(PendingOutput {
             output: Output::Send { to, message },
             release: Release::Now,
@@ -736,6 +803,11 @@ impl<S: Store> Node<S> {
     }
 
     fn reply_client(&mut self, id: ClientId, result: ClientResult, release: Release) {
+        #[cfg(any(debug_assertions, feature = "invariants"))]
+        assert!(
+            self.open_requests.remove(&id),
+            "client request {id:?} answered twice, or never fed"
+        );
         self.outputs.push(PendingOutput {
             output: Output::Reply { id, result },
             release,
@@ -795,15 +867,5 @@ impl<S: Store> Node<S> {
             // A failure here only costs a slower restart; the next change retries.
             let _ = self.store.set_meta(META_MEMBERS, &bytes);
         }
-    }
-}
-
-impl<S: Store> Node<S> {
-    /// A deadline of a background operation (hint batch, exchange, handoff, tombstone check).
-    fn on_background_deadline(&mut self, op: OpId) {
-        let _ = self.on_hint_batch_deadline(op)
-            || self.on_ae_deadline(op)
-            || self.on_handoff_deadline(op)
-            || self.on_tombstone_deadline(op);
     }
 }

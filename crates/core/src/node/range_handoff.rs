@@ -155,7 +155,7 @@ impl<S: Store> Node<S> {
             return;
         };
         self.timers.set(
-            Timer::OpDeadline(deadline_op),
+            Timer::HandoffBatchDeadline(deadline_op),
             self.now + self.config.request_timeout,
         );
         self.handoff.batch = Some(Batch {
@@ -194,7 +194,8 @@ impl<S: Store> Node<S> {
         let Some(batch) = self.handoff.batch.take() else {
             return;
         };
-        self.timers.cancel(Timer::OpDeadline(batch.deadline_op));
+        self.timers
+            .cancel(Timer::HandoffBatchDeadline(batch.deadline_op));
         let delivered: Vec<&Moving> = batch
             .keys
             .iter()
@@ -213,13 +214,14 @@ impl<S: Store> Node<S> {
     }
 
     /// A batch timed out: keep what was fully delivered, retry the rest later.
-    pub(super) fn on_handoff_deadline(&mut self, op: OpId) -> bool {
-        match &self.handoff.batch {
-            Some(batch) if batch.deadline_op == op => {
-                self.finish_handoff_batch();
-                true
-            }
-            _ => false,
+    pub(super) fn on_handoff_deadline(&mut self, op: OpId) {
+        if self
+            .handoff
+            .batch
+            .as_ref()
+            .is_some_and(|batch| batch.deadline_op == op)
+        {
+            self.finish_handoff_batch();
         }
     }
 }

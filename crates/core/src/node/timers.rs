@@ -17,8 +17,19 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Something the node must do at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Timer {
-    /// An operation's deadline: fail it (or finish it with what arrived).
+    /// A client operation's deadline (a put, a get, a forwarded request): fail it, or finish
+    /// it with what arrived.
     OpDeadline(OpId),
+    /// A batch of hints sent to their owner was not acknowledged in time: forget the batch
+    /// (its hints stay stored and go again at the next replay).
+    HintBatchDeadline(OpId),
+    /// An anti-entropy exchange this node started went silent: end it.
+    AntiEntropyDeadline(OpId),
+    /// A range-handoff batch was not acknowledged in time: finish the batch (unacknowledged
+    /// keys are kept and offered again).
+    HandoffBatchDeadline(OpId),
+    /// A tombstone check's answers did not all arrive: drop the check (nothing is collected).
+    TombstoneCheckDeadline(OpId),
     /// A put's replicas have not all answered: send to fallbacks with hints.
     Sloppy(OpId),
     /// A get's R replicas (`read_fanout = "quorum"`) have not all answered: ask the others.
@@ -37,6 +48,32 @@ pub enum Timer {
     TreeRebuild,
 }
 
+impl Timer {
+    /// The operation a deadline timer ends, if this is one (one per operation: see
+    /// [`TimerQueue::set`]).
+    fn deadline_of(self) -> Option<OpId> {
+        match self {
+            Timer::OpDeadline(op)
+            | Timer::HintBatchDeadline(op)
+            | Timer::AntiEntropyDeadline(op)
+            | Timer::HandoffBatchDeadline(op)
+            | Timer::TombstoneCheckDeadline(op) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// Every deadline timer `op` could have.
+    fn deadlines(op: OpId) -> [Timer; 5] {
+        [
+            Timer::OpDeadline(op),
+            Timer::HintBatchDeadline(op),
+            Timer::AntiEntropyDeadline(op),
+            Timer::HandoffBatchDeadline(op),
+            Timer::TombstoneCheckDeadline(op),
+        ]
+    }
+}
+
 /// A deterministic timer queue.
 #[derive(Debug, Default)]
 pub struct TimerQueue {
@@ -49,6 +86,14 @@ impl TimerQueue {
     /// Sets `timer` to fire at `at`, replacing an earlier setting of the same timer.
     pub fn set(&mut self, timer: Timer, at: Time) {
         self.cancel(timer);
+        if let Some(op) = timer.deadline_of() {
+            invariant!(
+                Timer::deadlines(op)
+                    .iter()
+                    .all(|&other| !self.is_set(other)),
+                "{timer:?} set while {op:?} already has another deadline"
+            );
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_time.insert((at, seq, timer));
@@ -118,5 +163,16 @@ mod tests {
         q.set(Timer::OpDeadline(OpId(1)), Time(1));
         q.cancel(Timer::OpDeadline(OpId(1)));
         assert_eq!(q.pop_due(Time(100)), None);
+    }
+
+    // One deadline per operation: a second kind of deadline for the same operation is a bug
+    // (two mechanisms think they own it), caught in debug builds.
+    #[test]
+    #[should_panic(expected = "already has another deadline")]
+    fn a_second_deadline_for_one_operation_is_refused() {
+        let mut q = TimerQueue::default();
+        q.set(Timer::OpDeadline(OpId(7)), Time(1));
+        q.set(Timer::Sloppy(OpId(7)), Time(1));
+        q.set(Timer::HintBatchDeadline(OpId(7)), Time(2));
     }
 }

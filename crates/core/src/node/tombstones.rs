@@ -111,7 +111,7 @@ impl<S: Store> Node<S> {
                 );
             }
             self.timers.set(
-                Timer::OpDeadline(op),
+                Timer::TombstoneCheckDeadline(op),
                 self.now + self.config.request_timeout,
             );
             self.tombstones.checks.insert(
@@ -137,7 +137,7 @@ impl<S: Store> Node<S> {
         };
         if !holds {
             self.tombstones.checks.remove(&op);
-            self.timers.cancel(Timer::OpDeadline(op));
+            self.timers.cancel(Timer::TombstoneCheckDeadline(op));
             return;
         }
         check.waiting.remove(&from);
@@ -147,7 +147,7 @@ impl<S: Store> Node<S> {
         let Some(check) = self.tombstones.checks.remove(&op) else {
             return;
         };
-        self.timers.cancel(Timer::OpDeadline(op));
+        self.timers.cancel(Timer::TombstoneCheckDeadline(op));
         for &replica in &check.replicas {
             self.send(
                 replica,
@@ -174,7 +174,7 @@ impl<S: Store> Node<S> {
     }
 
     /// A check timed out: forget it, a later round asks again.
-    pub(super) fn on_tombstone_deadline(&mut self, op: OpId) -> bool {
-        self.tombstones.checks.remove(&op).is_some()
+    pub(super) fn on_tombstone_deadline(&mut self, op: OpId) {
+        self.tombstones.checks.remove(&op);
     }
 }

@@ -10,7 +10,8 @@
 //! version vector (a prefix `1..=c` of every actor's events), so what survives of an actor is
 //! always its newest events.
 //!
-//! # Invariants (checked when a set is decoded from bytes)
+//! # Invariants (checked when a set is decoded from bytes, and by `debug_assert!` after every
+//! update and merge)
 //! - entries are sorted by actor, each actor at most once;
 //! - every counter is ≥ 1 and `values.len() <= counter`;
 //! - the set holds at least one value unless it has no entries at all (every operation that adds
@@ -129,25 +130,34 @@ impl TryFrom<UncheckedVersionSet> for VersionSet {
     type Error = VersionSetError;
 
     fn try_from(raw: UncheckedVersionSet) -> Result<Self, Self::Error> {
-        if !raw.entries.windows(2).all(|w| w[0].actor < w[1].actor) {
-            return Err(VersionSetError::NotCanonical);
-        }
-        for e in &raw.entries {
-            if e.counter == 0 || e.values.len() as u64 > e.counter {
-                return Err(VersionSetError::BadEntry {
-                    actor: e.actor,
-                    counter: e.counter,
-                    values: e.values.len(),
-                });
-            }
-        }
-        if !raw.entries.is_empty() && raw.entries.iter().all(|e| e.values.is_empty()) {
-            return Err(VersionSetError::NoValue);
-        }
+        check_entries(&raw.entries)?;
         Ok(Self {
             entries: raw.entries,
         })
     }
+}
+
+/// The representation's invariants (module docs). Entries sorted by actor with each actor
+/// once, and each entry's live values a suffix of its counter, are what make a dot impossible
+/// to hold twice: a dot `(actor, c)` can only be the value at index `counter - c` of `actor`'s
+/// one entry.
+fn check_entries(entries: &Entries) -> Result<(), VersionSetError> {
+    if !entries.windows(2).all(|w| w[0].actor < w[1].actor) {
+        return Err(VersionSetError::NotCanonical);
+    }
+    for e in entries {
+        if e.counter == 0 || e.values.len() as u64 > e.counter {
+            return Err(VersionSetError::BadEntry {
+                actor: e.actor,
+                counter: e.counter,
+                values: e.values.len(),
+            });
+        }
+    }
+    if !entries.is_empty() && entries.iter().all(|e| e.values.is_empty()) {
+        return Err(VersionSetError::NoValue);
+    }
+    Ok(())
 }
 
 impl VersionSet {
@@ -223,6 +233,11 @@ impl VersionSet {
             counter: entry.counter,
         };
         self.entries = merged;
+        invariant!(check_entries(&self.entries).is_ok(), "update broke the set");
+        invariant!(
+            self.is_live(dot),
+            "the new dot {dot:?} is not live after its update"
+        );
         dot
     }
 
@@ -261,6 +276,14 @@ impl VersionSet {
             }
         }
         self.entries = merged;
+        invariant!(check_entries(&self.entries).is_ok(), "merge broke the set");
+        invariant!(
+            other.entries.iter().all(|e| self.knows(Dot {
+                actor: e.actor,
+                counter: e.counter
+            })),
+            "a merge must know every event the other side knew"
+        );
         changed
     }
 
