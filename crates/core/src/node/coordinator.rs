@@ -605,12 +605,10 @@ impl<S: Store> Node<S> {
         self.timers.cancel(Timer::Sloppy(op));
         self.timers.cancel(Timer::ReadSpeculate(op));
         match self.ops.remove(&op) {
-            Some(Operation::Put(put)) => {
-                if !put.replied {
-                    self.stats.requests_failed += 1;
-                    let e = put.quorum_error();
-                    self.answer(put.reply_to, Err(e), Release::Now);
-                }
+            Some(Operation::Put(put)) if !put.replied => {
+                self.stats.requests_failed += 1;
+                let e = put.quorum_error();
+                self.answer(put.reply_to, Err(e), Release::Now);
             }
             Some(Operation::Get(get)) => {
                 if !get.replied {
@@ -630,8 +628,9 @@ impl<S: Store> Node<S> {
                 };
                 self.answer(reply_to, Err(e), Release::Now);
             }
-            // Already answered and removed (a late timer never fires: answering cancels it).
-            None => {}
+            // A put answered already (its replicas' late acks no longer matter), or an
+            // operation answered and removed (answering cancels its deadline).
+            Some(Operation::Put(_)) | None => {}
         }
     }
 
