@@ -112,10 +112,22 @@ struct SimNode {
     timer_at: Option<u64>,
     /// Whether a `Flush` event is pending.
     flush_pending: bool,
+    /// The latest time this incarnation's clock has shown: a clock stepped back by a skew
+    /// fault reads this until it catches up, as the runtime's clock never goes backwards
+    /// within a process (the core checks that time never goes backwards).
+    clock_floor: Time,
 }
 
 impl SimNode {
-    /// This node's clock at virtual time `v`.
+    /// What this node's clock reads at virtual time `v`, as its driver hands it to the core:
+    /// the skewed, drifting clock, never below what it read before.
+    fn clock(&mut self, v: u64) -> Time {
+        let t = self.local(v).max(self.clock_floor);
+        self.clock_floor = t;
+        t
+    }
+
+    /// This node's raw clock at virtual time `v` (skew and drift, possibly stepped back).
     fn local(&self, v: u64) -> Time {
         let drifted = v as i128 + (v as i128 * self.drift_ppm as i128) / 1_000_000;
         let t = drifted + self.skew_us as i128;
@@ -284,6 +296,7 @@ impl World {
                 drift_ppm,
                 timer_at: None,
                 flush_pending: false,
+                clock_floor: Time::ZERO,
             });
         }
         let timeline = world.scenario.timeline(&mut rng);
@@ -354,7 +367,7 @@ impl World {
             seeds: seeds.into_iter().filter(|&s| s != slot.id).collect(),
         };
         let node_seed = self.rng.random::<u64>();
-        let now = slot.local(self.now);
+        let now = slot.clock(self.now);
         match Node::new(self.scenario.node.clone(), identity, store, node_seed, now) {
             Ok(node) => slot.node = Some(node),
             Err(e) => {
@@ -479,7 +492,7 @@ impl World {
                     self.counters.dropped += 1;
                     return;
                 }
-                let now = self.nodes[index].local(self.now);
+                let now = self.nodes[index].clock(self.now);
                 let Some(node) = self.nodes[index].node.as_mut() else {
                     self.counters.dropped += 1;
                     return;
@@ -503,7 +516,7 @@ impl World {
                 }
                 self.nodes[index].timer_at = None;
                 self.trace(KIND_TIMER, node.0, 0);
-                let now = self.nodes[index].local(self.now);
+                let now = self.nodes[index].clock(self.now);
                 if let Some(n) = self.nodes[index].node.as_mut() {
                     n.tick(now);
                 }
@@ -530,7 +543,7 @@ impl World {
                 if self.nodes[index].incarnation != incarnation {
                     return;
                 }
-                let now = self.nodes[index].local(self.now);
+                let now = self.nodes[index].clock(self.now);
                 if let Some(n) = self.nodes[index].node.as_mut() {
                     n.step(
                         now,
@@ -632,6 +645,8 @@ impl World {
                     self.nodes[index].incarnation += 1;
                     self.nodes[index].timer_at = None;
                     self.nodes[index].flush_pending = false;
+                    // A new process: its clock starts from the raw clock again.
+                    self.nodes[index].clock_floor = Time::ZERO;
                 }
             }
             FaultAction::Restart { node } => {

@@ -672,20 +672,23 @@ fn main() -> ExitCode {
                             if seed >= end {
                                 break;
                             }
-                            let result = World::new(scenario.clone(), seed).run();
-                            let failed =
-                                !result.violations.is_empty() || result.convergence_us.is_none();
-                            if failed {
+                            let what = match run_seed(&scenario, seed) {
+                                Ok(result) => match result.violations.first() {
+                                    Some(v) => Some(format!(
+                                        "{} violations, first: {v}",
+                                        result.violations.len()
+                                    )),
+                                    None if result.convergence_us.is_none() => {
+                                        Some("did not converge".to_string())
+                                    }
+                                    None => None,
+                                },
+                                Err(panic) => Some(format!("the node core panicked: {panic}")),
+                            };
+                            if let Some(what) = what {
                                 let invocation = Invocation {
                                     seed,
                                     flags: shape.flags(),
-                                };
-                                let what = match result.violations.first() {
-                                    Some(v) => format!(
-                                        "{} violations, first: {v}",
-                                        result.violations.len()
-                                    ),
-                                    None => "did not converge".to_string(),
                                 };
                                 let line = format!(
                                     "FAIL seed {seed}: {what}\n  reproduce: {}",
@@ -713,4 +716,20 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Runs one seed of a sweep. A panic (a core invariant the run broke: `invariant!`) is that
+/// seed's failure, reported with its replay command, not the end of the sweep.
+fn run_seed(scenario: &Scenario, seed: u64) -> Result<ringstore_sim::world::RunResult, String> {
+    let scenario = scenario.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        World::new(scenario, seed).run()
+    }))
+    .map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "a panic without a message".to_string())
+    })
 }

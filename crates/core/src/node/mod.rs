@@ -33,8 +33,12 @@
 //! on a write's critical path instead of three.
 //!
 //! # The mechanisms (Dynamo §4), one file each
-//! - [`coordinator`](self::coordinator): gets and puts with sloppy quorums, forwarding, read
-//!   repair (§4.5, §4.6);
+//! - [`coordinator`](self::coordinator): validating, forwarding and answering client requests
+//!   (§4.5);
+//! - [`sloppy_quorum`](self::sloppy_quorum): puts, with fallbacks for replicas that are down
+//!   (§4.6);
+//! - [`quorum_read`](self::quorum_read): gets of R replicas, speculative retry (§4.5);
+//! - [`read_repair`](self::read_repair): repairing the stale replicas a get found (§4.5);
 //! - [`replica`](self::replica): what a replica does with writes, reads and repairs it receives;
 //! - [`hinted_handoff`](self::hinted_handoff): durable hints for unreachable replicas and
 //!   their replay (§4.6);
@@ -72,8 +76,11 @@ mod coordinator;
 mod gossip;
 mod hinted_handoff;
 mod peer_trees;
+mod quorum_read;
 mod range_handoff;
+mod read_repair;
 mod replica;
+mod sloppy_quorum;
 mod timers;
 mod tombstones;
 
