@@ -19,6 +19,13 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// Node `n`: lets tests and tools write `3` for `NodeId(3)`.
+impl From<u64> for NodeId {
+    fn from(id: u64) -> Self {
+        NodeId(id)
+    }
+}
+
 /// Text that is not a node id.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("`{text}` is not a node id (like 3 or n3)")]

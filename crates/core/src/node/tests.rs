@@ -3,26 +3,12 @@
 //! queue is empty). The full simulator, with latency, loss and partitions, lives in `sim/`.
 
 use super::*;
+use crate::harness::{Cluster, read};
 use crate::request::{ClientReply, ReadResult};
 use crate::store::{MemoryStore, SyncPolicy};
 use crate::version::CausalContext;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// A handful of nodes exchanging messages through one queue.
-struct Cluster {
-    config: NodeConfig,
-    nodes: BTreeMap<NodeId, Node<MemoryStore>>,
-    /// Stores of crashed nodes, waiting for a restart.
-    crashed: BTreeMap<NodeId, MemoryStore>,
-    queue: VecDeque<(NodeId, NodeId, PeerMessage)>,
-    /// Nodes cut off from everyone: messages to and from them are dropped.
-    isolated: BTreeSet<NodeId>,
-    replies: BTreeMap<ClientId, ClientResult>,
-    now: Time,
-    next_client: u64,
-    seed: u64,
-}
 
 /// The test timings with anti-entropy every 500 ms and hint replay off: only anti-entropy
 /// (and read repair, if something reads) can repair a replica.
@@ -51,160 +37,16 @@ fn test_config() -> NodeConfig {
     }
 }
 
-impl Cluster {
-    fn new(count: u64, config: NodeConfig) -> Self {
-        Self::with_policy(count, config, SyncPolicy::EveryWrite)
-    }
-
-    /// A cluster whose stores use `policy` (group commit leaves writes unsynced until a drain).
-    fn with_policy(count: u64, config: NodeConfig, policy: SyncPolicy) -> Self {
-        let seed = 7;
-        let mut cluster = Cluster {
-            config,
-            nodes: BTreeMap::new(),
-            crashed: BTreeMap::new(),
-            queue: VecDeque::new(),
-            isolated: BTreeSet::new(),
-            replies: BTreeMap::new(),
-            now: Time::from_millis(1),
-            next_client: 1,
-            seed,
-        };
-        for id in 1..=count {
-            cluster.start(NodeId(id), MemoryStore::new(policy), NodeId(1));
-        }
-        cluster
-    }
-
-    fn start(&mut self, id: NodeId, store: MemoryStore, seed_node: NodeId) {
-        let seeds: Vec<NodeId> = self
-            .nodes
-            .keys()
-            .copied()
-            .chain(std::iter::once(seed_node))
-            .filter(|&n| n != id)
-            .collect();
-        let identity = NodeIdentity {
-            id,
-            addr: format!("node-{}", id.0),
-            zone: None,
-            seeds,
-        };
-        let node = Node::new(self.config.clone(), identity, store, self.seed, self.now).unwrap();
-        self.nodes.insert(id, node);
-    }
-
-    fn node(&self, id: u64) -> &Node<MemoryStore> {
-        &self.nodes[&NodeId(id)]
-    }
-
-    /// Collects every node's outputs into the queue and the reply map.
-    fn collect(&mut self) {
-        for (&id, node) in self.nodes.iter_mut() {
-            for out in node.drain_outputs() {
-                match out {
-                    Output::Send { to, message } => self.queue.push_back((id, to, message)),
-                    Output::Reply { id: client, result } => {
-                        self.replies.insert(client, result);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Delivers queued messages, then advances time to the next deadline, until `until`.
-    fn run_until(&mut self, until: Time) {
-        loop {
-            self.collect();
-            if let Some((from, to, message)) = self.queue.pop_front() {
-                let cut = self.isolated.contains(&from) || self.isolated.contains(&to);
-                if let (false, Some(node)) = (cut, self.nodes.get_mut(&to)) {
-                    node.step(self.now, Input::Peer { from, message });
-                }
-                continue;
-            }
-            let next = self.nodes.values().filter_map(|n| n.next_deadline()).min();
-            match next {
-                Some(t) if t <= until => {
-                    self.now = self.now.max(t);
-                    for node in self.nodes.values_mut() {
-                        node.tick(self.now);
-                    }
-                }
-                _ => {
-                    self.now = self.now.max(until);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
-        self.run_until(until);
-    }
-
-    /// Sends a request to a node and runs until it is answered (bounded by 10 s virtual time).
-    fn request(&mut self, at: u64, request: ClientRequest) -> ClientResult {
-        let id = ClientId(self.next_client);
-        self.next_client += 1;
-        let now = self.now;
-        self.nodes
-            .get_mut(&NodeId(at))
-            .unwrap()
-            .step(now, Input::Client { id, request });
-        let deadline = self.now + Duration::from_secs(10);
-        while !self.replies.contains_key(&id) && self.now < deadline {
-            let step = self.now + Duration::from_millis(10);
-            self.run_until(step);
-        }
-        self.replies
-            .remove(&id)
-            .expect("no reply within 10 s of virtual time")
-    }
-
-    fn put(&mut self, at: u64, key: &str, value: &str, context: CausalContext) -> ClientResult {
-        self.request(at, ClientRequest::put(key, value, context))
-    }
-
-    fn get(&mut self, at: u64, key: &str) -> ReadResult {
-        match self.request(at, ClientRequest::get(key)) {
-            Ok(ClientReply::Read(read)) => read,
-            other => panic!("get {key} at n{at} failed: {other:?}"),
-        }
-    }
-
-    fn stored(&self, id: u64, key: &str) -> Option<crate::version::VersionSet> {
-        self.node(id).store().get(key.as_bytes()).unwrap()
-    }
-
-    fn crash(&mut self, id: u64) {
-        let node = self.nodes.remove(&NodeId(id)).unwrap();
-        let mut store = node.into_store();
-        store.crash();
-        self.crashed.insert(NodeId(id), store);
-    }
-
-    fn restart(&mut self, id: u64) {
-        let store = self.crashed.remove(&NodeId(id)).unwrap();
-        self.start(NodeId(id), store, NodeId(1));
-    }
-
-    /// Replicas of `key` as node `at` routes.
-    fn replicas(&self, at: u64, key: &str) -> Vec<u64> {
-        let ring = self.node(at).ring().unwrap();
-        ring.preference_list(key.as_bytes(), usize::from(self.config.n))
-            .iter()
-            .map(|n| n.0)
-            .collect()
-    }
-}
-
 fn written(result: ClientResult) -> CausalContext {
     match result {
         Ok(ClientReply::Written { context, .. }) => context,
         other => panic!("write failed: {other:?}"),
     }
+}
+
+/// A get through node `at` that must succeed.
+fn get_ok(result: Result<ClientResult, crate::harness::HarnessError>) -> ReadResult {
+    read(result.unwrap()).unwrap()
 }
 
 fn values(read: &ReadResult) -> Vec<String> {
@@ -220,22 +62,22 @@ fn values(read: &ReadResult) -> Vec<String> {
 // Gossip from one seed converges every node on the same ring.
 #[test]
 fn gossip_converges_on_one_ring() {
-    let mut c = Cluster::new(5, test_config());
+    let mut c = Cluster::new(5, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
     let digests: BTreeSet<u64> = c
-        .nodes
-        .values()
+        .nodes()
+        .map(|(_, n)| n)
         .map(|n| gossip::ring_digest(n.ring()))
         .collect();
     assert_eq!(digests.len(), 1);
-    assert_eq!(c.node(3).ring().unwrap().node_count(), 5);
+    assert_eq!(c.node(3).unwrap().ring().unwrap().node_count(), 5);
 }
 
 // Dynamo §4.5: a put then a get at N=3 R=2 W=2 returns the value, from any node.
 /// Steps `message` into node `to` (from `from`) and returns what may leave at once.
 fn deliver(c: &mut Cluster, from: NodeId, to: NodeId, message: PeerMessage) -> Vec<Output> {
-    let now = c.now;
-    let node = c.nodes.get_mut(&to).unwrap();
+    let now = c.now();
+    let node = c.node_mut(to).unwrap();
     node.step(now, Input::Peer { from, message });
     node.take_ready()
 }
@@ -281,12 +123,12 @@ fn ready_releases_what_claims_nothing_before_the_sync() {
         CoordinatorSync::External,
         CoordinatorSync::ExternalFails,
     ] {
-        let mut c = Cluster::with_policy(3, test_config(), policy);
+        let mut c = Cluster::with_policy(3, test_config(), policy).unwrap();
         c.run_for(Duration::from_secs(3));
         let (n1, n2, n3) = (NodeId(1), NodeId(2), NodeId(3));
-        let now = c.now;
+        let now = c.now();
         let id = ClientId(999);
-        let coordinator = c.nodes.get_mut(&n1).unwrap();
+        let coordinator = c.node_mut(n1).unwrap();
         coordinator.step(
             now,
             Input::Client {
@@ -314,7 +156,7 @@ fn ready_releases_what_claims_nothing_before_the_sync() {
                 sends(deliver(&mut c, n1, to, message)).is_empty(),
                 "{how:?}"
             );
-            let node = c.nodes.get_mut(&to).unwrap();
+            let node = c.node_mut(to).unwrap();
             node.sync_store();
             acks.extend(
                 sends(node.take_ready())
@@ -332,7 +174,7 @@ fn ready_releases_what_claims_nothing_before_the_sync() {
                 .iter()
                 .any(|o| matches!(o, Output::Reply { id: r, result } if *r == id && result.is_ok() == ok))
         };
-        let coordinator = c.nodes.get_mut(&n1).unwrap();
+        let coordinator = c.node_mut(n1).unwrap();
         match how {
             CoordinatorSync::Before => assert!(replied(&out, true), "held back: {out:?}"),
             CoordinatorSync::After => {
@@ -358,17 +200,21 @@ fn ready_releases_what_claims_nothing_before_the_sync() {
 
 #[test]
 fn put_then_get_at_n3_r2_w2() {
-    let mut c = Cluster::new(5, test_config());
+    let mut c = Cluster::new(5, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    let ctx = written(c.put(1, "k", "v1", CausalContext::empty()));
+    let ctx = written(c.put(1, "k", "v1", CausalContext::empty()).unwrap());
     for at in 1..=5 {
-        let read = c.get(at, "k");
+        let read = get_ok(c.get(at, "k"));
         assert_eq!(values(&read), vec!["v1"]);
         assert_eq!(read.context, ctx);
     }
     let replicas = c.replicas(1, "k");
     for id in 1..=5 {
-        assert_eq!(c.stored(id, "k").is_some(), replicas.contains(&id), "n{id}");
+        assert_eq!(
+            c.stored(id, "k").is_some(),
+            replicas.contains(&NodeId(id)),
+            "n{id}"
+        );
     }
 }
 
@@ -376,47 +222,49 @@ fn put_then_get_at_n3_r2_w2() {
 // reaches the owner once it is back.
 #[test]
 fn hinted_handoff_reaches_the_owner_after_it_returns() {
-    let mut c = Cluster::new(5, test_config());
+    let mut c = Cluster::new(5, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
     let replicas = c.replicas(1, "hinted");
     let down = replicas[2];
     let coordinator = replicas[0];
-    c.crash(down);
+    c.crash(down, false).unwrap();
     // Let the failure detector judge it down.
     c.run_for(Duration::from_secs(20));
-    assert!(!c.node(coordinator).is_up(NodeId(down)));
-    written(c.put(coordinator, "hinted", "v", CausalContext::empty()));
-    let holders: Vec<u64> = c
-        .nodes
-        .iter()
-        .filter(|(_, n)| n.hints_pending().contains_key(&NodeId(down)))
-        .map(|(id, _)| id.0)
+    assert!(!c.node(coordinator).unwrap().is_up(down));
+    written(
+        c.put(coordinator, "hinted", "v", CausalContext::empty())
+            .unwrap(),
+    );
+    let holders: Vec<NodeId> = c
+        .nodes()
+        .filter(|(_, n)| n.hints_pending().contains_key(&down))
+        .map(|(id, _)| id)
         .collect();
     assert_eq!(holders.len(), 1, "one fallback holds the hint");
     assert!(!replicas.contains(&holders[0]));
-    c.restart(down);
+    c.restart(down).unwrap();
     c.run_for(Duration::from_secs(5));
     let set = c
         .stored(down, "hinted")
         .expect("the hint reached the owner");
     assert_eq!(set.distinct_values().len(), 1);
-    assert!(c.node(holders[0]).hints_pending().is_empty());
+    assert!(c.node(holders[0]).unwrap().hints_pending().is_empty());
 }
 
 // Dynamo §4.5: read repair heals a replica that missed a write (no fallback exists at 3 nodes).
 #[test]
 fn read_repair_heals_a_stale_replica() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    c.isolated.insert(NodeId(3));
-    written(c.put(1, "k", "v", CausalContext::empty()));
+    c.isolate(NodeId(3), true);
+    written(c.put(1, "k", "v", CausalContext::empty()).unwrap());
     assert!(c.stored(3, "k").is_none());
-    c.isolated.clear();
-    let read = c.get(1, "k");
+    c.heal();
+    let read = get_ok(c.get(1, "k"));
     assert_eq!(values(&read), vec!["v"]);
     c.run_for(Duration::from_millis(100));
     assert_eq!(c.stored(3, "k"), c.stored(1, "k"));
-    assert!(c.node(1).stats().read_repairs >= 1);
+    assert!(c.node(1).unwrap().stats().read_repairs >= 1);
 }
 
 // Dynamo §4.7: anti-entropy heals a replica that missed writes, with no read touching it.
@@ -426,19 +274,26 @@ fn anti_entropy_heals_a_replica_that_missed_writes() {
         anti_entropy_interval: Duration::from_millis(500),
         ..test_config()
     };
-    let mut c = Cluster::new(3, config);
+    let mut c = Cluster::new(3, config).unwrap();
     c.run_for(Duration::from_secs(3));
-    c.isolated.insert(NodeId(3));
+    c.isolate(NodeId(3), true);
     for i in 0..50 {
-        written(c.put(1, &format!("k{i}"), "v", CausalContext::empty()));
+        written(
+            c.put(1, &format!("k{i}"), "v", CausalContext::empty())
+                .unwrap(),
+        );
     }
-    c.isolated.clear();
+    c.heal();
     c.run_for(Duration::from_secs(10));
     for i in 0..50 {
         let key = format!("k{i}");
         assert_eq!(c.stored(3, &key), c.stored(1, &key), "{key}");
     }
-    let repaired: u64 = c.nodes.values().map(|n| n.stats().anti_entropy_keys).sum();
+    let repaired: u64 = c
+        .nodes()
+        .map(|(_, n)| n)
+        .map(|n| n.stats().anti_entropy_keys)
+        .sum();
     assert!(repaired >= 50, "anti-entropy moved {repaired} keys");
 }
 
@@ -446,28 +301,60 @@ fn anti_entropy_heals_a_replica_that_missed_writes() {
 // holds older, keys the others lack or hold older, and concurrent versions (both ways).
 #[test]
 fn anti_entropy_repairs_every_kind_of_difference() {
-    let mut c = Cluster::new(3, anti_entropy_only_config());
+    let mut c = Cluster::new(3, anti_entropy_only_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    let old = written(c.put(1, "updated-while-3-away", "old", CausalContext::empty()));
-    written(c.put(1, "updated-by-3", "old", CausalContext::empty()));
-    let concurrent = written(c.put(1, "concurrent", "base", CausalContext::empty()));
+    let old = written(
+        c.put(1, "updated-while-3-away", "old", CausalContext::empty())
+            .unwrap(),
+    );
+    written(
+        c.put(1, "updated-by-3", "old", CausalContext::empty())
+            .unwrap(),
+    );
+    let concurrent = written(
+        c.put(1, "concurrent", "base", CausalContext::empty())
+            .unwrap(),
+    );
     // Node 3 misses a new key, an update, and one side of a concurrent write.
-    c.isolated.insert(NodeId(3));
-    written(c.put(1, "new-while-3-away", "v", CausalContext::empty()));
-    written(c.put(1, "updated-while-3-away", "new", old));
-    written(c.put(2, "concurrent", "from-2", concurrent.clone()));
+    c.isolate(NodeId(3), true);
+    written(
+        c.put(1, "new-while-3-away", "v", CausalContext::empty())
+            .unwrap(),
+    );
+    written(c.put(1, "updated-while-3-away", "new", old).unwrap());
+    written(
+        c.put(2, "concurrent", "from-2", concurrent.clone())
+            .unwrap(),
+    );
     // Nodes 1 and 2 miss what node 3 alone takes (W = 1).
-    c.isolated = [NodeId(1), NodeId(2)].into();
+    c.heal();
+    c.isolate(NodeId(1), true);
+    c.isolate(NodeId(2), true);
     let w1 = |key: &str, value: &str, context: CausalContext| {
         let mut request = ClientRequest::put(key, value, context);
         request.w = Some(1);
         request
     };
-    let read = c.node(3).store().get(b"updated-by-3").unwrap().unwrap();
-    written(c.request(3, w1("updated-by-3", "new", read.context())));
-    written(c.request(3, w1("new-on-3", "v", CausalContext::empty())));
-    written(c.request(3, w1("concurrent", "from-3", concurrent)));
-    c.isolated.clear();
+    let read = c
+        .node(3)
+        .unwrap()
+        .store()
+        .get(b"updated-by-3")
+        .unwrap()
+        .unwrap();
+    written(
+        c.request(3, w1("updated-by-3", "new", read.context()))
+            .unwrap(),
+    );
+    written(
+        c.request(3, w1("new-on-3", "v", CausalContext::empty()))
+            .unwrap(),
+    );
+    written(
+        c.request(3, w1("concurrent", "from-3", concurrent))
+            .unwrap(),
+    );
+    c.heal();
     c.run_for(Duration::from_secs(10));
     for key in [
         "updated-while-3-away",
@@ -482,9 +369,12 @@ fn anti_entropy_repairs_every_kind_of_difference() {
             assert_eq!(c.stored(id, key), first, "{key} on n{id}");
         }
     }
-    assert_eq!(values(&c.get(1, "concurrent")), vec!["from-2", "from-3"]);
-    assert_eq!(values(&c.get(2, "updated-by-3")), vec!["new"]);
-    let stats: Vec<&NodeStats> = c.nodes.values().map(|n| n.stats()).collect();
+    assert_eq!(
+        values(&get_ok(c.get(1, "concurrent"))),
+        vec!["from-2", "from-3"]
+    );
+    assert_eq!(values(&get_ok(c.get(2, "updated-by-3"))), vec!["new"]);
+    let stats: Vec<&NodeStats> = c.nodes().map(|(_, n)| n).map(|n| n.stats()).collect();
     assert!(stats.iter().all(|s| s.anti_entropy_bytes_sent > 0));
     let repaired: u64 = stats.iter().map(|s| s.anti_entropy_keys_repaired).sum();
     // 3 keys to node 3, 2 keys to each of nodes 1 and 2, "concurrent" once more on 3.
@@ -495,23 +385,29 @@ fn anti_entropy_repairs_every_kind_of_difference() {
 // deeper side starts, is told the other is shallower, and walks again at the smaller depth.
 #[test]
 fn anti_entropy_works_across_tree_depths() {
-    let mut c = Cluster::new(3, anti_entropy_only_config());
+    let mut c = Cluster::new(3, anti_entropy_only_config()).unwrap();
     c.run_for(Duration::from_secs(3));
     for i in 0..300 {
-        written(c.put(1, &format!("k{i}"), "v", CausalContext::empty()));
+        written(
+            c.put(1, &format!("k{i}"), "v", CausalContext::empty())
+                .unwrap(),
+        );
     }
     // Node 3 restarts capped at depth 2 (the others' trees hold 300 keys: depth 6), and never
     // starts an exchange itself: only the deeper side does.
-    c.crash(3);
-    c.config.anti_entropy_tree_depth = 2;
-    c.config.anti_entropy_interval = Duration::from_secs(3600);
-    c.restart(3);
+    c.crash(3, false).unwrap();
+    c.config_mut().anti_entropy_tree_depth = 2;
+    c.config_mut().anti_entropy_interval = Duration::from_secs(3600);
+    c.restart(3).unwrap();
     c.run_for(Duration::from_secs(3));
-    c.isolated.insert(NodeId(3));
+    c.isolate(NodeId(3), true);
     for i in 0..20 {
-        written(c.put(2, &format!("new{i}"), "v", CausalContext::empty()));
+        written(
+            c.put(2, &format!("new{i}"), "v", CausalContext::empty())
+                .unwrap(),
+        );
     }
-    c.isolated.clear();
+    c.heal();
     c.run_for(Duration::from_secs(10));
     for i in 0..20 {
         let key = format!("new{i}");
@@ -524,9 +420,9 @@ fn anti_entropy_works_across_tree_depths() {
 // exchange ends (so that a replica is not sent the same sets by two peers at once).
 #[test]
 fn a_replica_serves_one_exchange_at_a_time() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    let ring = c.node(3).ring_digest();
+    let ring = c.node(3).unwrap().ring_digest();
     let shape = crate::merkle::TreeShape::new(crate::ring::TokenRange::full(), 0).unwrap();
     let hashes = |session: u64| PeerMessage::AeHashes {
         session: OpId(session),
@@ -539,8 +435,8 @@ fn a_replica_serves_one_exchange_at_a_time() {
     };
     // Feeds node 3 a message and returns its answer to `from`.
     let ask = |c: &mut Cluster, from: u64, message: PeerMessage| {
-        let now = c.now;
-        let node = c.nodes.get_mut(&NodeId(3)).unwrap();
+        let now = c.now();
+        let node = c.node_mut(NodeId(3)).unwrap();
         node.step(
             now,
             Input::Peer {
@@ -573,44 +469,47 @@ fn a_replica_serves_one_exchange_at_a_time() {
 // Dynamo §4.4: concurrent blind puts become siblings; a put with the merged context resolves.
 #[test]
 fn concurrent_blind_puts_are_siblings_until_resolved() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    written(c.put(1, "k", "a", CausalContext::empty()));
-    written(c.put(2, "k", "b", CausalContext::empty()));
-    let read = c.get(3, "k");
+    written(c.put(1, "k", "a", CausalContext::empty()).unwrap());
+    written(c.put(2, "k", "b", CausalContext::empty()).unwrap());
+    let read = get_ok(c.get(3, "k"));
     assert_eq!(values(&read), vec!["a", "b"]);
-    written(c.put(3, "k", "ab", read.context));
-    assert_eq!(values(&c.get(1, "k")), vec!["ab"]);
+    written(c.put(3, "k", "ab", read.context).unwrap());
+    assert_eq!(values(&get_ok(c.get(1, "k"))), vec!["ab"]);
 }
 
 // An overwrite supersedes every version its coordinator holds, siblings included, without a
 // context from the client.
 #[test]
 fn overwrite_supersedes_what_the_coordinator_holds() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    written(c.put(1, "k", "a", CausalContext::empty()));
-    written(c.put(2, "k", "b", CausalContext::empty()));
-    assert_eq!(values(&c.get(3, "k")), vec!["a", "b"]);
-    written(c.request(3, ClientRequest::overwrite("k", "c")));
-    assert_eq!(values(&c.get(1, "k")), vec!["c"]);
+    written(c.put(1, "k", "a", CausalContext::empty()).unwrap());
+    written(c.put(2, "k", "b", CausalContext::empty()).unwrap());
+    assert_eq!(values(&get_ok(c.get(3, "k"))), vec!["a", "b"]);
+    written(c.request(3, ClientRequest::overwrite("k", "c")).unwrap());
+    assert_eq!(values(&get_ok(c.get(1, "k"))), vec!["c"]);
     // On a key never written, an overwrite is a plain first write.
-    written(c.request(2, ClientRequest::overwrite("fresh", "v")));
-    assert_eq!(values(&c.get(1, "fresh")), vec!["v"]);
+    written(
+        c.request(2, ClientRequest::overwrite("fresh", "v"))
+            .unwrap(),
+    );
+    assert_eq!(values(&get_ok(c.get(1, "fresh"))), vec!["v"]);
 }
 
 // An overwrite is not last-writer-wins: a version its coordinator has not seen yet survives as
 // a sibling instead of being silently lost.
 #[test]
 fn overwrite_keeps_versions_its_coordinator_has_not_seen() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
-    c.isolated.insert(NodeId(3));
-    written(c.put(1, "k", "x", CausalContext::empty()));
+    c.isolate(NodeId(3), true);
+    written(c.put(1, "k", "x", CausalContext::empty()).unwrap());
     assert!(c.stored(3, "k").is_none(), "n3 missed the write");
-    c.isolated.clear();
-    written(c.request(3, ClientRequest::overwrite("k", "y")));
-    assert_eq!(values(&c.get(1, "k")), vec!["x", "y"]);
+    c.heal();
+    written(c.request(3, ClientRequest::overwrite("k", "y")).unwrap());
+    assert_eq!(values(&get_ok(c.get(1, "k"))), vec!["x", "y"]);
 }
 
 // A delete is not resurrected by anti-entropy from a replica that missed it, and its
@@ -624,20 +523,23 @@ fn deletes_are_not_resurrected_and_tombstones_are_collected() {
         hint_window: Duration::from_secs(2),
         ..test_config()
     };
-    let mut c = Cluster::new(3, config);
+    let mut c = Cluster::new(3, config).unwrap();
     c.run_for(Duration::from_secs(3));
-    written(c.put(1, "k", "v", CausalContext::empty()));
-    let read = c.get(1, "k");
-    c.isolated.insert(NodeId(3));
-    written(c.request(1, ClientRequest::delete("k", read.context)));
+    written(c.put(1, "k", "v", CausalContext::empty()).unwrap());
+    let read = get_ok(c.get(1, "k"));
+    c.isolate(NodeId(3), true);
+    written(
+        c.request(1, ClientRequest::delete("k", read.context))
+            .unwrap(),
+    );
     assert!(c.stored(3, "k").is_some_and(|s| !s.is_deleted()));
-    c.isolated.clear();
+    c.heal();
     c.run_for(Duration::from_secs(3));
     assert!(
         c.stored(3, "k").is_some_and(|s| s.is_deleted()),
         "AE spread the tombstone"
     );
-    let read = c.get(2, "k");
+    let read = get_ok(c.get(2, "k"));
     assert!(read.values.is_empty() && read.has_tombstones);
     c.run_for(Duration::from_secs(20));
     for id in 1..=3 {
@@ -646,11 +548,11 @@ fn deletes_are_not_resurrected_and_tombstones_are_collected() {
             "n{id} still holds the tombstone"
         );
     }
-    let read = c.get(3, "k");
+    let read = get_ok(c.get(3, "k"));
     assert!(read.values.is_empty());
     let collected: u64 = c
-        .nodes
-        .values()
+        .nodes()
+        .map(|(_, n)| n)
         .map(|n| n.stats().tombstones_collected)
         .sum();
     assert_eq!(collected, 3);
@@ -660,14 +562,15 @@ fn deletes_are_not_resurrected_and_tombstones_are_collected() {
 // leaving node ends with nothing.
 #[test]
 fn join_and_leave_under_writes_lose_no_key() {
-    let mut c = Cluster::new(4, test_config());
+    let mut c = Cluster::new(4, test_config()).unwrap();
     c.run_for(Duration::from_secs(3));
     let mut acked: Vec<(String, String)> = Vec::new();
     let mut write = |c: &mut Cluster, i: usize| {
         let key = format!("key-{i}");
         let value = format!("value-{i}");
-        if let Ok(ClientReply::Written { .. }) =
-            c.put(1 + (i as u64 % 4), &key, &value, CausalContext::empty())
+        if let Ok(ClientReply::Written { .. }) = c
+            .put(1 + (i as u64 % 4), &key, &value, CausalContext::empty())
+            .unwrap()
         {
             acked.push((key, value));
         }
@@ -675,18 +578,14 @@ fn join_and_leave_under_writes_lose_no_key() {
     for i in 0..100 {
         write(&mut c, i);
     }
-    c.start(
-        NodeId(5),
-        MemoryStore::new(SyncPolicy::EveryWrite),
-        NodeId(1),
-    );
+    c.start(NodeId(5), MemoryStore::new(SyncPolicy::EveryWrite))
+        .unwrap();
     for i in 100..200 {
         write(&mut c, i);
         c.run_for(Duration::from_millis(20));
     }
-    let now = c.now;
-    c.nodes
-        .get_mut(&NodeId(2))
+    let now = c.now();
+    c.node_mut(NodeId(2))
         .unwrap()
         .step(now, Input::Admin(AdminCommand::Leave));
     for i in 200..300 {
@@ -694,8 +593,8 @@ fn join_and_leave_under_writes_lose_no_key() {
         c.run_for(Duration::from_millis(20));
     }
     c.run_for(Duration::from_secs(20));
-    assert_eq!(c.node(2).status(), MemberStatus::Left);
-    assert_eq!(c.node(2).store().key_count(), 0);
+    assert_eq!(c.node(2).unwrap().status(), MemberStatus::Left);
+    assert_eq!(c.node(2).unwrap().store().key_count(), 0);
     assert_eq!(acked.len(), 300);
     // First the stores themselves (a read would repair what handoff missed), then reads.
     for (key, _) in &acked {
@@ -707,11 +606,11 @@ fn join_and_leave_under_writes_lose_no_key() {
         }
     }
     for (key, value) in &acked {
-        let read = c.get(5, key);
+        let read = get_ok(c.get(5, key));
         assert_eq!(values(&read), vec![value.clone()], "{key}");
     }
     assert!(
-        c.node(5).store().key_count() > 0,
+        c.node(5).unwrap().store().key_count() > 0,
         "the new node took over ranges"
     );
 }
@@ -719,12 +618,12 @@ fn join_and_leave_under_writes_lose_no_key() {
 // Bad requests get a named error and leave nothing behind.
 #[test]
 fn bad_requests_are_refused_by_name() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(2));
     let mut too_many = ClientRequest::get("k");
     too_many.r = Some(4);
     assert_eq!(
-        c.request(1, too_many),
+        c.request(1, too_many).unwrap(),
         Err(RequestError::InvalidQuorum {
             which: 'r',
             asked: 4,
@@ -732,12 +631,12 @@ fn bad_requests_are_refused_by_name() {
         })
     );
     assert_eq!(
-        c.request(1, ClientRequest::get("")),
+        c.request(1, ClientRequest::get("")).unwrap(),
         Err(RequestError::EmptyKey)
     );
-    let big = vec![b'x'; c.config.max_key_bytes + 1];
+    let big = vec![b'x'; c.config_mut().max_key_bytes + 1];
     assert!(matches!(
-        c.request(1, ClientRequest::get(big)),
+        c.request(1, ClientRequest::get(big)).unwrap(),
         Err(RequestError::KeyTooLarge { .. })
     ));
 }
@@ -745,13 +644,13 @@ fn bad_requests_are_refused_by_name() {
 // A quorum that cannot be met fails with the counts and the nodes tried.
 #[test]
 fn unreachable_quorum_fails_with_counts() {
-    let mut c = Cluster::new(3, test_config());
+    let mut c = Cluster::new(3, test_config()).unwrap();
     c.run_for(Duration::from_secs(2));
-    c.isolated.insert(NodeId(2));
-    c.isolated.insert(NodeId(3));
+    c.isolate(NodeId(2), true);
+    c.isolate(NodeId(3), true);
     let mut request = ClientRequest::put("k", "v", CausalContext::empty());
     request.w = Some(3);
-    match c.request(1, request) {
+    match c.request(1, request).unwrap() {
         Err(RequestError::Quorum {
             needed,
             acks,
@@ -788,13 +687,13 @@ fn quorum_fanout_asks_r_replicas_and_widens_when_one_is_silent() {
             read_speculate_after: speculate,
             ..test_config()
         };
-        let mut c = Cluster::new(3, config);
+        let mut c = Cluster::new(3, config).unwrap();
         c.run_for(Duration::from_secs(3));
-        written(c.put(1, "k", "v", CausalContext::empty()));
+        written(c.put(1, "k", "v", CausalContext::empty()).unwrap());
         c.run_for(Duration::from_millis(100));
         let id = ClientId(1_000);
-        let asked_at = c.now;
-        let node = c.nodes.get_mut(&NodeId(1)).unwrap();
+        let asked_at = c.now();
+        let node = c.node_mut(NodeId(1)).unwrap();
         node.step(
             asked_at,
             Input::Client {
@@ -813,17 +712,14 @@ fn quorum_fanout_asks_r_replicas_and_widens_when_one_is_silent() {
             "fanout quorum asks one other replica: {first:?}"
         );
         // That replica never hears of it (its Read was taken above, not queued) and is cut off.
-        c.isolated.insert(first[0]);
+        c.isolate(first[0], true);
         c.run_for(speculate / 2);
-        assert!(
-            !c.replies.contains_key(&id),
-            "answered with one response at R=2"
-        );
+        assert!(!c.has_reply(id), "answered with one response at R=2");
         c.run_for(speculate * 2);
-        match c.replies.remove(&id) {
+        match c.take_reply(id) {
             Some(Ok(ClientReply::Read(read))) => assert_eq!(values(&read), vec!["v"]),
             other => panic!("the widened get did not answer: {other:?}"),
         }
-        assert!(c.now.since(asked_at) < test_config().request_timeout);
+        assert!(c.now().since(asked_at) < test_config().request_timeout);
     }
 }
