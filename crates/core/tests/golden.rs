@@ -1,0 +1,493 @@
+//! Golden scripts of the node core (toyDB's goldenscripts, raft-rs's datadriven tests): each
+//! file in `tests/golden/` is a list of commands run against a `harness::Cluster`, with the
+//! output they must produce written under each block, every message between nodes included.
+//! A changed behaviour shows as a diff; `UPDATE_GOLDENFILES=1 cargo test -p ringstore-core
+//! --test golden` rewrites the files, to be read before they are committed.
+//!
+//! Commands (node ids as `1` or `n1`; durations as `500ms`, `3s`):
+//! - `cluster nodes=N [n= r= w= vnodes= sync=group]`: starts nodes 1..=N and lets gossip
+//!   settle for 3 s (not shown).
+//! - `put NODE KEY VALUE [context=cK] [w=W]`, `overwrite NODE KEY VALUE`,
+//!   `delete NODE KEY context=cK`, `get NODE KEY [r=R]`: a client request, named `cK` by the
+//!   order it was made in; `context=cK` is the context request `cK` was answered with.
+//!   Nothing runs until `deliver` or `tick`.
+//! - `deliver [count]`: delivers queued messages (all of them, and what they cause, without
+//!   moving time), printing each with its fate.
+//! - `tick DURATION`: lets DURATION of virtual time pass, delivering everything meanwhile.
+//! - `crash NODE [lose_disk=true]`, `restart NODE`, `isolate NODE`, `rejoin NODE`,
+//!   `partition 1,2 3`, `heal`.
+//! - `stored KEY`: each running node's version set of KEY.
+//! - `status`: each node: up or down, keys, hints held, ring size.
+//!
+//! Gossip messages are delivered but not printed (they would bury the rest). Actors (random
+//! per node start) print as `a`, `b`, … in order of first appearance, so a version reads
+//! `a2` (actor a's second write); tombstones print as `⊥`.
+
+use goldenscript::Command;
+use ringstore_core::NodeId;
+use ringstore_core::config::NodeConfig;
+use ringstore_core::harness::{Cluster, Fate, Happening};
+use ringstore_core::node::ClientId;
+use ringstore_core::protocol::{KeyVersions, PeerMessage};
+use ringstore_core::request::{ClientOp, ClientReply, ClientRequest, ClientResult};
+use ringstore_core::store::{Store, SyncPolicy};
+use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// How long `cluster` lets gossip settle before the script goes on.
+const SETTLE: Duration = Duration::from_secs(3);
+
+#[derive(Default)]
+struct Runner {
+    cluster: Option<Cluster>,
+    /// Contexts of the answered requests, by request number.
+    contexts: BTreeMap<u64, CausalContext>,
+    /// Short names of actors, in order of first appearance.
+    actors: BTreeMap<ActorId, String>,
+    /// Request numbers of the requests in flight, by client handle.
+    requests: BTreeMap<ClientId, u64>,
+    next_request: u64,
+}
+
+type Outcome = Result<String, Box<dyn Error>>;
+
+impl goldenscript::Runner for Runner {
+    type Command = Command;
+
+    fn run(&mut self, command: &Command, _context: &goldenscript::Context) -> Outcome {
+        let mut args = command.consume_args();
+        let out = match command.name.as_str() {
+            "cluster" => {
+                let nodes: u64 = parse(args.take_key("nodes").unwrap_or("3"))?;
+                let mut config = harness_config();
+                if let Some(n) = args.take_key("n") {
+                    config.n = parse(n)?;
+                }
+                if let Some(r) = args.take_key("r") {
+                    config.r = parse(r)?;
+                }
+                if let Some(w) = args.take_key("w") {
+                    config.w = parse(w)?;
+                }
+                if let Some(vnodes) = args.take_key("vnodes") {
+                    config.vnodes = parse(vnodes)?;
+                }
+                let policy = match args.take_key("sync") {
+                    None | Some("every_write") => SyncPolicy::EveryWrite,
+                    Some("group") => SyncPolicy::Group {
+                        max_delay_ms: 1,
+                        max_writes: 1_000,
+                    },
+                    Some(other) => return Err(format!("sync={other}: every_write or group").into()),
+                };
+                args.reject_next()?;
+                let mut cluster = Cluster::with_policy(nodes, config, policy)?;
+                cluster.run_for(SETTLE);
+                cluster.record();
+                self.cluster = Some(cluster);
+                self.status()?
+            }
+            "put" | "overwrite" | "delete" | "get" => {
+                let node: NodeId = parse(args.next_pos().ok_or("a node")?)?;
+                let key = args.next_pos().ok_or("a key")?;
+                let context = match args.take_key("context") {
+                    Some(name) => self.context(name)?,
+                    None => CausalContext::empty(),
+                };
+                let mut request = match command.name.as_str() {
+                    "put" => ClientRequest::put(key, args.next_pos().ok_or("a value")?, context),
+                    "overwrite" => ClientRequest::overwrite(key, args.next_pos().ok_or("a value")?),
+                    "delete" => ClientRequest::delete(key, context),
+                    _ => ClientRequest::get(key),
+                };
+                request.w = args.take_key("w").map(parse).transpose()?;
+                request.r = args.take_key("r").map(parse).transpose()?;
+                args.reject_next()?;
+                self.next_request += 1;
+                let number = self.next_request;
+                let id = self.cluster()?.submit(node, request.clone())?;
+                self.requests.insert(id, number);
+                let mut out = format!("c{number} → {node}: {}\n", self.request(&request));
+                out += &self.happenings();
+                out
+            }
+            "deliver" => {
+                let count: Option<usize> = args.next_pos().map(parse).transpose()?;
+                args.reject_next()?;
+                let cluster = self.cluster()?;
+                match count {
+                    Some(count) => {
+                        for _ in 0..count {
+                            if cluster.deliver_next().is_none() {
+                                break;
+                            }
+                        }
+                    }
+                    None => cluster.stabilize(),
+                }
+                self.happenings()
+            }
+            "tick" => {
+                let d = humantime::parse_duration(args.next_pos().ok_or("a duration")?)?;
+                args.reject_next()?;
+                self.cluster()?.run_for(d);
+                self.happenings()
+            }
+            "crash" => {
+                let node: NodeId = parse(args.next_pos().ok_or("a node")?)?;
+                let lose_disk = args.take_key("lose_disk").map(parse).transpose()?;
+                args.reject_next()?;
+                self.cluster()?.crash(node, lose_disk.unwrap_or(false))?;
+                String::new()
+            }
+            "restart" => {
+                let node: NodeId = parse(args.next_pos().ok_or("a node")?)?;
+                args.reject_next()?;
+                self.cluster()?.restart(node)?;
+                String::new()
+            }
+            "isolate" | "rejoin" => {
+                let node: NodeId = parse(args.next_pos().ok_or("a node")?)?;
+                args.reject_next()?;
+                let isolated = command.name == "isolate";
+                self.cluster()?.isolate(node, isolated);
+                String::new()
+            }
+            "partition" => {
+                let mut sides = Vec::new();
+                while let Some(side) = args.next_pos() {
+                    let nodes: Result<Vec<NodeId>, _> = side.split(',').map(str::parse).collect();
+                    sides.push(nodes?);
+                }
+                args.reject_next()?;
+                self.cluster()?.partition(&sides);
+                String::new()
+            }
+            "heal" => {
+                args.reject_next()?;
+                self.cluster()?.heal();
+                String::new()
+            }
+            "stored" => {
+                let key = args.next_pos().ok_or("a key")?;
+                args.reject_next()?;
+                let cluster = self.cluster.as_ref().ok_or("no cluster yet")?;
+                let rows: Vec<(NodeId, Option<VersionSet>)> = cluster
+                    .nodes()
+                    .map(|(id, node)| (id, node.store().get(key.as_bytes()).ok().flatten()))
+                    .collect();
+                let mut out = String::new();
+                for (id, set) in rows {
+                    let shown = set.map_or("absent".to_string(), |set| self.versions(&set));
+                    writeln!(out, "{id}: {shown}")?;
+                }
+                out
+            }
+            "status" => {
+                args.reject_next()?;
+                self.status()?
+            }
+            other => return Err(format!("unknown command {other}").into()),
+        };
+        Ok(out)
+    }
+}
+
+impl Runner {
+    fn cluster(&mut self) -> Result<&mut Cluster, Box<dyn Error>> {
+        self.cluster
+            .as_mut()
+            .ok_or_else(|| "no cluster yet: start with `cluster`".into())
+    }
+
+    fn context(&self, name: &str) -> Result<CausalContext, Box<dyn Error>> {
+        let number: u64 = name
+            .strip_prefix('c')
+            .ok_or_else(|| format!("context={name}: name a request, like c1"))?
+            .parse()?;
+        self.contexts
+            .get(&number)
+            .cloned()
+            .ok_or_else(|| format!("request {name} has no answer with a context yet").into())
+    }
+
+    fn status(&self) -> Outcome {
+        let cluster = self.cluster.as_ref().ok_or("no cluster yet")?;
+        let mut out = String::new();
+        for (id, node) in cluster.nodes() {
+            let hints: u64 = node.hints_pending().values().sum();
+            let ring = node.ring().map_or(0, |ring| ring.node_count());
+            writeln!(
+                out,
+                "{id}: {:?}, {} keys, {hints} hints, ring of {ring}",
+                node.status(),
+                node.store().key_count()
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// What happened since the last command, one line each; gossip left out.
+    fn happenings(&mut self) -> String {
+        let Some(cluster) = self.cluster.as_mut() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for happening in cluster.take_recording() {
+            match happening {
+                Happening::Message { envelope, fate } => {
+                    if matches!(envelope.message, PeerMessage::Gossip { .. }) {
+                        continue;
+                    }
+                    let fate = match fate {
+                        Fate::Delivered => "",
+                        Fate::ReceiverDown => "  (dropped: receiver down)",
+                        Fate::Cut => "  (dropped: cut)",
+                    };
+                    let message = self.message(&envelope.message);
+                    let _ = writeln!(out, "{} → {}: {message}{fate}", envelope.from, envelope.to);
+                }
+                Happening::Reply { node, id, result } => {
+                    let number = self.requests.remove(&id).unwrap_or(0);
+                    if let Ok(ClientReply::Written { context, .. }) = &result {
+                        self.contexts.insert(number, context.clone());
+                    }
+                    if let Ok(ClientReply::Read(read)) = &result {
+                        self.contexts.insert(number, read.context.clone());
+                    }
+                    let shown = self.result(&result);
+                    let _ = writeln!(out, "c{number} ← {node}: {shown}");
+                }
+            }
+        }
+        out
+    }
+
+    fn actor(&mut self, actor: ActorId) -> String {
+        let next = self.actors.len();
+        self.actors
+            .entry(actor)
+            .or_insert_with(|| {
+                let letter = char::from(b'a' + (next % 26) as u8);
+                if next < 26 {
+                    letter.to_string()
+                } else {
+                    format!("{letter}{}", next / 26)
+                }
+            })
+            .clone()
+    }
+
+    fn versions(&mut self, set: &VersionSet) -> String {
+        let mut live: Vec<String> = Vec::new();
+        for (dot, value) in set.siblings() {
+            let shown = match value {
+                Value::Data(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Value::Tombstone => "⊥".to_string(),
+            };
+            live.push(format!("{}{}={shown}", self.actor(dot.actor), dot.counter));
+        }
+        format!("[{}] seen {}", live.join(" "), self.vector(&set.context()))
+    }
+
+    fn vector(&mut self, context: &CausalContext) -> String {
+        let entries: Vec<String> = context
+            .entries()
+            .iter()
+            .map(|&(actor, counter)| format!("{}{counter}", self.actor(actor)))
+            .collect();
+        format!("{{{}}}", entries.join(" "))
+    }
+
+    fn item(&mut self, item: &KeyVersions) -> String {
+        format!(
+            "{}={}",
+            String::from_utf8_lossy(&item.key),
+            self.versions(&item.versions)
+        )
+    }
+
+    fn request(&mut self, request: &ClientRequest) -> String {
+        let quorum = match (request.r, request.w) {
+            (Some(r), _) => format!(" r={r}"),
+            (_, Some(w)) => format!(" w={w}"),
+            _ => String::new(),
+        };
+        let op = match &request.op {
+            ClientOp::Get { key } => format!("get {}", String::from_utf8_lossy(key)),
+            ClientOp::Put {
+                key,
+                value,
+                context,
+            } => format!(
+                "put {}={} context {}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(value),
+                self.vector(context)
+            ),
+            ClientOp::Overwrite { key, value } => format!(
+                "overwrite {}={}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(value)
+            ),
+            ClientOp::Delete { key, context } => format!(
+                "delete {} context {}",
+                String::from_utf8_lossy(key),
+                self.vector(context)
+            ),
+        };
+        op + &quorum
+    }
+
+    fn result(&mut self, result: &ClientResult) -> String {
+        match result {
+            Ok(ClientReply::Written { context, version }) => format!(
+                "written {}{} context {}",
+                self.actor(version.actor),
+                version.counter,
+                self.vector(context)
+            ),
+            Ok(ClientReply::Read(read)) => {
+                let values: Vec<String> = read
+                    .values
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .collect();
+                let deleted = if read.has_tombstones {
+                    " (deleted)"
+                } else {
+                    ""
+                };
+                format!(
+                    "read [{}]{deleted} context {}",
+                    values.join(" "),
+                    self.vector(&read.context)
+                )
+            }
+            Err(e) => format!("error {}: {e}", e.kind()),
+        }
+    }
+
+    fn message(&mut self, message: &PeerMessage) -> String {
+        match message {
+            PeerMessage::Forward { op, request } => {
+                format!("Forward op={} {}", op.0, self.request(request))
+            }
+            PeerMessage::ForwardReply { op, result } => {
+                format!("ForwardReply op={} {}", op.0, self.result(result))
+            }
+            PeerMessage::Replicate { op, item, hint_for } => {
+                let hint = hint_for.map_or(String::new(), |owner| format!(" hint for {owner}"));
+                format!("Replicate op={} {}{hint}", op.0, self.item(item))
+            }
+            PeerMessage::ReplicateAck { op, outcome } => {
+                format!("ReplicateAck op={} {}", op.0, outcome_text(outcome))
+            }
+            PeerMessage::Read { op, key } => {
+                format!("Read op={} {}", op.0, String::from_utf8_lossy(key))
+            }
+            PeerMessage::ReadReply { op, outcome } => {
+                let shown = match outcome {
+                    Ok(Some(set)) => self.versions(set),
+                    Ok(None) => "absent".to_string(),
+                    Err(e) => format!("failed: {e:?}"),
+                };
+                format!("ReadReply op={} {shown}", op.0)
+            }
+            PeerMessage::Repair { item } => format!("Repair {}", self.item(item)),
+            PeerMessage::HintDelivery { batch, hints } => {
+                let shown: Vec<String> = hints
+                    .iter()
+                    .map(|(id, item)| format!("#{id} {}", self.item(item)))
+                    .collect();
+                format!("HintDelivery batch={} {}", batch.0, shown.join(", "))
+            }
+            PeerMessage::HintAck { batch, ids } => {
+                format!("HintAck batch={} ids={ids:?}", batch.0)
+            }
+            PeerMessage::Transfer { batch, items } => {
+                let shown: Vec<String> = items.iter().map(|item| self.item(item)).collect();
+                format!("Transfer batch={} {}", batch.0, shown.join(", "))
+            }
+            PeerMessage::TransferAck { batch, outcome } => {
+                format!("TransferAck batch={} {}", batch.0, outcome_text(outcome))
+            }
+            PeerMessage::TombstoneCheck { op, key, .. } => {
+                format!(
+                    "TombstoneCheck op={} {}",
+                    op.0,
+                    String::from_utf8_lossy(key)
+                )
+            }
+            PeerMessage::TombstoneCheckReply { op, holds } => {
+                format!("TombstoneCheckReply op={} holds={holds}", op.0)
+            }
+            PeerMessage::TombstonePurge { key, .. } => {
+                format!("TombstonePurge {}", String::from_utf8_lossy(key))
+            }
+            // Anti-entropy and gossip: the kind, and for exchanges the session; what they
+            // carry is tree hashes and fingerprints, which say nothing read as text.
+            other => {
+                let debug = format!("{other:?}");
+                let kind = debug
+                    .split([' ', '{', '('])
+                    .next()
+                    .unwrap_or("?")
+                    .to_string();
+                kind
+            }
+        }
+    }
+}
+
+fn outcome_text<E: std::fmt::Debug>(outcome: &Result<(), E>) -> String {
+    match outcome {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("failed: {e:?}"),
+    }
+}
+
+fn parse<T: std::str::FromStr>(text: &str) -> Result<T, Box<dyn Error>>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|e| format!("`{text}`: {e}").into())
+}
+
+/// Short timings, so that a script's `tick`s stay small: gossip every 100 ms, hint replay every
+/// 200 ms, anti-entropy and tombstone collection off unless a script waits an hour.
+fn harness_config() -> NodeConfig {
+    NodeConfig {
+        gossip_interval: Duration::from_millis(100),
+        hint_replay_interval: Duration::from_millis(200),
+        anti_entropy_interval: Duration::from_secs(3600),
+        handoff_interval: Duration::from_millis(200),
+        tombstone_gc_interval: Duration::from_secs(3600),
+        request_timeout: Duration::from_millis(500),
+        sloppy_after: Duration::from_millis(100),
+        vnodes: 16,
+        ..NodeConfig::default()
+    }
+}
+
+macro_rules! golden {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() -> std::io::Result<()> {
+            let path = format!("tests/golden/{}", stringify!($name));
+            goldenscript::run(&mut Runner::default(), path)
+        }
+    )*};
+}
+
+golden!(
+    put_get,
+    sloppy_quorum,
+    read_repair,
+    crash_and_restart,
+    concurrent_writes
+);
