@@ -428,17 +428,13 @@ impl Runner {
             PeerMessage::TombstonePurge { key, .. } => {
                 format!("TombstonePurge {}", String::from_utf8_lossy(key))
             }
-            // Anti-entropy and gossip: the kind, and for exchanges the session; what they
-            // carry is tree hashes and fingerprints, which say nothing read as text.
-            other => {
-                let debug = format!("{other:?}");
-                let kind = debug
-                    .split([' ', '{', '('])
-                    .next()
-                    .unwrap_or("?")
-                    .to_string();
-                kind
-            }
+            // Anti-entropy and gossip: the kind only; what they carry is tree hashes and
+            // fingerprints, which say nothing read as text.
+            other => format!("{other:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("?")
+                .to_string(),
         }
     }
 }
