@@ -21,7 +21,7 @@
 //! - At most [`MAX_IN_FLIGHT_PER_STREAM`] requests of a stream run at once; past it the task
 //!   stops reading the stream until some finish, and QUIC flow control holds the client back.
 //! - A client cannot pass as a peer: client connections never reach the peer path (their
-//!   frames are `client_protocol` frames, decoded as such), and peer connections never reach
+//!   frames are `native_protocol` frames, decoded as such), and peer connections never reach
 //!   this one.
 //! - Requests and outcomes are counted in the same metrics as HTTP's
 //!   (`ringstore_requests_total{kind, outcome}` and the latency histogram).

@@ -42,7 +42,7 @@ pub const NODE_NAME_SUFFIX: &str = "ringstore";
 /// handshake.
 pub const ALPN_PROTOCOL: &[u8] = b"ringstore/1";
 
-/// The ALPN protocol name of the native client protocol (`client_protocol`): a node's endpoint
+/// The ALPN protocol name of the native client protocol (`ringstore_core::native_protocol`): a node's endpoint
 /// accepts both, and serves a connection as a peer or as a client by the protocol agreed.
 pub const ALPN_CLIENT: &[u8] = b"ringstore-client/2";
 
