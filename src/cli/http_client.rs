@@ -25,7 +25,6 @@ use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 use ringstore_core::NodeId;
 use ringstore_core::request::ReadResult;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -83,6 +82,10 @@ impl From<ReadResult> for ReadOutcome {
 }
 
 pub use crate::runtime::status::{MemberView, NodeStatus, RingView};
+
+// The bodies the server writes are the ones the client reads: one type each, in `http`.
+use crate::http::error::ErrorBody;
+use crate::http::kv::SiblingsBody;
 
 impl NodeStatus {
     /// Every hint the node holds, for any owner.
@@ -148,26 +151,6 @@ fn fmt_addrs(addrs: &[SocketAddr]) -> String {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Body of a `300 Multiple Choices` read.
-#[derive(Deserialize)]
-struct SiblingsBody {
-    context: String,
-    siblings: Vec<SiblingBody>,
-}
-
-#[derive(Deserialize)]
-struct SiblingBody {
-    value: String,
-}
-
-/// Body of an error answer.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ErrorBody {
-    error: String,
-    detail: String,
 }
 
 /// A blocking client for nodes' HTTP APIs; one per process is enough (it pools connections).

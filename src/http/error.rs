@@ -81,8 +81,10 @@ impl From<DoorError> for ApiError {
     }
 }
 
-/// The JSON body of an error.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+/// The JSON body of an error. Missing fields read as empty (a proxy's error page, say, is
+/// still told apart by its status).
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct ErrorBody {
     /// A stable, machine-readable kind.
     pub error: String,
