@@ -37,7 +37,7 @@
 use super::status::{NodeStatus, StatusBuilder};
 use super::transport::Transport;
 use crate::durable_store::{DurableStore, JournalSyncer};
-use ringstore_core::node::{AdminCommand, ClientId, Input, Node, Output, SyncTicket};
+use ringstore_core::node::{AdminCommand, ClientId, Input, Node, Output, OutputGate, SyncTicket};
 use ringstore_core::protocol::PeerMessage;
 use ringstore_core::request::{ClientRequest, ClientResult};
 use ringstore_core::store::StoreError;
@@ -135,7 +135,8 @@ pub struct Driver {
     status: StatusBuilder,
     /// Where syncs go: the syncer thread.
     syncer: std::sync::mpsc::Sender<SyncTicket>,
-    sync_in_flight: bool,
+    /// What may leave when, and the sync under way (shared with the simulator).
+    gate: OutputGate,
 }
 
 impl Driver {
@@ -159,7 +160,7 @@ impl Driver {
             known_addrs: HashMap::new(),
             status: StatusBuilder::default(),
             syncer,
-            sync_in_flight: false,
+            gate: OutputGate::default(),
         })
     }
 
@@ -198,15 +199,18 @@ impl Driver {
             self.node.tick(now);
             let ticked = started.elapsed();
             self.learn_addresses(); // before routing: a new peer's first frame needs its address
-            let ready = self.node.take_ready();
-            self.route(ready);
+            let released = self.gate.after_inputs(&mut self.node);
+            self.route(released.outputs);
             let routed = started.elapsed();
-            self.start_sync_if_idle();
+            if let Some(ticket) = released.begin_sync {
+                self.hand_to_syncer(ticket);
+            }
             let elapsed = started.elapsed();
             if elapsed > SLOW_BATCH {
                 // Which phase: stepping inputs (store reads and writes), timers (anti-entropy,
-                // handoff, hint replay), routing, or handing the journal to the syncer (a
-                // buffered journal write, which the kernel may throttle when the disk lags).
+                // handoff, hint replay), releasing and routing (which includes beginning the
+                // sync: a buffered journal write, which the kernel may throttle when the disk
+                // lags), or handing the ticket to the syncer.
                 tracing::warn!(
                     ?elapsed,
                     inputs,
@@ -224,31 +228,16 @@ impl Driver {
         self.node.into_store().close()
     }
 
-    /// Hands the syncer a sync of every write so far, unless one is already running: writes
-    /// made meanwhile wait for the next (group commit: the longer a sync takes, the more
-    /// writes the next one covers).
-    fn start_sync_if_idle(&mut self) {
-        if self.sync_in_flight {
-            return;
-        }
-        match self.node.begin_external_sync() {
-            Some(ticket) => {
-                if self.syncer.send(ticket).is_ok() {
-                    self.sync_in_flight = true;
-                } else {
-                    // The syncer thread is gone (it never exits before the driver): fail
-                    // what waits rather than hold it forever.
-                    let why = "the syncer thread stopped".to_string();
-                    self.node.complete_sync(ticket, Err(why));
-                    let failed = self.node.take_ready();
-                    self.route(failed);
-                }
-            }
-            None => {
-                // Nothing to sync, or preparing failed (what waited is now failures).
-                let ready = self.node.take_ready();
-                self.route(ready);
-            }
+    /// Hands the syncer the sync the gate began. Writes made while it runs wait for the next
+    /// (group commit: the longer a sync takes, the more writes the next one covers).
+    fn hand_to_syncer(&mut self, ticket: SyncTicket) {
+        if self.syncer.send(ticket).is_err() {
+            // The syncer thread is gone (it never exits before the driver): fail what waits
+            // rather than hold it forever.
+            let why = "the syncer thread stopped".to_string();
+            self.gate.sync_ended(&mut self.node, ticket, Err(why));
+            let failed = self.node.take_ready();
+            self.route(failed);
         }
     }
 
@@ -257,12 +246,11 @@ impl Driver {
     /// the node stopping).
     async fn finish_syncing(&mut self) {
         let deadline = Instant::now() + SHUTDOWN_SYNC_WAIT;
-        while self.sync_in_flight {
+        while self.gate.in_flight().is_some() {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.inbox.recv()).await {
                 Ok(Some(DriverInput::Synced { ticket, result })) => {
-                    self.node.complete_sync(ticket, result);
-                    self.sync_in_flight = false;
+                    self.gate.sync_ended(&mut self.node, ticket, result);
                 }
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
@@ -300,8 +288,7 @@ impl Driver {
                 if let Err(error) = &result {
                     tracing::error!(%error, "journal sync failed: the store is poisoned");
                 }
-                self.node.complete_sync(ticket, result);
-                self.sync_in_flight = false;
+                self.gate.sync_ended(&mut self.node, ticket, result);
             }
             DriverInput::Status(reply) => {
                 // The handler may have gone away; nothing to do then.

@@ -43,6 +43,8 @@ impl World {
                     self.nodes[index].incarnation += 1;
                     self.nodes[index].timer_at = None;
                     self.nodes[index].flush_pending = false;
+                    // Its sync under way, if any, never ends: the new process starts afresh.
+                    self.nodes[index].gate = OutputGate::default();
                     // A new process: its clock starts from the raw clock again.
                     self.nodes[index].clock_floor = Time::ZERO;
                 }

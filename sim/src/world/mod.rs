@@ -32,7 +32,7 @@ use clients::{Client, ClientState, ProbeState, op_name};
 use nodes::SimNode;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output};
+use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output, OutputGate, SyncTicket};
 use ringstore_core::protocol::PeerMessage;
 use ringstore_core::request::{ClientReply, ClientRequest, ClientResult, RequestError};
 use ringstore_core::store::{MemoryStore, Store, SyncPolicy};
@@ -55,8 +55,15 @@ enum Event {
     },
     /// A node's earliest deadline may have come.
     NodeTimer { node: NodeId },
-    /// Group commit: a node syncs and releases what it produced since its last flush.
+    /// Group commit: a node releases what it produced since its last flush and begins a sync
+    /// of its writes, if none is under way (the output gate).
     Flush { node: NodeId, incarnation: u64 },
+    /// A node's simulated fsync ended: what it covered may leave.
+    SyncDone {
+        node: NodeId,
+        incarnation: u64,
+        ticket: SyncTicket,
+    },
     /// A client request arrives at a node.
     Request {
         node: NodeId,
@@ -181,6 +188,7 @@ const KIND_REPLY: u8 = 4;
 const KIND_FAULT: u8 = 5;
 
 const KIND_FLUSH: u8 = 6;
+const KIND_SYNC_DONE: u8 = 7;
 
 impl World {
     /// Builds the world for `scenario` and `seed` (the scenario must be valid).
@@ -230,6 +238,7 @@ impl World {
                 timer_at: None,
                 flush_pending: false,
                 clock_floor: Time::ZERO,
+                gate: OutputGate::default(),
             });
         }
         let timeline = world.scenario.timeline(&mut rng);
@@ -361,6 +370,22 @@ impl World {
                 if let Some(index) = self.index_of(node)
                     && self.nodes[index].incarnation == incarnation
                 {
+                    self.flush(index);
+                }
+            }
+            Event::SyncDone {
+                node,
+                incarnation,
+                ticket,
+            } => {
+                self.trace(KIND_SYNC_DONE, node.0, incarnation);
+                if let Some(index) = self.index_of(node)
+                    && self.nodes[index].incarnation == incarnation
+                {
+                    let slot = &mut self.nodes[index];
+                    if let Some(running) = slot.node.as_mut() {
+                        slot.gate.sync_ended(running, ticket, Ok(()));
+                    }
                     self.flush(index);
                 }
             }

@@ -20,6 +20,8 @@ pub(super) struct SimNode {
     /// fault reads this until it catches up, as the runtime's clock never goes backwards
     /// within a process (the core checks that time never goes backwards).
     pub(super) clock_floor: Time,
+    /// What may leave when, and the sync under way: the runtime's rule (`OutputGate`).
+    pub(super) gate: OutputGate,
 }
 
 impl SimNode {
@@ -98,13 +100,29 @@ impl World {
         self.rearm(index);
     }
 
-    /// Syncs a node's store (inside `drain_outputs`), routes its outputs, re-arms its timer.
+    /// Releases what may leave (through the output gate, as the runtime's driver does), routes
+    /// it, begins a sync whose end comes after a simulated fsync latency, re-arms the timer.
+    /// Outputs that claim durability wait in the node until that sync ends; a crash before
+    /// then loses the writes the sync would have made durable.
     pub(super) fn flush(&mut self, index: usize) {
         self.nodes[index].flush_pending = false;
-        let outputs = match self.nodes[index].node.as_mut() {
-            Some(node) => node.drain_outputs(),
-            None => return,
+        let slot = &mut self.nodes[index];
+        let Some(node) = slot.node.as_mut() else {
+            return;
         };
+        let released = slot.gate.after_inputs(node);
+        if let Some(ticket) = released.begin_sync {
+            let node = slot.id;
+            let incarnation = slot.incarnation;
+            let fsync = self.scenario.cluster.fsync.sample_micros(&mut self.rng);
+            let event = Event::SyncDone {
+                node,
+                incarnation,
+                ticket,
+            };
+            self.schedule(self.now + fsync.max(1), event);
+        }
+        let outputs = released.outputs;
         let from = self.nodes[index].id;
         for output in outputs {
             match output {

@@ -75,6 +75,7 @@ mod anti_entropy;
 mod coordinator;
 mod gossip;
 mod hinted_handoff;
+mod output_gate;
 mod peer_trees;
 mod quorum_read;
 mod range_handoff;
@@ -106,6 +107,7 @@ fn claims_durability(message: &PeerMessage) -> bool {
 #[cfg(test)]
 mod tests;
 
+pub use output_gate::{OutputGate, Released};
 pub use timers::Timer;
 
 use crate::config::NodeConfig;
@@ -602,6 +604,7 @@ impl<S: Store> Node<S> {
     /// ack into a storage failure, a client's "written" into a storage error) or are
     /// dropped (a hint or transfer ack: the sender retries).
     pub fn complete_sync(&mut self, ticket: SyncTicket, result: Result<(), String>) {
+        self.store.external_sync_done(result.is_ok());
         match result {
             Ok(()) => self.synced_through = self.synced_through.max(ticket.0),
             Err(detail) => {

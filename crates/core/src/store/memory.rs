@@ -10,13 +10,19 @@
 //!   not fsynced; [`MemoryStore::crash_keeping`] keeps only a prefix of them, as a journal
 //!   that reached the disk partly does (a write-ahead journal is recovered up to its first
 //!   missing or torn entry, so what survives is always a prefix of the write order).
+//! - A sync another party performs (the simulator's, after a simulated fsync latency) is two
+//!   steps, as the runtime's is: [`Store::prepare_external_sync`] moves the unsynced writes into
+//!   a batch being synced, [`Store::external_sync_done`] makes that batch durable (or, when the
+//!   sync failed, unsynced again). A crash in between loses the batch too.
 //! - After a crash the store is as `DurableStore` (the runtime's) is when reopened: durable writes
 //!   only, hint ids continuing after the largest surviving id.
 //!
 //! # Invariants
 //! - Iteration order is deterministic (ordered maps keyed like the durable layout), so scans
 //!   return exactly what the durable store's scans return for the same contents.
-//! - The undo log is empty under `EveryWrite` and right after `sync` or a crash.
+//! - The undo log and the batch being synced are empty under `EveryWrite` and right after
+//!   `sync` or a crash; what a crash rolls back is always a suffix of the write order
+//!   (the batch being synced comes before every unsynced write).
 //!
 //! # Limits
 //! - It never fails on I/O (no fault injection yet) and does not encode records, so
@@ -72,6 +78,9 @@ pub struct MemoryStore {
     meta: BTreeMap<String, Vec<u8>>,
     /// Unsynced writes, oldest first (always empty under `EveryWrite`).
     unsynced: Vec<UndoEntry>,
+    /// Writes handed to an external sync that has not completed, oldest first; all older
+    /// than every entry of `unsynced`.
+    syncing: Vec<UndoEntry>,
     next_hint_id: u64,
 }
 
@@ -85,6 +94,7 @@ impl MemoryStore {
             hint_counts: BTreeMap::new(),
             meta: BTreeMap::new(),
             unsynced: Vec::new(),
+            syncing: Vec::new(),
             next_hint_id: 0,
         }
     }
@@ -97,6 +107,11 @@ impl MemoryStore {
     /// Models a power loss after which the first `kept` unsynced writes (in write order)
     /// reached the disk and the rest did not. `kept` beyond the unsynced count keeps them all.
     pub fn crash_keeping(&mut self, kept: usize) {
+        // A sync under way had not completed: its writes are as unsynced as the rest, and
+        // older than them.
+        let mut pending = std::mem::take(&mut self.syncing);
+        pending.append(&mut self.unsynced);
+        self.unsynced = pending;
         while self.unsynced.len() > kept {
             let Some(entry) = self.unsynced.pop() else {
                 break;
@@ -353,8 +368,25 @@ impl Store for MemoryStore {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
+        self.syncing.clear();
         self.unsynced.clear();
         Ok(())
+    }
+
+    fn prepare_external_sync(&mut self) -> Result<(), StoreError> {
+        self.syncing.append(&mut self.unsynced);
+        Ok(())
+    }
+
+    fn external_sync_done(&mut self, synced: bool) {
+        if synced {
+            self.syncing.clear();
+        } else {
+            // Not durable after all: the next sync takes them again, oldest first.
+            let mut retry = std::mem::take(&mut self.syncing);
+            retry.append(&mut self.unsynced);
+            self.unsynced = retry;
+        }
     }
 
     fn unsynced_writes(&self) -> u64 {
@@ -425,6 +457,46 @@ mod tests {
         store.crash();
         assert_eq!(store.get(b"k").unwrap(), Some(original));
         assert_eq!(store.meta("m").unwrap(), Some(b"old".to_vec()));
+    }
+
+    // An external sync is durable only once it is done: a crash between preparing and
+    // finishing loses its writes (and every later one); a failed sync leaves them unsynced,
+    // oldest first, for the next sync.
+    #[test]
+    fn an_external_sync_is_durable_only_when_done() {
+        let mut store = MemoryStore::new(group());
+        store.merge(b"a", &set_of(b"a")).unwrap();
+        store.prepare_external_sync().unwrap();
+        assert_eq!(store.unsynced_writes(), 0, "handed to the sync");
+        store.merge(b"b", &set_of(b"b")).unwrap();
+        let mut crashed = store.clone();
+        crashed.crash();
+        assert!(
+            crashed.get(b"a").unwrap().is_none(),
+            "the sync never completed"
+        );
+        assert!(crashed.get(b"b").unwrap().is_none());
+
+        let mut failed = store.clone();
+        failed.external_sync_done(false);
+        assert_eq!(failed.unsynced_writes(), 2, "a then b, to sync again");
+        failed.crash_keeping(1);
+        assert!(
+            failed.get(b"a").unwrap().is_some(),
+            "the oldest write is the prefix kept"
+        );
+        assert!(failed.get(b"b").unwrap().is_none());
+
+        store.external_sync_done(true);
+        store.crash();
+        assert!(
+            store.get(b"a").unwrap().is_some(),
+            "durable once the sync is done"
+        );
+        assert!(
+            store.get(b"b").unwrap().is_none(),
+            "written after the sync began"
+        );
     }
 
     // Under EveryWrite nothing is ever unsynced, so a crash loses nothing.

@@ -361,6 +361,14 @@ pub trait Store {
         self.sync()
     }
 
+    /// Tells the store how the external sync prepared last ended: `true`, its writes are
+    /// durable; `false`, they are not. A store whose syncer makes writes durable on its own
+    /// (`DurableStore`'s `JournalSyncer`) ignores it (the default); `MemoryStore` models the
+    /// window between the two calls, in which a crash loses the prepared writes.
+    fn external_sync_done(&mut self, synced: bool) {
+        let _ = synced;
+    }
+
     /// The number of writes not yet durable (always 0 under `EveryWrite`).
     fn unsynced_writes(&self) -> u64;
 
