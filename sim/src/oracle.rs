@@ -97,6 +97,20 @@ pub enum Violation {
         /// The replica holding it.
         replica: NodeId,
     },
+    /// A client was told a write succeeded while fewer than W nodes held it (or a version
+    /// that supersedes it) in durable storage: a crash at that instant could lose it.
+    AckedBeforeDurable {
+        /// Key index.
+        key: u64,
+        /// Virtual time of the acknowledgement, µs.
+        at_us: u64,
+        /// The node that answered the client.
+        by: NodeId,
+        /// The write quorum the client asked for.
+        w: u8,
+        /// The nodes whose durable storage held it then (data or hint).
+        holders: Vec<NodeId>,
+    },
     /// Replicas of a key still differ after quiescence.
     Diverged {
         /// Key index.
@@ -112,6 +126,7 @@ impl Violation {
         match self {
             Violation::LostWrite { key, .. }
             | Violation::Resurrected { key, .. }
+            | Violation::AckedBeforeDurable { key, .. }
             | Violation::Diverged { key, .. } => *key,
         }
     }
@@ -121,6 +136,7 @@ impl Violation {
         match self {
             Violation::LostWrite { .. } => "lost-write",
             Violation::Resurrected { .. } => "resurrected",
+            Violation::AckedBeforeDurable { .. } => "acked-before-durable",
             Violation::Diverged { .. } => "diverged",
         }
     }
@@ -145,6 +161,17 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "resurrection: write {write} to key-{key} was superseded by acknowledged write {by} but is live again on {replica}"
+            ),
+            Violation::AckedBeforeDurable {
+                key,
+                at_us,
+                by,
+                w,
+                holders,
+            } => write!(
+                f,
+                "acknowledged before durable: {by} told a client at {:.6} s that its write to key-{key} succeeded with W={w}, but only {holders:?} held it durably",
+                *at_us as f64 / 1e6
             ),
             Violation::Diverged { key, digests } => {
                 write!(

@@ -224,6 +224,11 @@ pub fn key_name(k: u64) -> Vec<u8> {
     format!("key-{k}").into_bytes()
 }
 
+/// The key index of key bytes made by [`key_name`].
+pub fn key_index(name: &[u8]) -> Option<u64> {
+    std::str::from_utf8(name).ok()?.strip_prefix("key-")?.parse().ok()
+}
+
 /// The unique value of write `id`, `len` bytes long (at least 8).
 pub fn value_of(id: u64, len: usize) -> Vec<u8> {
     let mut v = id.to_le_bytes().to_vec();

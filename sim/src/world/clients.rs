@@ -2,6 +2,7 @@
 //! operation in the oracle, and the staleness probe's write-then-read pairs.
 
 use super::*;
+use ringstore_core::request::ClientOp;
 
 /// What a client is doing.
 pub(super) enum ClientState {
@@ -160,6 +161,10 @@ impl World {
         let incarnation = self.nodes[index].incarnation;
         self.clients[client].request = Some(id);
         self.in_flight.insert(id, client);
+        if !matches!(request.op, ClientOp::Get { .. }) {
+            let w = request.w.unwrap_or(self.scenario.node.w);
+            self.acks_owed.insert(id, (request.op.key().to_vec(), w));
+        }
         let delay = self.network.client_delay(&mut self.rng);
         self.schedule(
             self.now + delay,
@@ -174,6 +179,7 @@ impl World {
     }
 
     pub(super) fn on_reply(&mut self, id: ClientId, result: ClientResult) {
+        self.acks_owed.remove(&id);
         let Some(client) = self.in_flight.remove(&id) else {
             return;
         };

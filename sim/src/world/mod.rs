@@ -25,9 +25,9 @@ mod faults;
 mod nodes;
 
 use crate::network::{MessageClass, Network, copies_for};
-use crate::oracle::{Oracle, ReadRecord, Supersedes, WriteRecord};
+use crate::oracle::{Oracle, ReadRecord, Supersedes, Violation, WriteRecord};
 use crate::scenario::{FaultAction, FaultEvent, Scenario};
-use crate::workload::{OpKind, key_name, value_of, write_id_of};
+use crate::workload::{OpKind, key_index, key_name, value_of, write_id_of};
 use clients::{Client, ClientState, ProbeState, op_name};
 use nodes::SimNode;
 use rand::{RngExt, SeedableRng};
@@ -36,7 +36,7 @@ use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output, OutputGa
 use ringstore_core::protocol::PeerMessage;
 use ringstore_core::request::{ClientReply, ClientRequest, ClientResult, RequestError};
 use ringstore_core::store::{MemoryStore, Store, SyncPolicy};
-use ringstore_core::version::{CausalContext, VersionSet};
+use ringstore_core::version::{CausalContext, Dot, VersionSet};
 use ringstore_core::{NodeId, Time};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -169,6 +169,10 @@ pub struct World {
     next_write_id: u64,
     /// ClientId → client index.
     in_flight: BTreeMap<ClientId, usize>,
+    /// Writes in flight: their key and W, for the durability check at acknowledgement.
+    acks_owed: BTreeMap<ClientId, (Vec<u8>, u8)>,
+    /// Violations found while running (durability at acknowledgement).
+    live_violations: Vec<Violation>,
     oracle: Oracle,
     counters: RunCounters,
     trace: Xxh3,
@@ -206,6 +210,8 @@ impl World {
             next_client_id: 1,
             next_write_id: 1,
             in_flight: BTreeMap::new(),
+            acks_owed: BTreeMap::new(),
+            live_violations: Vec::new(),
             oracle: Oracle::default(),
             counters: RunCounters::default(),
             trace: Xxh3::new(),
@@ -467,6 +473,33 @@ impl World {
     }
 
     /// Every key's replica sets under the final ring of the first running node.
+    /// Durability at acknowledgement: when node `by` tells client request `id` its write
+    /// succeeded, at least W distinct nodes (home or fallback, each once) must hold the version
+    /// in storage a crash would keep. Hints count; copies not yet synced do not.
+    fn check_ack(&mut self, by: NodeId, id: ClientId, version: Dot) {
+        let Some((key, w)) = self.acks_owed.remove(&id) else {
+            return;
+        };
+        let holders: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|slot| {
+                let store = slot.node.as_ref().map(|n| n.store()).or(slot.crashed_store.as_ref());
+                store.is_some_and(|store| store.durably_knows(&key, version))
+            })
+            .map(|slot| slot.id)
+            .collect();
+        if holders.len() < usize::from(w) {
+            self.live_violations.push(Violation::AckedBeforeDurable {
+                key: key_index(&key).unwrap_or(u64::MAX),
+                at_us: self.now,
+                by,
+                w,
+                holders,
+            });
+        }
+    }
+
     fn replica_sets(&self) -> BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>> {
         let mut out = BTreeMap::new();
         let Some(ring) = self
@@ -536,7 +569,8 @@ impl World {
             }
         }
         let replicas = self.replica_sets();
-        let violations = self.oracle.check(&replicas);
+        let mut violations = std::mem::take(&mut self.live_violations);
+        violations.extend(self.oracle.check(&replicas));
         let mut node_stats = ringstore_core::node::NodeStats::default();
         for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
             node_stats.accumulate(n.stats());

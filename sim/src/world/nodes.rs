@@ -145,6 +145,9 @@ impl World {
                     }
                 }
                 Output::Reply { id, result } => {
+                    if let Ok(ClientReply::Written { version, .. }) = &result {
+                        self.check_ack(from, id, *version);
+                    }
                     let delay = self.network.client_delay(&mut self.rng);
                     let result = Box::new(result);
                     self.schedule(self.now + delay, Event::Reply { id, result });

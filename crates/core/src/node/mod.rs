@@ -826,12 +826,20 @@ impl<S: Store> Node<S> {
 
     /// When an output vouching for every write made so far may leave.
     fn durability_point(&self) -> Release {
-        if self.store.unsynced_writes() == 0 {
-            Release::Now
-        } else {
+        if self.store.unsynced_writes() > 0 {
+            // Some write waits for a sync not begun yet.
             Release::AfterSync {
                 syncs_begun: self.syncs_begun,
             }
+        } else if self.synced_through < self.syncs_begun {
+            // Every write was handed to the sync under way, which has not ended: an output
+            // vouching for them (a duplicate `Replicate` merged as "no change" while the first
+            // copy's fsync runs, say) waits for that sync's end, not for nothing.
+            Release::AfterSync {
+                syncs_begun: self.syncs_begun - 1,
+            }
+        } else {
+            Release::Now
         }
     }
 

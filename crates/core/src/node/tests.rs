@@ -93,6 +93,66 @@ fn sends(outputs: Vec<Output>) -> Vec<(NodeId, PeerMessage)> {
         .collect()
 }
 
+// A duplicate `Replicate` (the network delivered it twice) arriving while the first copy's
+// fsync runs merges as "no change": its ack must still wait for that fsync, since nothing the
+// replica holds is durable yet. Found by the simulator's durability-at-acknowledgement checker
+// once it drove the external-sync path: the ack left at once.
+#[test]
+fn a_duplicate_write_is_acknowledged_only_after_the_sync_under_way() {
+    let policy = SyncPolicy::Group {
+        max_delay_ms: 1,
+        max_writes: 1_000,
+    };
+    let mut c = Cluster::with_policy(3, test_config(), policy).unwrap();
+    c.run_for(Duration::from_secs(3));
+    let (n1, n2) = (NodeId(1), NodeId(2));
+    let now = c.now();
+    let coordinator = c.node_mut(n1).unwrap();
+    coordinator.step(
+        now,
+        Input::Client {
+            id: ClientId(999),
+            request: ClientRequest::put("k", "v", CausalContext::empty()),
+        },
+    );
+    let replicate = sends(coordinator.take_ready())
+        .into_iter()
+        .find(|(to, _)| *to == n2)
+        .map(|(_, message)| message)
+        .unwrap();
+    let replica = c.node_mut(n2).unwrap();
+    replica.step(
+        now,
+        Input::Peer {
+            from: n1,
+            message: replicate.clone(),
+        },
+    );
+    assert!(
+        sends(replica.take_ready()).is_empty(),
+        "the first ack waits for a sync"
+    );
+    let ticket = replica.begin_external_sync().unwrap();
+    replica.step(
+        now,
+        Input::Peer {
+            from: n1,
+            message: replicate,
+        },
+    );
+    assert!(
+        sends(replica.take_ready()).is_empty(),
+        "the duplicate's ack left before the sync under way ended"
+    );
+    replica.complete_sync(ticket, Ok(()));
+    let acks = sends(replica.take_ready());
+    assert_eq!(
+        acks.len(),
+        2,
+        "both acks leave once the sync ended: {acks:?}"
+    );
+}
+
 /// How the coordinator's own write gets synced in `ready_releases_...`.
 #[derive(Clone, Copy, Debug)]
 enum CoordinatorSync {

@@ -35,7 +35,7 @@ use super::{
 };
 use crate::NodeId;
 use crate::ring::TokenRange;
-use crate::version::VersionSet;
+use crate::version::{Dot, VersionSet};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -125,6 +125,46 @@ impl MemoryStore {
             .map(|(_, id)| id.0.saturating_add(1))
             .max()
             .unwrap_or(0);
+    }
+
+    /// Whether what a crash now would keep of `key` knows `dot` (holds that version or one that
+    /// supersedes it), as this node's data or in a hint it holds for another node: the
+    /// simulator's check that an acknowledgement is backed by durable copies.
+    pub fn durably_knows(&self, key: &[u8], dot: Dot) -> bool {
+        let storage_key = data_key(key);
+        // The oldest pending write of a record holds the record's durable state in `previous`.
+        let mut durable_data: Option<Option<&MemRecord>> = None;
+        let mut durable_hints: BTreeMap<(NodeId, HintId), Option<&HintBody>> = BTreeMap::new();
+        for entry in self.syncing.iter().chain(self.unsynced.iter()) {
+            match entry {
+                UndoEntry::Data {
+                    storage_key: written,
+                    previous,
+                } if *written == storage_key && durable_data.is_none() => {
+                    durable_data = Some(previous.as_ref());
+                }
+                UndoEntry::Hint {
+                    owner,
+                    id,
+                    previous,
+                } => {
+                    durable_hints
+                        .entry((*owner, *id))
+                        .or_insert(previous.as_ref());
+                }
+                _ => {}
+            }
+        }
+        let data = durable_data.unwrap_or_else(|| self.data.get(&storage_key));
+        if data.is_some_and(|record| record.versions.knows(dot)) {
+            return true;
+        }
+        let knows = |body: &HintBody| body.key == key && body.versions.knows(dot);
+        self.hints
+            .iter()
+            .filter(|(hint, _)| !durable_hints.contains_key(hint))
+            .any(|(_, body)| knows(body))
+            || durable_hints.values().flatten().any(|body| knows(body))
     }
 
     /// Rolls back one write.
@@ -497,6 +537,48 @@ mod tests {
             store.get(b"b").unwrap().is_none(),
             "written after the sync began"
         );
+    }
+
+    // What a crash would keep is what `durably_knows` reports: a write becomes durable (as
+    // data or as a hint) only when its sync is done, and an older durable version of a key
+    // still answers for the dots it knows while a newer write of it is pending.
+    #[test]
+    fn durably_knows_what_a_crash_would_keep() {
+        let mut store = MemoryStore::new(group());
+        let mut first = VersionSet::default();
+        let dot1 = first.update(
+            &CausalContext::default(),
+            ActorId(1),
+            Value::Data(b"1".to_vec()),
+        );
+        store.merge(b"k", &first).unwrap();
+        assert!(!store.durably_knows(b"k", dot1), "unsynced");
+        store.sync().unwrap();
+        assert!(store.durably_knows(b"k", dot1));
+        let mut second = first.clone();
+        let dot2 = second.update(&first.context(), ActorId(1), Value::Data(b"2".to_vec()));
+        store.merge(b"k", &second).unwrap();
+        assert!(
+            store.durably_knows(b"k", dot1),
+            "the synced version still knows it"
+        );
+        assert!(!store.durably_knows(b"k", dot2));
+        let hinted =
+            VersionSet::with_update(&CausalContext::default(), ActorId(9), Value::Tombstone);
+        let dot9 = Dot {
+            actor: ActorId(9),
+            counter: 1,
+        };
+        store.put_hint(NodeId(3), b"h", &hinted, 0).unwrap();
+        store.prepare_external_sync().unwrap();
+        assert!(
+            !store.durably_knows(b"h", dot9),
+            "prepared is not yet durable"
+        );
+        store.external_sync_done(true);
+        assert!(store.durably_knows(b"k", dot2));
+        assert!(store.durably_knows(b"h", dot9), "a durable hint counts");
+        assert!(!store.durably_knows(b"other", dot9));
     }
 
     // Under EveryWrite nothing is ever unsynced, so a crash loses nothing.
