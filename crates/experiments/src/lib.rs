@@ -6,7 +6,7 @@
 //! - [`protocol`]: the real node code in the simulator, with the profile's delays on the
 //!   matching message classes, read repair and anti-entropy switchable, faults from a scenario;
 //! - [`profiles`]: the latency profiles (built-in PBS fits, or TOML files);
-//! - [`histogram`]: the log-bucketed histogram behind every percentile and curve;
+//! - [`histogram`]: the HdrHistogram (in milliseconds) behind every percentile and curve;
 //! - [`quorum`]: the sweep behind `ringsim experiment quorum`, its reports (table, CSV, JSON);
 //! - [`plot`]: t-visibility and latency-vs-staleness plots (SVG and PNG).
 //!

@@ -22,8 +22,8 @@ use super::histogram::Percentiles;
 use super::profiles::Profile;
 use super::protocol::{self, ProtocolOptions, ProtocolOutcome, ProtocolRun};
 use super::wars::{self, Placement, WarsOptions, WarsSweep};
-use serde::Serialize;
-use std::fmt::Write as _;
+use comfy_table::{CellAlignment, Table, presets};
+use serde::{Serialize, Serializer};
 
 /// WARS trials run only to place the t grid when the protocol engine runs alone.
 pub const GRID_TRIALS: u64 = 200_000;
@@ -201,7 +201,7 @@ pub struct QuorumReport {
     pub comparisons: Vec<Comparison>,
 }
 
-/// Why a sweep failed.
+/// Why a sweep, or the writing of its report, failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QuorumError {
     /// The WARS engine refused its options.
@@ -221,8 +221,11 @@ pub enum QuorumError {
         w: usize,
     },
     /// Nothing to sweep.
-    #[error("nothing to run: give at least one N and one t point")]
+    #[error("nothing to run: give at least one N, one (R, W) pair and one t point")]
     Empty,
+    /// A CSV report could not be written: its destination (a file, standard output) failed.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
 }
 
 /// Progress of a sweep, for a progress bar.
@@ -421,6 +424,11 @@ pub fn run(spec: &QuorumSpec, progress: &dyn Progress) -> Result<QuorumReport, Q
     };
     let run_protocol = spec.engine != EngineChoice::Wars;
     let configs: u64 = plan.iter().map(|(_, p)| p.len() as u64).sum();
+    // A report without rows would give CSVs without even a header (csv takes it from the
+    // first row).
+    if configs == 0 {
+        return Err(QuorumError::Empty);
+    }
     let total = wars_trials * (plan.len() * placements.len()) as u64
         + if run_protocol {
             configs * spec.protocol_reads
@@ -518,10 +526,14 @@ pub fn run(spec: &QuorumSpec, progress: &dyn Progress) -> Result<QuorumReport, Q
 }
 
 fn k_cell(c: &ConfigReport, k: u32) -> String {
+    k_value(c, k).map_or_else(|| "-".into(), |p| format!("{p:.4}"))
+}
+
+fn k_value(c: &ConfigReport, k: u32) -> Option<f64> {
     c.k_staleness
         .iter()
         .find(|p| p.k == k)
-        .map_or_else(|| "-".into(), |p| format!("{:.4}", p.p_within_k))
+        .map(|p| p.p_within_k)
 }
 
 fn t999_cell(c: &ConfigReport) -> String {
@@ -531,26 +543,47 @@ fn t999_cell(c: &ConfigReport) -> String {
     }
 }
 
+/// A table in the look of the hand-padded ones it replaced, which people compare by eye and
+/// paste into notes: no borders or rules, columns two spaces apart, numbers right-aligned and
+/// the columns in `left_aligned` (names, free text) left-aligned. Print it with `trim_fmt`, so
+/// that lines end at their last character.
+fn text_table(header: &[&str], left_aligned: &[usize]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::NOTHING)
+        .set_header(header.to_vec());
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, 2));
+        column.set_cell_alignment(if left_aligned.contains(&i) {
+            CellAlignment::Left
+        } else {
+            CellAlignment::Right
+        });
+    }
+    table
+}
+
 /// The report as an aligned text table.
 pub fn to_table(report: &QuorumReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "profile {}, seed {}", report.profile, report.seed);
-    let _ = writeln!(
-        out,
-        "{:<14} {:>2} {:>2} {:>2} {:>9} | {:>24} | {:>24} | {:>8} {:>9} {:>7} {:>7} | {:>7} {:>7} | hinted/read-repairs/AE keys",
-        "engine",
-        "N",
-        "R",
-        "W",
-        "samples",
-        "write ms p50/p99/p99.9",
-        "read ms p50/p99/p99.9",
-        "P(t=0)",
-        "t@99.9%",
-        "k<=2",
-        "k<=3",
-        "w-avail",
-        "r-avail",
+    let mut out = format!("profile {}, seed {}\n", report.profile, report.seed);
+    let mut table = text_table(
+        &[
+            "engine",
+            "N",
+            "R",
+            "W",
+            "samples",
+            "write ms p50/p99/p99.9",
+            "read ms p50/p99/p99.9",
+            "P(t=0)",
+            "t@99.9%",
+            "k<=2",
+            "k<=3",
+            "w-avail",
+            "r-avail",
+            "hinted/read-repairs/AE keys",
+        ],
+        &[0, 13],
     );
     for c in &report.configs {
         let lat = |p: &Percentiles| format!("{:.2}/{:.2}/{:.2}", p.p50, p.p99, p.p999);
@@ -567,116 +600,193 @@ pub fn to_table(report: &QuorumReport) -> String {
                 }
             )
         });
-        let _ = writeln!(
-            out,
-            "{:<14} {:>2} {:>2} {:>2} {:>9} | {:>24} | {:>24} | {:>8.4} {:>9} {:>7} {:>7} | {:>7.4} {:>7.4} | {}",
-            c.engine.name(),
-            c.n,
-            c.r,
-            c.w,
-            c.samples,
+        table.add_row(vec![
+            c.engine.name().to_string(),
+            c.n.to_string(),
+            c.r.to_string(),
+            c.w.to_string(),
+            c.samples.to_string(),
             lat(&c.write_latency_ms),
             lat(&c.read_latency_ms),
-            c.consistent_at_zero,
+            format!("{:.4}", c.consistent_at_zero),
             t999_cell(c),
             k_cell(c, 2),
             k_cell(c, 3),
-            c.write_availability,
-            c.read_availability,
-            mech
-        );
+            format!("{:.4}", c.write_availability),
+            format!("{:.4}", c.read_availability),
+            mech,
+        ]);
     }
+    out.push_str(&table.trim_fmt());
+    out.push('\n');
     if !report.comparisons.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nt-visibility, protocol vs WARS ({} grid points from 0 to {:.2} ms):",
+        out.push_str(&format!(
+            "\nt-visibility, protocol vs WARS ({} grid points from 0 to {:.2} ms):\n",
             report.t_grid_ms.len(),
             report.t_grid_ms.last().copied().unwrap_or(0.0)
+        ));
+        let mut table = text_table(
+            &[
+                "N",
+                "R",
+                "W",
+                "RMSE vs WARS-replica",
+                "max gap vs replica",
+                "RMSE vs WARS-external",
+            ],
+            &[],
         );
-        let _ = writeln!(
-            out,
-            "{:>2} {:>2} {:>2}  {:>22} {:>22} {:>22}",
-            "N", "R", "W", "RMSE vs WARS-replica", "max gap vs replica", "RMSE vs WARS-external"
-        );
+        let percent = |x: f64| format!("{:.2}%", x * 100.0);
         for c in &report.comparisons {
-            let _ = writeln!(
-                out,
-                "{:>2} {:>2} {:>2}  {:>21.2}% {:>21.2}% {:>21.2}%",
-                c.n,
-                c.r,
-                c.w,
-                c.rmse_vs_wars_replica * 100.0,
-                c.max_gap_vs_wars_replica * 100.0,
-                c.rmse_vs_wars_external * 100.0
-            );
+            table.add_row(vec![
+                c.n.to_string(),
+                c.r.to_string(),
+                c.w.to_string(),
+                percent(c.rmse_vs_wars_replica),
+                percent(c.max_gap_vs_wars_replica),
+                percent(c.rmse_vs_wars_external),
+            ]);
         }
+        out.push_str(&table.trim_fmt());
+        out.push('\n');
     }
     out
 }
 
-/// One CSV row per configuration and engine (curves in [`curves_csv`]).
-pub fn to_csv(report: &QuorumReport) -> String {
-    let mut out = String::from(
-        "profile,engine,n,r,w,samples,write_p50_ms,write_p99_ms,write_p999_ms,read_p50_ms,read_p99_ms,read_p999_ms,consistent_at_zero,t_at_999_ms,k2,k3,write_availability,read_availability,hinted_writes,read_repairs,anti_entropy_keys,violations\n",
-    );
+/// Writes `value` with `DECIMALS` decimals: the CSVs keep the fixed precision scripts and
+/// diffs have always seen, instead of the shortest round-trip form csv would print.
+fn fixed<const DECIMALS: usize, S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{value:.DECIMALS$}"))
+}
+
+/// [`fixed`] for a value that may be missing (an empty field).
+fn fixed_or_empty<const DECIMALS: usize, S: Serializer>(
+    value: &Option<f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => fixed::<DECIMALS, S>(value, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Writes `value` in Rust's shortest form (`0`, `1.022`), as grid points always were: csv
+/// itself would write `0.0`.
+fn shortest<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// One line of summary.csv. The field names are the header, in order, and scripts read them:
+/// rename or reorder only with the scripts (the test `summary_csv_reads_back` holds the list).
+#[derive(Serialize)]
+struct SummaryRow<'a> {
+    profile: &'a str,
+    engine: &'static str,
+    n: usize,
+    r: usize,
+    w: usize,
+    samples: u64,
+    #[serde(serialize_with = "fixed::<4, _>")]
+    write_p50_ms: f64,
+    #[serde(serialize_with = "fixed::<4, _>")]
+    write_p99_ms: f64,
+    #[serde(serialize_with = "fixed::<4, _>")]
+    write_p999_ms: f64,
+    #[serde(serialize_with = "fixed::<4, _>")]
+    read_p50_ms: f64,
+    #[serde(serialize_with = "fixed::<4, _>")]
+    read_p99_ms: f64,
+    #[serde(serialize_with = "fixed::<4, _>")]
+    read_p999_ms: f64,
+    #[serde(serialize_with = "fixed::<6, _>")]
+    consistent_at_zero: f64,
+    #[serde(serialize_with = "fixed_or_empty::<4, _>")]
+    t_at_999_ms: Option<f64>,
+    #[serde(serialize_with = "fixed_or_empty::<6, _>")]
+    k2: Option<f64>,
+    #[serde(serialize_with = "fixed_or_empty::<6, _>")]
+    k3: Option<f64>,
+    #[serde(serialize_with = "fixed::<6, _>")]
+    write_availability: f64,
+    #[serde(serialize_with = "fixed::<6, _>")]
+    read_availability: f64,
+    hinted_writes: Option<u64>,
+    read_repairs: Option<u64>,
+    anti_entropy_keys: Option<u64>,
+    violations: Option<usize>,
+}
+
+/// One line of curves.csv (same rule as [`SummaryRow`] for its field names).
+#[derive(Serialize)]
+struct CurveRow<'a> {
+    profile: &'a str,
+    engine: &'static str,
+    n: usize,
+    r: usize,
+    w: usize,
+    #[serde(serialize_with = "shortest")]
+    t_ms: f64,
+    #[serde(serialize_with = "fixed::<6, _>")]
+    p_consistent: f64,
+    samples: u64,
+}
+
+/// Writes summary.csv: one row per configuration and engine (curves in [`write_curves_csv`]).
+pub fn write_csv<W: std::io::Write>(report: &QuorumReport, out: W) -> Result<(), QuorumError> {
+    let mut writer = csv::Writer::from_writer(out);
     for c in &report.configs {
-        let k = |k: u32| {
-            c.k_staleness
-                .iter()
-                .find(|p| p.k == k)
-                .map_or(String::new(), |p| format!("{:.6}", p.p_within_k))
-        };
         let m = c.mechanisms;
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.6},{},{},{},{:.6},{:.6},{},{},{},{}",
-            report.profile,
-            c.engine.name(),
-            c.n,
-            c.r,
-            c.w,
-            c.samples,
-            c.write_latency_ms.p50,
-            c.write_latency_ms.p99,
-            c.write_latency_ms.p999,
-            c.read_latency_ms.p50,
-            c.read_latency_ms.p99,
-            c.read_latency_ms.p999,
-            c.consistent_at_zero,
-            c.t_at_999_ms.map_or(String::new(), |t| format!("{t:.4}")),
-            k(2),
-            k(3),
-            c.write_availability,
-            c.read_availability,
-            m.map_or(String::new(), |m| m.hinted_writes.to_string()),
-            m.map_or(String::new(), |m| m.read_repairs.to_string()),
-            m.map_or(String::new(), |m| m.anti_entropy_keys.to_string()),
-            m.map_or(String::new(), |m| m.violations.to_string()),
-        );
+        writer.serialize(SummaryRow {
+            profile: &report.profile,
+            engine: c.engine.name(),
+            n: c.n,
+            r: c.r,
+            w: c.w,
+            samples: c.samples,
+            write_p50_ms: c.write_latency_ms.p50,
+            write_p99_ms: c.write_latency_ms.p99,
+            write_p999_ms: c.write_latency_ms.p999,
+            read_p50_ms: c.read_latency_ms.p50,
+            read_p99_ms: c.read_latency_ms.p99,
+            read_p999_ms: c.read_latency_ms.p999,
+            consistent_at_zero: c.consistent_at_zero,
+            t_at_999_ms: c.t_at_999_ms,
+            k2: k_value(c, 2),
+            k3: k_value(c, 3),
+            write_availability: c.write_availability,
+            read_availability: c.read_availability,
+            hinted_writes: m.map(|m| m.hinted_writes),
+            read_repairs: m.map(|m| m.read_repairs),
+            anti_entropy_keys: m.map(|m| m.anti_entropy_keys),
+            violations: m.map(|m| m.violations),
+        })?;
     }
-    out
+    writer.flush().map_err(csv::Error::from)?;
+    Ok(())
 }
 
-/// Every curve point: profile, engine, n, r, w, t, P(consistent), samples.
-pub fn curves_csv(report: &QuorumReport) -> String {
-    let mut out = String::from("profile,engine,n,r,w,t_ms,p_consistent,samples\n");
+/// Writes curves.csv: every curve point (profile, engine, n, r, w, t, P(consistent), samples).
+pub fn write_curves_csv<W: std::io::Write>(
+    report: &QuorumReport,
+    out: W,
+) -> Result<(), QuorumError> {
+    let mut writer = csv::Writer::from_writer(out);
     for c in &report.configs {
         for p in &c.t_visibility {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{:.6},{}",
-                report.profile,
-                c.engine.name(),
-                c.n,
-                c.r,
-                c.w,
-                p.t_ms,
-                p.p_consistent,
-                p.samples
-            );
+            writer.serialize(CurveRow {
+                profile: &report.profile,
+                engine: c.engine.name(),
+                n: c.n,
+                r: c.r,
+                w: c.w,
+                t_ms: p.t_ms,
+                p_consistent: p.p_consistent,
+                samples: p.samples,
+            })?;
         }
     }
-    out
+    writer.flush().map_err(csv::Error::from)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -731,12 +841,272 @@ mod tests {
             weak.rmse_vs_wars_replica < weak.rmse_vs_wars_external,
             "{weak:?}"
         );
-        let csv = to_csv(&report);
-        assert_eq!(csv.lines().count(), 7);
-        assert_eq!(curves_csv(&report).lines().count(), 1 + 6 * 9);
+        let mut summary = Vec::new();
+        write_csv(&report, &mut summary).unwrap();
+        assert_eq!(summary.iter().filter(|&&b| b == b'\n').count(), 7);
+        let mut curves = Vec::new();
+        write_curves_csv(&report, &mut curves).unwrap();
+        assert_eq!(curves.iter().filter(|&&b| b == b'\n').count(), 1 + 6 * 9);
     }
 
-    // A pair that does not fit N is refused by name.
+    /// A report with a different value in every field, so that a column written from the wrong
+    /// field shows; its profile name needs CSV quoting.
+    fn hand_made_report() -> QuorumReport {
+        let point = |t_ms, p_consistent| VisibilityPoint {
+            t_ms,
+            p_consistent,
+            samples: 200_000,
+        };
+        let wars = ConfigReport {
+            engine: Engine::WarsExternal,
+            n: 3,
+            r: 1,
+            w: 2,
+            samples: 200_000,
+            write_latency_ms: Percentiles {
+                p50: 1.234_56,
+                p99: 6.543_21,
+                p999: 11.015_6,
+            },
+            read_latency_ms: Percentiles {
+                p50: 0.488_8,
+                p99: 0.561_5,
+                p999: 0.661_1,
+            },
+            consistent_at_zero: 0.436_875,
+            t_visibility: vec![point(0.0, 0.436_875), point(1.022, 0.585_92)],
+            t_at_999_ms: Some(52.312_5),
+            k_staleness: (1..=3)
+                .map(|k| KPoint {
+                    k,
+                    p_within_k: 0.5 + f64::from(k) / 10.0,
+                })
+                .collect(),
+            write_availability: 0.999_1,
+            read_availability: 0.998_2,
+            mechanisms: None,
+        };
+        let protocol = ConfigReport {
+            engine: Engine::Protocol,
+            samples: 3_008,
+            t_at_999_ms: None,
+            k_staleness: vec![KPoint {
+                k: 2,
+                p_within_k: 0.987_654_3,
+            }],
+            mechanisms: Some(Mechanisms {
+                hinted_writes: 7,
+                read_repairs: 1_584,
+                anti_entropy_keys: 88,
+                violations: 2,
+                converged: true,
+            }),
+            ..wars.clone()
+        };
+        QuorumReport {
+            profile: "my, \"odd\" profile".into(),
+            seed: 3,
+            t_grid_ms: vec![0.0, 1.022],
+            configs: vec![wars, protocol],
+            comparisons: vec![Comparison {
+                n: 3,
+                r: 1,
+                w: 2,
+                rmse_vs_wars_replica: 0.013_9,
+                rmse_vs_wars_external: 0.060_9,
+                max_gap_vs_wars_replica: 0.022_2,
+                points: 2,
+            }],
+        }
+    }
+
+    /// Reads `bytes` back with the csv crate: the header, and each row as (column -> field).
+    fn read_back(bytes: &[u8]) -> (Vec<String>, Vec<Vec<(String, String)>>) {
+        let mut reader = csv::Reader::from_reader(bytes);
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let rows = reader
+            .records()
+            .map(|record| {
+                let record = record.unwrap();
+                assert_eq!(record.len(), header.len());
+                header
+                    .iter()
+                    .cloned()
+                    .zip(record.iter().map(String::from))
+                    .collect()
+            })
+            .collect();
+        (header, rows)
+    }
+
+    fn field<'a>(row: &'a [(String, String)], name: &str) -> &'a str {
+        row.iter()
+            .find(|(column, _)| column == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_else(|| panic!("no column {name}"))
+    }
+
+    fn number(row: &[(String, String)], name: &str) -> f64 {
+        let text = field(row, name);
+        text.parse()
+            .unwrap_or_else(|e| panic!("{name} = {text:?}: {e}"))
+    }
+
+    // summary.csv has today's 22 columns in today's order, and each field is the report's
+    // value (at the CSV's 4 or 6 decimals), with empty fields where a value is missing.
+    #[test]
+    fn summary_csv_reads_back() {
+        let report = hand_made_report();
+        let mut bytes = Vec::new();
+        write_csv(&report, &mut bytes).unwrap();
+        let (header, rows) = read_back(&bytes);
+        assert_eq!(
+            header,
+            [
+                "profile",
+                "engine",
+                "n",
+                "r",
+                "w",
+                "samples",
+                "write_p50_ms",
+                "write_p99_ms",
+                "write_p999_ms",
+                "read_p50_ms",
+                "read_p99_ms",
+                "read_p999_ms",
+                "consistent_at_zero",
+                "t_at_999_ms",
+                "k2",
+                "k3",
+                "write_availability",
+                "read_availability",
+                "hinted_writes",
+                "read_repairs",
+                "anti_entropy_keys",
+                "violations",
+            ]
+        );
+        assert_eq!(rows.len(), report.configs.len());
+        for (row, c) in rows.iter().zip(&report.configs) {
+            assert_eq!(field(row, "profile"), report.profile);
+            assert_eq!(field(row, "engine"), c.engine.name());
+            assert_eq!(number(row, "n"), c.n as f64);
+            assert_eq!(number(row, "r"), c.r as f64);
+            assert_eq!(number(row, "w"), c.w as f64);
+            assert_eq!(number(row, "samples"), c.samples as f64);
+            let close = |name: &str, want: f64, decimals: i32| {
+                let got = number(row, name);
+                assert!(
+                    (got - want).abs() <= 0.5 * 10f64.powi(-decimals) + 1e-12,
+                    "{name}: {got} vs {want}"
+                );
+            };
+            close("write_p50_ms", c.write_latency_ms.p50, 4);
+            close("write_p99_ms", c.write_latency_ms.p99, 4);
+            close("write_p999_ms", c.write_latency_ms.p999, 4);
+            close("read_p50_ms", c.read_latency_ms.p50, 4);
+            close("read_p99_ms", c.read_latency_ms.p99, 4);
+            close("read_p999_ms", c.read_latency_ms.p999, 4);
+            close("consistent_at_zero", c.consistent_at_zero, 6);
+            close("write_availability", c.write_availability, 6);
+            close("read_availability", c.read_availability, 6);
+        }
+        let (wars, protocol) = (&rows[0], &rows[1]);
+        assert_eq!(field(wars, "write_p50_ms"), "1.2346");
+        assert_eq!(field(wars, "t_at_999_ms"), "52.3125");
+        assert_eq!(field(wars, "k2"), "0.700000");
+        assert_eq!(field(wars, "k3"), "0.800000");
+        for name in [
+            "hinted_writes",
+            "read_repairs",
+            "anti_entropy_keys",
+            "violations",
+        ] {
+            assert_eq!(field(wars, name), "", "{name}");
+        }
+        assert_eq!(field(protocol, "t_at_999_ms"), "");
+        assert_eq!(field(protocol, "k2"), "0.987654");
+        assert_eq!(field(protocol, "k3"), "");
+        assert_eq!(field(protocol, "hinted_writes"), "7");
+        assert_eq!(field(protocol, "read_repairs"), "1584");
+        assert_eq!(field(protocol, "anti_entropy_keys"), "88");
+        assert_eq!(field(protocol, "violations"), "2");
+    }
+
+    // curves.csv keeps its 8 columns, one row per curve point, t in its shortest form.
+    #[test]
+    fn curves_csv_reads_back() {
+        let report = hand_made_report();
+        let mut bytes = Vec::new();
+        write_curves_csv(&report, &mut bytes).unwrap();
+        let (header, rows) = read_back(&bytes);
+        assert_eq!(
+            header,
+            [
+                "profile",
+                "engine",
+                "n",
+                "r",
+                "w",
+                "t_ms",
+                "p_consistent",
+                "samples"
+            ]
+        );
+        assert_eq!(rows.len(), 4);
+        let second = &rows[1];
+        assert_eq!(field(second, "profile"), report.profile);
+        assert_eq!(field(second, "engine"), "wars-external");
+        assert_eq!(field(second, "w"), "2");
+        assert_eq!(field(&rows[0], "t_ms"), "0");
+        assert_eq!(field(second, "t_ms"), "1.022");
+        assert_eq!(field(second, "p_consistent"), "0.585920");
+        assert_eq!(field(second, "samples"), "200000");
+        assert_eq!(field(&rows[3], "engine"), "protocol");
+    }
+
+    // The tables keep their look: a row per configuration under a header, numbers right-aligned
+    // under their column names, names left-aligned, no trailing blanks.
+    #[test]
+    fn tables_line_up() {
+        let report = hand_made_report();
+        let text = to_table(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "profile my, \"odd\" profile, seed 3");
+        assert!(lines.iter().all(|l| *l == l.trim_end()), "{text}");
+        let header = lines[1];
+        let rows = &lines[2..4];
+        assert!(rows[0].starts_with("wars-external  ") && rows[1].starts_with("protocol  "));
+        let right_aligned = |header: &str, rows: &[&str], name: &str, values: &[&str]| {
+            let end = header.find(name).unwrap() + name.len();
+            for (row, value) in rows.iter().zip(values) {
+                assert_eq!(
+                    row.get(end - value.len()..end),
+                    Some(*value),
+                    "{name}:\n{text}"
+                );
+                assert!(row[..end - value.len()].ends_with(' '), "{name}:\n{text}");
+            }
+        };
+        right_aligned(header, rows, "samples", &["200000", "3008"]);
+        right_aligned(header, rows, "P(t=0)", &["0.4369", "0.4369"]);
+        right_aligned(header, rows, "t@99.9%", &["52.31", "> grid"]);
+        right_aligned(header, rows, "k<=3", &["0.8000", "-"]);
+        right_aligned(header, rows, "r-avail", &["0.9982", "0.9982"]);
+        let mech = header.find("hinted/read-repairs/AE keys").unwrap();
+        assert_eq!(&rows[1][mech..], "7/1584/88 VIOLATIONS 2");
+        assert_eq!(rows[0].len(), mech - 2);
+        assert_eq!(
+            lines[5],
+            "t-visibility, protocol vs WARS (2 grid points from 0 to 1.02 ms):"
+        );
+        right_aligned(lines[6], &lines[7..8], "max gap vs replica", &["2.22%"]);
+        right_aligned(lines[6], &lines[7..8], "RMSE vs WARS-external", &["6.09%"]);
+        assert_eq!(lines.len(), 8);
+    }
+
+    // A pair that does not fit N is refused by name; no pair at all is nothing to run.
     #[test]
     fn bad_pairs_are_refused() {
         let mut s = spec(EngineChoice::Wars);
@@ -745,5 +1115,7 @@ mod tests {
             run(&s, &Silent),
             Err(QuorumError::BadPair { r: 4, .. })
         ));
+        s.pairs = Some(Vec::new());
+        assert!(matches!(run(&s, &Silent), Err(QuorumError::Empty)));
     }
 }

@@ -24,7 +24,7 @@ use ringstore_experiments::wars::Placement;
 use ringstore_sim::report::{Invocation, summary};
 use ringstore_sim::scenario::{NemesisConfig, Scenario};
 use ringstore_sim::world::World;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -382,6 +382,18 @@ impl quorum::Progress for Bar {
     }
 }
 
+/// Writes summary.csv, curves.csv and report.json into `dir` and returns how many files that
+/// is; an error names the file.
+fn write_reports(report: &quorum::QuorumReport, dir: &Path, json: &str) -> Result<usize, String> {
+    let create =
+        |name: &str| std::fs::File::create(dir.join(name)).map_err(|e| format!("{name}: {e}"));
+    quorum::write_csv(report, create("summary.csv")?).map_err(|e| format!("summary.csv: {e}"))?;
+    quorum::write_curves_csv(report, create("curves.csv")?)
+        .map_err(|e| format!("curves.csv: {e}"))?;
+    std::fs::write(dir.join("report.json"), json).map_err(|e| format!("report.json: {e}"))?;
+    Ok(3)
+}
+
 fn experiment_quorum(args: &QuorumArgs) -> ExitCode {
     let spec = match args.spec() {
         Ok(spec) => spec,
@@ -411,24 +423,25 @@ fn experiment_quorum(args: &QuorumArgs) -> ExitCode {
     };
     match args.format {
         Format::Table => print!("{}", quorum::to_table(&report)),
-        Format::Csv => print!("{}", quorum::to_csv(&report)),
+        Format::Csv => {
+            if let Err(e) = quorum::write_csv(&report, std::io::stdout().lock()) {
+                eprintln!("ringsim: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         Format::Json => println!("{}", json()),
     }
     if let Some(dir) = &args.out {
-        let files = [
-            ("summary.csv", quorum::to_csv(&report)),
-            ("curves.csv", quorum::curves_csv(&report)),
-            ("report.json", json()),
-        ];
-        let written = std::fs::create_dir_all(dir).and_then(|()| {
-            files
-                .iter()
-                .try_for_each(|(name, text)| std::fs::write(dir.join(name), text))
-        });
-        if let Err(e) = written {
-            eprintln!("ringsim: writing {}: {e}", dir.display());
-            return ExitCode::FAILURE;
-        }
+        let written = std::fs::create_dir_all(dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| write_reports(&report, dir, &json()));
+        let files = match written {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("ringsim: writing {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        };
         match plot::write_all(&report, dir) {
             Ok(w) => {
                 for failure in &w.png_failures {
@@ -436,7 +449,7 @@ fn experiment_quorum(args: &QuorumArgs) -> ExitCode {
                 }
                 eprintln!(
                     "ringsim: wrote {} files and {} plot files to {}",
-                    files.len(),
+                    files,
                     w.files.len(),
                     dir.display()
                 );
