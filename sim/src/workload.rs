@@ -226,7 +226,11 @@ pub fn key_name(k: u64) -> Vec<u8> {
 
 /// The key index of key bytes made by [`key_name`].
 pub fn key_index(name: &[u8]) -> Option<u64> {
-    std::str::from_utf8(name).ok()?.strip_prefix("key-")?.parse().ok()
+    std::str::from_utf8(name)
+        .ok()?
+        .strip_prefix("key-")?
+        .parse()
+        .ok()
 }
 
 /// The unique value of write `id`, `len` bytes long (at least 8).

@@ -484,7 +484,11 @@ impl World {
             .nodes
             .iter()
             .filter(|slot| {
-                let store = slot.node.as_ref().map(|n| n.store()).or(slot.crashed_store.as_ref());
+                let store = slot
+                    .node
+                    .as_ref()
+                    .map(|n| n.store())
+                    .or(slot.crashed_store.as_ref());
                 store.is_some_and(|store| store.durably_knows(&key, version))
             })
             .map(|slot| slot.id)
