@@ -1,6 +1,6 @@
 //! The node harness: several [`Node`]s on [`MemoryStore`]s in one process, exchanging messages
-//! through one FIFO queue, under virtual time. The node scenario tests, the golden scripts
-//! (`crates/core/tests/golden/`) and the anti-entropy bytes experiment drive nodes through it.
+//! through one FIFO queue, under virtual time. The node scenario tests and the golden scripts
+//! (`crates/core/tests/golden/`) drive nodes through it.
 //!
 //! # Model
 //! - **Network**: a message sent is queued; [`Cluster::deliver_next`] hands the oldest one to
@@ -18,6 +18,9 @@
 //! skew and drift, a group-commit window in virtual time, and one event queue shared with its
 //! clients and its nemesis. Instant FIFO delivery here is what makes a golden script's
 //! message list short and exact; the simulator's delays are what make its runs find races.
+//! The anti-entropy bytes experiment (`ringstore-experiments`) keeps a loop of its own for the
+//! same reason: it measures exchanges over the simulator's network (latency, a partition) on
+//! stores preloaded with a million keys, with per-node configurations.
 //!
 //! # Invariants
 //! - Every message sent is delivered or dropped exactly once, in send order.

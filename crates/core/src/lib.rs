@@ -19,7 +19,7 @@
 //! - [`native_protocol`]: the native client protocol's frames and their codec.
 //! - [`config`]: every timing and limit of a node.
 //! - [`node`]: the state machine, one file per mechanism.
-//! - [`harness`]: several nodes in one process under virtual time, for tests and experiments.
+//! - [`harness`]: several nodes in one process under virtual time, for tests and scripts.
 
 /// Checks an invariant of the core: `assert!` in debug builds (the tests) and in builds with
 /// the `invariants` feature (the simulator, whose sweeps run optimised), nothing otherwise (the
