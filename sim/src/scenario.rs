@@ -234,8 +234,11 @@ pub enum NemesisKind {
     OneWay,
     /// Two sides joined only through one bridge node.
     Bridge,
-    /// A node crashes and restarts later.
+    /// A node crashes and restarts later, with what it had synced.
     Crash,
+    /// A node crashes, loses its disk, and restarts empty later (refilled by read repair and
+    /// anti-entropy from the other replicas).
+    DiskLoss,
     /// A node's links slow down.
     Slow,
     /// A split that comes and goes.
@@ -254,6 +257,7 @@ impl Default for NemesisConfig {
                 NemesisKind::OneWay,
                 NemesisKind::Bridge,
                 NemesisKind::Crash,
+                NemesisKind::DiskLoss,
                 NemesisKind::Slow,
                 NemesisKind::Flap,
                 NemesisKind::Skew,
@@ -520,6 +524,13 @@ fn draw_nemesis<R: Rng + ?Sized>(
                 },
                 FaultAction::Restart { node },
             ),
+            NemesisKind::DiskLoss => (
+                FaultAction::Crash {
+                    node,
+                    lose_disk: true,
+                },
+                FaultAction::Restart { node },
+            ),
             NemesisKind::Slow => (
                 FaultAction::Slow {
                     node,
@@ -683,5 +694,26 @@ mod tests {
             .filter(|e| matches!(e.action, FaultAction::Restart { .. }))
             .count();
         assert_eq!(crashes, restarts);
+        // Over a few seeds the default nemesis also takes disks away, not only processes.
+        let lost_disks: usize = (1..=20)
+            .map(|seed| {
+                draw(seed)
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e.action,
+                            FaultAction::Crash {
+                                lose_disk: true,
+                                ..
+                            }
+                        )
+                    })
+                    .count()
+            })
+            .sum();
+        assert!(
+            lost_disks > 0,
+            "no disk loss in 20 seeds of the default nemesis"
+        );
     }
 }
