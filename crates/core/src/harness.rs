@@ -44,6 +44,24 @@ pub const REQUEST_WAIT: Duration = Duration::from_secs(10);
 /// its inputs and this).
 pub const HARNESS_SEED: u64 = 7;
 
+/// Short timings for harness runs, so that scenarios take virtual seconds: gossip every
+/// 100 ms, hint replay and handoff every 200 ms, a 500 ms request deadline and 100 ms before a
+/// put goes sloppy, 16 virtual nodes; anti-entropy and tombstone collection hourly (off,
+/// unless a run waits that long or sets its own).
+pub fn fast_config() -> NodeConfig {
+    NodeConfig {
+        gossip_interval: Duration::from_millis(100),
+        hint_replay_interval: Duration::from_millis(200),
+        anti_entropy_interval: Duration::from_secs(3600),
+        handoff_interval: Duration::from_millis(200),
+        tombstone_gc_interval: Duration::from_secs(3600),
+        request_timeout: Duration::from_millis(500),
+        sloppy_after: Duration::from_millis(100),
+        vnodes: 16,
+        ..NodeConfig::default()
+    }
+}
+
 /// A message in the queue.
 #[derive(Clone, Debug)]
 pub struct Envelope {

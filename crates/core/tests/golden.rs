@@ -25,8 +25,7 @@
 
 use goldenscript::Command;
 use ringstore_core::NodeId;
-use ringstore_core::config::NodeConfig;
-use ringstore_core::harness::{Cluster, Fate, Happening};
+use ringstore_core::harness::{Cluster, Fate, Happening, fast_config};
 use ringstore_core::node::ClientId;
 use ringstore_core::protocol::{KeyVersions, PeerMessage};
 use ringstore_core::request::{ClientOp, ClientReply, ClientRequest, ClientResult};
@@ -62,7 +61,7 @@ impl goldenscript::Runner for Runner {
         let out = match command.name.as_str() {
             "cluster" => {
                 let nodes: u64 = parse(args.take_key("nodes").unwrap_or("3"))?;
-                let mut config = harness_config();
+                let mut config = fast_config();
                 if let Some(n) = args.take_key("n") {
                     config.n = parse(n)?;
                 }
@@ -452,22 +451,6 @@ where
 {
     text.parse::<T>()
         .map_err(|e| format!("`{text}`: {e}").into())
-}
-
-/// Short timings, so that a script's `tick`s stay small: gossip every 100 ms, hint replay every
-/// 200 ms, anti-entropy and tombstone collection off unless a script waits an hour.
-fn harness_config() -> NodeConfig {
-    NodeConfig {
-        gossip_interval: Duration::from_millis(100),
-        hint_replay_interval: Duration::from_millis(200),
-        anti_entropy_interval: Duration::from_secs(3600),
-        handoff_interval: Duration::from_millis(200),
-        tombstone_gc_interval: Duration::from_secs(3600),
-        request_timeout: Duration::from_millis(500),
-        sloppy_after: Duration::from_millis(100),
-        vnodes: 16,
-        ..NodeConfig::default()
-    }
 }
 
 macro_rules! golden {

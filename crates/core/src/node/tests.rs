@@ -24,17 +24,7 @@ fn anti_entropy_only_config() -> NodeConfig {
 }
 
 fn test_config() -> NodeConfig {
-    NodeConfig {
-        gossip_interval: Duration::from_millis(100),
-        hint_replay_interval: Duration::from_millis(200),
-        anti_entropy_interval: Duration::from_secs(3600),
-        handoff_interval: Duration::from_millis(200),
-        tombstone_gc_interval: Duration::from_secs(3600),
-        request_timeout: Duration::from_millis(500),
-        sloppy_after: Duration::from_millis(100),
-        vnodes: 16,
-        ..NodeConfig::default()
-    }
+    crate::harness::fast_config()
 }
 
 fn written(result: ClientResult) -> CausalContext {
