@@ -27,11 +27,9 @@ fn test_config() -> NodeConfig {
     crate::harness::fast_config()
 }
 
+/// The context of a write that must have succeeded.
 fn written(result: ClientResult) -> CausalContext {
-    match result {
-        Ok(ClientReply::Written { context, .. }) => context,
-        other => panic!("write failed: {other:?}"),
-    }
+    crate::harness::written(&result).unwrap_or_else(|e| panic!("write failed: {e}"))
 }
 
 /// A get through node `at` that must succeed.
