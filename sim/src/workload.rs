@@ -67,6 +67,9 @@ pub struct WorkloadConfig {
     pub w: Option<u8>,
     /// The visibility probe mode (replaces the mix): see [`ProbeConfig`].
     pub probe: Option<ProbeConfig>,
+    /// Keep per-operation samples (latencies, t-visibility) for the experiments. Off by
+    /// default: their memory grows with the run.
+    pub samples: bool,
 }
 
 /// The visibility probe, for the quorum experiments (PBS t-visibility): client `c` is the only
@@ -108,6 +111,7 @@ impl Default for WorkloadConfig {
             r: None,
             w: None,
             probe: None,
+            samples: false,
         }
     }
 }

@@ -240,6 +240,7 @@ pub fn scenario_for(
             read_delays_ms: run.delays_ms.clone(),
             cycles_per_client: cycles,
         }),
+        samples: true,
         ..s.workload
     };
     if options.scenario.is_none() {
@@ -259,7 +260,8 @@ pub fn run_config(
 ) -> Result<ProtocolOutcome, ProtocolError> {
     let scenario = scenario_for(profile, run, options)?;
     let result = World::new(scenario, run.seed).run();
-    let staleness = result.oracle.staleness();
+    let empty = ringstore_sim::oracle::Samples::default();
+    let samples = result.oracle.samples().unwrap_or(&empty);
     let delays_us: Vec<u64> = run
         .delays_ms
         .iter()
@@ -282,27 +284,25 @@ pub fn run_config(
             ..DelayCount::default()
         })
         .collect();
-    for &(since_us, fresh) in &staleness.visibility {
+    for &(since_us, fresh) in &samples.visibility {
         if let Some(slot) = by_delay.get_mut(nearest(since_us)) {
             slot.total += 1;
             slot.fresh += u64::from(fresh);
         }
     }
-    let versions_behind_at_first_delay = staleness
+    let versions_behind_at_first_delay = samples
         .k_samples
         .iter()
         .filter(|(since_us, _)| nearest(*since_us) == 0)
         .map(|&(_, behind)| behind)
         .collect();
     let mut write_latency = LogHistogram::new();
-    for w in result.oracle.writes.values() {
-        if let Some(acked) = w.acked_us {
-            write_latency.record(acked.saturating_sub(w.issued_us) as f64 / 1000.0);
-        }
+    for &us in &samples.write_latency_us {
+        write_latency.record(us as f64 / 1000.0);
     }
     let mut read_latency = LogHistogram::new();
-    for r in &result.oracle.reads {
-        read_latency.record(r.completed_us.saturating_sub(r.issued_us) as f64 / 1000.0);
+    for &us in &samples.read_latency_us {
+        read_latency.record(us as f64 / 1000.0);
     }
     let c = &result.counters;
     let count = |map: &std::collections::BTreeMap<&'static str, u64>, k: &str| {

@@ -13,8 +13,9 @@ pub(super) enum ClientState {
         then: OpKind,
         issued: u64,
     },
-    /// Writing write `id`.
+    /// Writing write `id` of `key`.
     Writing {
+        key: u64,
         id: u64,
     },
 }
@@ -134,11 +135,11 @@ impl World {
             ),
             ClientWrite::Overwrite => (
                 ClientRequest::overwrite(key_name(key), value()),
-                Supersedes::CoordinatorCopy(None),
+                Supersedes::CoordinatorCopy,
             ),
         };
         request.w = workload.w;
-        self.clients[client].state = ClientState::Writing { id };
+        self.clients[client].state = ClientState::Writing { key, id };
         let via = self.send_request(client, request);
         self.oracle.issue_write(WriteRecord {
             id,
@@ -146,8 +147,6 @@ impl World {
             delete,
             supersedes,
             issued_us: self.now,
-            acked_us: None,
-            dot: None,
             via,
         });
     }
@@ -195,6 +194,7 @@ impl World {
                     completed_us: self.now,
                     seen: seen.clone(),
                     tombstones: read.has_tombstones,
+                    context: read.context.clone(),
                 });
                 match then {
                     OpKind::ReadModifyWrite => {
@@ -214,17 +214,15 @@ impl World {
                     _ => self.client_done(client),
                 }
             }
-            (ClientState::Writing { id }, Ok(ClientReply::Written { version, context })) => {
-                let kind = match self.oracle.writes.get(&id) {
+            (ClientState::Writing { key, id }, Ok(ClientReply::Written { version, context })) => {
+                let kind = match self.oracle.pending_write(key, id) {
                     Some(w) if w.delete => "delete",
-                    Some(w) if matches!(w.supersedes, Supersedes::CoordinatorCopy(_)) => {
-                        "overwrite"
-                    }
+                    Some(w) if w.supersedes == Supersedes::CoordinatorCopy => "overwrite",
                     _ => "put",
                 };
                 *self.counters.ok.entry(kind).or_default() += 1;
                 self.oracle
-                    .ack_write(id, self.now, version, context.clone());
+                    .ack_write(key, id, self.now, version, context.clone());
                 if self.scenario.workload.probe.is_some() {
                     self.probe_acked(client, id, context);
                 } else {
@@ -232,11 +230,17 @@ impl World {
                 }
             }
             (state, Err(e)) => {
+                if let ClientState::Writing { key, id } = state {
+                    self.oracle.fail_write(key, id, self.now);
+                }
                 *self.counters.failed.entry(failure_kind(&e)).or_default() += 1;
                 *self.counters.failed_ops.entry(op_name(&state)).or_default() += 1;
                 self.client_done(client);
             }
-            (_, Ok(_)) => {
+            (state, Ok(_)) => {
+                if let ClientState::Writing { key, id } = state {
+                    self.oracle.fail_write(key, id, self.now);
+                }
                 *self
                     .counters
                     .failed

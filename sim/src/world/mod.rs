@@ -82,8 +82,8 @@ enum Event {
     ProbeRead { client: usize },
     /// A client gives up on its pending operation.
     ClientTimeout { client: usize, op: u64 },
-    /// A scheduled fault.
-    Fault(FaultAction),
+    /// A scheduled fault (boxed: the queue moves events around, and faults are large).
+    Fault(Box<FaultAction>),
     /// The workload ends; faults are healed and crashed nodes restart.
     EndOfWorkload,
     /// Check whether the replicas have converged.
@@ -181,6 +181,9 @@ pub struct World {
     convergence_us: Option<u64>,
 }
 
+// The queue moves events on every push and pop: keep them small.
+const _: () = assert!(std::mem::size_of::<Scheduled>() <= 56);
+
 const KIND_DELIVER: u8 = 1;
 
 const KIND_TIMER: u8 = 2;
@@ -212,7 +215,11 @@ impl World {
             in_flight: BTreeMap::new(),
             acks_owed: BTreeMap::new(),
             live_violations: Vec::new(),
-            oracle: Oracle::default(),
+            oracle: if scenario.workload.samples {
+                Oracle::with_samples()
+            } else {
+                Oracle::default()
+            },
             counters: RunCounters::default(),
             trace: Xxh3::new(),
             workload_running: true,
@@ -253,7 +260,7 @@ impl World {
             world.start_node(index);
         }
         for FaultEvent { at, action } in timeline {
-            world.schedule(micros(at), Event::Fault(action));
+            world.schedule(micros(at), Event::Fault(Box::new(action)));
         }
         for client in 0..world.scenario.workload.clients {
             world.clients.push(Client {
@@ -433,6 +440,9 @@ impl World {
                     if let Some(id) = self.clients[client].request.take() {
                         self.in_flight.remove(&id);
                     }
+                    if let ClientState::Writing { key, id } = self.clients[client].state {
+                        self.oracle.fail_write(key, id, self.now);
+                    }
                     *self.counters.failed.entry("no answer".into()).or_default() += 1;
                     *self
                         .counters
@@ -444,7 +454,7 @@ impl World {
             }
             Event::Fault(action) => {
                 self.trace(KIND_FAULT, 0, 0);
-                self.apply_fault(action);
+                self.apply_fault(*action);
             }
             Event::EndOfWorkload => {
                 if !self.workload_running {
@@ -574,7 +584,7 @@ impl World {
         }
         let replicas = self.replica_sets();
         let mut violations = std::mem::take(&mut self.live_violations);
-        violations.extend(self.oracle.check(&replicas));
+        violations.extend(self.oracle.check(&replicas, self.now));
         let mut node_stats = ringstore_core::node::NodeStats::default();
         for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
             node_stats.accumulate(n.stats());
