@@ -411,6 +411,8 @@ pub struct Oracle {
     next_id: u64,
     staleness: Staleness,
     samples: Option<Samples>,
+    /// Key histories as they were when a violation concerning the key was found.
+    pinned: BTreeMap<u64, Vec<String>>,
 }
 
 fn covers(context: &CausalContext, dot: Dot) -> bool {
@@ -728,8 +730,30 @@ impl Oracle {
         self.samples.as_ref()
     }
 
-    /// The recent history of one key, for a violation report.
+    /// Keeps the history of `key` as it is now (a violation concerning it was found while
+    /// running, and the bounded history would forget what led to it).
+    pub fn pin_history(&mut self, key: u64) {
+        if !self.pinned.contains_key(&key) {
+            let lines = self.recent_history(key);
+            self.pinned.insert(key, lines);
+        }
+    }
+
+    /// The history of one key for a violation report: as pinned when a violation was found
+    /// while running, then as it ends.
     pub fn key_history(&self, key: u64) -> Vec<String> {
+        match self.pinned.get(&key) {
+            Some(pinned) => {
+                let mut lines = pinned.clone();
+                lines.push("  (then, at the end of the run)".to_string());
+                lines.extend(self.recent_history(key));
+                lines
+            }
+            None => self.recent_history(key),
+        }
+    }
+
+    fn recent_history(&self, key: u64) -> Vec<String> {
         let Some(ks) = self.keys.get(&key) else {
             return Vec::new();
         };

@@ -51,11 +51,12 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
     let staleness = result.oracle.staleness();
     let _ = writeln!(
         out,
-        "staleness: {} of {} reads saw the latest acknowledged write ({:.2}%); k-staleness {:?}",
+        "staleness: {} of {} reads saw the latest acknowledged write ({:.2}%); k-staleness {:?}; {} reads held to their quorum's promise",
         staleness.consistent,
         staleness.reads,
         staleness.consistent_fraction() * 100.0,
-        staleness.versions_behind
+        staleness.versions_behind,
+        c.quorum_reads_judged
     );
     match result.convergence_us {
         Some(us) => {

@@ -129,3 +129,21 @@ fn sweep_catches_tombstones_purged_at_once() {
     println!("failing seeds {failing:?} of {SEEDS:?}");
     assert!(!failing.is_empty());
 }
+
+// Dynamo §4.5: a get that answers from one replica instead of merging its R answers misses
+// writes the quorum promised to show; the quorum-read checker names it.
+#[test]
+fn quorum_read_checker_catches_a_get_that_does_not_merge() {
+    let s = scenario(Sabotage {
+        read_first_answer: true,
+        ..Sabotage::default()
+    });
+    let kinds: Vec<(u64, Vec<&'static str>)> = SEEDS
+        .map(|seed| {
+            let result = World::new(s.clone(), seed).run();
+            (seed, result.violations.iter().map(|v| v.kind()).collect())
+        })
+        .collect();
+    println!("violations by seed of {SEEDS:?}: {kinds:?}");
+    assert!(kinds.iter().any(|(_, k)| k.contains(&"stale-quorum-read")));
+}

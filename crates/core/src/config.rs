@@ -129,6 +129,8 @@ pub struct Sabotage {
     /// A key whose live versions are all tombstones is removed at once, with no grace period
     /// and no check that the other replicas have the tombstone.
     pub purge_tombstones_at_once: bool,
+    /// A get answers with its first response instead of merging the R it waited for.
+    pub read_first_answer: bool,
 }
 
 impl NodeConfig {
@@ -154,6 +156,7 @@ impl Sabotage {
             || self.no_anti_entropy
             || self.single_sibling_merge
             || self.purge_tombstones_at_once
+            || self.read_first_answer
     }
 }
 

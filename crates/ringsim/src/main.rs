@@ -509,7 +509,7 @@ struct Shape {
     #[arg(long)]
     nemesis: bool,
     /// Break a mechanism on purpose (test the checkers): no-hint-replay, no-repair
-    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones.
+    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones, read-first-answer.
     #[arg(long)]
     sabotage: Vec<String>,
 }
@@ -600,9 +600,10 @@ fn parse_sabotage(names: &[String]) -> Result<Sabotage, String> {
             }
             "single-sibling" => s.single_sibling_merge = true,
             "purge-tombstones" => s.purge_tombstones_at_once = true,
+            "read-first-answer" => s.read_first_answer = true,
             other => {
                 return Err(format!(
-                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling or purge-tombstones"
+                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones or read-first-answer"
                 ));
             }
         }

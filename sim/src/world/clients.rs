@@ -2,7 +2,6 @@
 //! operation in the oracle, and the staleness probe's write-then-read pairs.
 
 use super::*;
-use ringstore_core::request::ClientOp;
 
 /// What a client is doing.
 pub(super) enum ClientState {
@@ -186,6 +185,7 @@ impl World {
         let state = std::mem::replace(&mut self.clients[client].state, ClientState::Idle);
         match (state, result) {
             (ClientState::Reading { key, then, issued }, Ok(ClientReply::Read(read))) => {
+                self.check_read(id, &read.context);
                 *self.counters.ok.entry("get").or_default() += 1;
                 let seen: Vec<u64> = read.values.iter().filter_map(|v| write_id_of(v)).collect();
                 self.oracle.complete_read(ReadRecord {
@@ -230,6 +230,7 @@ impl World {
                 }
             }
             (state, Err(e)) => {
+                self.forget_read(id);
                 if let ClientState::Writing { key, id } = state {
                     self.oracle.fail_write(key, id, self.now);
                 }

@@ -23,6 +23,7 @@
 mod clients;
 mod faults;
 mod nodes;
+mod quorum_reads;
 
 use crate::network::{MessageClass, Network, copies_for};
 use crate::oracle::{Oracle, ReadRecord, Supersedes, Violation, WriteRecord};
@@ -34,7 +35,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output, OutputGate, SyncTicket};
 use ringstore_core::protocol::PeerMessage;
-use ringstore_core::request::{ClientReply, ClientRequest, ClientResult, RequestError};
+use ringstore_core::request::{ClientOp, ClientReply, ClientRequest, ClientResult, RequestError};
 use ringstore_core::store::{MemoryStore, Store, SyncPolicy};
 use ringstore_core::version::{CausalContext, Dot, VersionSet};
 use ringstore_core::{NodeId, Time};
@@ -132,6 +133,8 @@ pub struct RunCounters {
     pub failed: BTreeMap<String, u64>,
     /// Client operations that failed or got no answer, by operation ("get", "put").
     pub failed_ops: BTreeMap<&'static str, u64>,
+    /// Reads the quorum-read checker judged (it had an acknowledged write to hold them to).
+    pub quorum_reads_judged: u64,
 }
 
 /// The outcome of one run.
@@ -171,7 +174,9 @@ pub struct World {
     in_flight: BTreeMap<ClientId, usize>,
     /// Writes in flight: their key and W, for the durability check at acknowledgement.
     acks_owed: BTreeMap<ClientId, (Vec<u8>, u8)>,
-    /// Violations found while running (durability at acknowledgement).
+    /// Gets in flight that must reflect some acknowledged write (the quorum-read checker).
+    reads_watched: BTreeMap<ClientId, quorum_reads::ReadWatch>,
+    /// Violations found while running (durability at acknowledgement, quorum reads).
     live_violations: Vec<Violation>,
     oracle: Oracle,
     counters: RunCounters,
@@ -214,6 +219,7 @@ impl World {
             next_write_id: 1,
             in_flight: BTreeMap::new(),
             acks_owed: BTreeMap::new(),
+            reads_watched: BTreeMap::new(),
             live_violations: Vec::new(),
             oracle: if scenario.workload.samples {
                 Oracle::with_samples()
@@ -416,6 +422,7 @@ impl World {
                     return;
                 }
                 let now = self.nodes[index].clock(self.now);
+                let get = matches!(request.op, ClientOp::Get { .. }).then(|| (*request).clone());
                 if let Some(n) = self.nodes[index].node.as_mut() {
                     n.step(
                         now,
@@ -424,6 +431,9 @@ impl World {
                             request: *request,
                         },
                     );
+                    if let Some(get) = get {
+                        self.watch_read(index, id, &get);
+                    }
                     self.after_step(index);
                 }
             }
@@ -439,6 +449,7 @@ impl World {
                 {
                     if let Some(id) = self.clients[client].request.take() {
                         self.in_flight.remove(&id);
+                        self.forget_read(id);
                     }
                     if let ClientState::Writing { key, id } = self.clients[client].state {
                         self.oracle.fail_write(key, id, self.now);
@@ -504,7 +515,7 @@ impl World {
             .map(|slot| slot.id)
             .collect();
         if holders.len() < usize::from(w) {
-            self.live_violations.push(Violation::AckedBeforeDurable {
+            self.found(Violation::AckedBeforeDurable {
                 key: key_index(&key).unwrap_or(u64::MAX),
                 at_us: self.now,
                 by,
@@ -512,6 +523,12 @@ impl World {
                 holders,
             });
         }
+    }
+
+    /// A violation found while running: kept, with its key's history as it is now.
+    fn found(&mut self, violation: Violation) {
+        self.oracle.pin_history(violation.key());
+        self.live_violations.push(violation);
     }
 
     fn replica_sets(&self) -> BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>> {

@@ -229,7 +229,12 @@ impl<S: Store> Node<S> {
             let reachable = get.targets.len() + get.spares.len() - get.failures.len();
             if responses >= usize::from(get.r) {
                 get.replied = true;
-                answer = Some(Ok(ClientReply::Read(read_result(&get.merged()))));
+                let merged = if self.config.sabotaged(|s| s.read_first_answer) {
+                    get.responses[0].1.clone().unwrap_or_default()
+                } else {
+                    get.merged()
+                };
+                answer = Some(Ok(ClientReply::Read(read_result(&merged))));
             } else if reachable < usize::from(get.r) {
                 get.replied = true;
                 answer = Some(Err(get.quorum_error()));
