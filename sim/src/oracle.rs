@@ -415,10 +415,6 @@ pub struct Oracle {
     pinned: BTreeMap<u64, Vec<String>>,
 }
 
-fn covers(context: &CausalContext, dot: Dot) -> bool {
-    context.counter(dot.actor) >= dot.counter
-}
-
 impl Oracle {
     /// An oracle that keeps per-operation samples.
     pub fn with_samples() -> Self {
@@ -469,7 +465,7 @@ impl Oracle {
                 let covered: Vec<u64> = ks
                     .frontier
                     .iter()
-                    .filter(|(_, a)| covers(&context, a.dot))
+                    .filter(|(_, a)| context.knows(a.dot))
                     .map(|(&old, _)| old)
                     .collect();
                 for old in covered {
@@ -489,7 +485,7 @@ impl Oracle {
         });
         // An overwrite's own context covers its own dot; it supersedes only others.
         let own_overwrite = matches!(w.supersedes, Supersedes::CoordinatorCopy);
-        let covered = !own_overwrite && covers(&ks.overwrite_cover, dot);
+        let covered = !own_overwrite && ks.overwrite_cover.knows(dot);
         if covered {
             self.superseded.insert(id);
         }
@@ -585,9 +581,7 @@ impl Oracle {
             None
         };
         let newest = seen_at.into_iter().chain(delete_at).max();
-        let fresh = covers(&record.context, latest.dot)
-            || (latest.delete && shows_delete && delete_at == Some(latest.at_us))
-            || newest.is_some_and(|at| at >= latest.at_us);
+        let fresh = record.context.knows(latest.dot) || newest.is_some_and(|at| at >= latest.at_us);
         let behind = if fresh {
             self.staleness.consistent += 1;
             0
@@ -682,7 +676,7 @@ impl Oracle {
                 for (&id, acked) in &ks.frontier {
                     let present = if acked.delete {
                         set.as_ref().is_some_and(|s| s.knows(acked.dot))
-                            || covers(&ks.collected, acked.dot)
+                            || ks.collected.knows(acked.dot)
                     } else {
                         live.contains_key(&id)
                     };
@@ -835,14 +829,18 @@ mod tests {
         }
     }
 
+    /// Issues write `id` and acknowledges it at `at_us` as `dot`.
+    fn acked(oracle: &mut Oracle, id: u64, supersedes: Supersedes, at_us: u64, dot: Dot) {
+        oracle.issue_write(write(id, supersedes));
+        oracle.ack_write(0, id, at_us, dot, CausalContext::empty());
+    }
+
     #[test]
     fn an_acknowledged_read_modify_write_takes_what_it_read_off_the_frontier() {
         let mut oracle = Oracle::default();
-        oracle.issue_write(write(1, Supersedes::Read(vec![])));
-        oracle.ack_write(0, 1, 10, dot(1, 1), CausalContext::empty());
+        acked(&mut oracle, 1, Supersedes::Read(vec![]), 10, dot(1, 1));
         assert_eq!(oracle.frontier(0), vec![(1, dot(1, 1))]);
-        oracle.issue_write(write(2, Supersedes::Read(vec![1])));
-        oracle.ack_write(0, 2, 20, dot(1, 2), CausalContext::empty());
+        acked(&mut oracle, 2, Supersedes::Read(vec![1]), 20, dot(1, 2));
         assert_eq!(oracle.frontier(0), vec![(2, dot(1, 2))]);
         assert!(oracle.superseded.contains(1));
     }
@@ -850,15 +848,13 @@ mod tests {
     #[test]
     fn a_failed_overwrite_excuses_every_write_of_its_key_issued_before_it_failed() {
         let mut oracle = Oracle::default();
-        oracle.issue_write(write(1, Supersedes::Read(vec![])));
-        oracle.ack_write(0, 1, 10, dot(1, 1), CausalContext::empty());
+        acked(&mut oracle, 1, Supersedes::Read(vec![]), 10, dot(1, 1));
         oracle.issue_write(write(2, Supersedes::Read(vec![])));
         oracle.issue_write(write(3, Supersedes::CoordinatorCopy));
         oracle.fail_write(0, 3, 30);
         oracle.ack_write(0, 2, 40, dot(2, 1), CausalContext::empty());
         assert!(oracle.frontier(0).is_empty());
-        oracle.issue_write(write(4, Supersedes::Read(vec![])));
-        oracle.ack_write(0, 4, 50, dot(2, 2), CausalContext::empty());
+        acked(&mut oracle, 4, Supersedes::Read(vec![]), 50, dot(2, 2));
         assert_eq!(oracle.frontier(0), vec![(4, dot(2, 2))]);
     }
 
@@ -877,10 +873,8 @@ mod tests {
     #[test]
     fn a_read_whose_context_covers_the_latest_write_is_fresh_and_one_that_misses_it_is_not() {
         let mut oracle = Oracle::default();
-        oracle.issue_write(write(1, Supersedes::Read(vec![])));
-        oracle.ack_write(0, 1, 10, dot(1, 1), CausalContext::empty());
-        oracle.issue_write(write(2, Supersedes::Read(vec![1])));
-        oracle.ack_write(0, 2, 20, dot(1, 2), CausalContext::empty());
+        acked(&mut oracle, 1, Supersedes::Read(vec![]), 10, dot(1, 1));
+        acked(&mut oracle, 2, Supersedes::Read(vec![1]), 20, dot(1, 2));
         let read = |seen: Vec<u64>, counter: u64| ReadRecord {
             key: 0,
             issued_us: 25,
@@ -899,12 +893,9 @@ mod tests {
     #[test]
     fn the_final_check_finds_a_lost_write_a_resurrection_and_a_foreign_version() {
         let mut oracle = Oracle::default();
-        oracle.issue_write(write(1, Supersedes::Read(vec![])));
-        oracle.ack_write(0, 1, 10, dot(1, 1), CausalContext::empty());
-        oracle.issue_write(write(2, Supersedes::Read(vec![1])));
-        oracle.ack_write(0, 2, 20, dot(1, 2), CausalContext::empty());
-        oracle.issue_write(write(3, Supersedes::Read(vec![])));
-        oracle.ack_write(0, 3, 30, dot(2, 1), CausalContext::empty());
+        acked(&mut oracle, 1, Supersedes::Read(vec![]), 10, dot(1, 1));
+        acked(&mut oracle, 2, Supersedes::Read(vec![1]), 20, dot(1, 2));
+        acked(&mut oracle, 3, Supersedes::Read(vec![]), 30, dot(2, 1));
         // The replica holds write 1 (superseded), write 3 under a wrong dot, and not write 2.
         let mut set = VersionSet::new();
         set.update(

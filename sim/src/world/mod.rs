@@ -422,7 +422,10 @@ impl World {
                     return;
                 }
                 let now = self.nodes[index].clock(self.now);
-                let get = matches!(request.op, ClientOp::Get { .. }).then(|| (*request).clone());
+                let get = match &request.op {
+                    ClientOp::Get { key } => Some((key.clone(), request.r)),
+                    _ => None,
+                };
                 if let Some(n) = self.nodes[index].node.as_mut() {
                     n.step(
                         now,
@@ -431,8 +434,8 @@ impl World {
                             request: *request,
                         },
                     );
-                    if let Some(get) = get {
-                        self.watch_read(index, id, &get);
+                    if let Some((key, r)) = get {
+                        self.watch_read(index, id, &key, r);
                     }
                     self.after_step(index);
                 }

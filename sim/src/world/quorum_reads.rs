@@ -40,17 +40,14 @@ impl World {
             .is_some_and(|set| set.knows(dot))
     }
 
-    /// Node `index` has just taken the get `request` with client handle `id` (and asked its
-    /// targets in that step): note what the get must reflect.
-    pub(super) fn watch_read(&mut self, index: usize, id: ClientId, request: &ClientRequest) {
-        let ClientOp::Get { key } = &request.op else {
-            return;
-        };
+    /// Node `index` has just taken a get of `key` with read quorum `r` and client handle `id`
+    /// (and asked its targets in that step): note what the get must reflect.
+    pub(super) fn watch_read(&mut self, index: usize, id: ClientId, key: &[u8], r: Option<u8>) {
         let Some(key_index) = key_index(key) else {
             return;
         };
         let n = self.scenario.node.n;
-        let r = request.r.unwrap_or(self.scenario.node.r);
+        let r = r.unwrap_or(self.scenario.node.r);
         let Some(coordinator) = self.nodes[index].node.as_ref() else {
             return;
         };
@@ -118,7 +115,7 @@ impl World {
                 })
                 .map(|&(h, _)| h)
                 .collect();
-            if held_throughout.len() >= needed && context.counter(p.dot.actor) < p.dot.counter {
+            if held_throughout.len() >= needed && !context.knows(p.dot) {
                 self.found(Violation::StaleQuorumRead {
                     key: watch.key,
                     write: p.write,

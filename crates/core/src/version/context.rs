@@ -90,6 +90,13 @@ impl CausalContext {
         &self.entries
     }
 
+    /// Whether the event `dot` is in this history (as [`VersionSet::knows`] for a set).
+    ///
+    /// [`VersionSet::knows`]: super::VersionSet::knows
+    pub fn knows(&self, dot: super::Dot) -> bool {
+        self.counter(dot.actor) >= dot.counter
+    }
+
     /// How many events of `actor` this context has seen (0 when none).
     pub fn counter(&self, actor: ActorId) -> u64 {
         match self.entries.binary_search_by_key(&actor, |e| e.0) {
