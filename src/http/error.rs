@@ -99,7 +99,11 @@ impl ApiError {
             ApiError::Request(error) => match error {
                 RequestError::InvalidQuorum { .. }
                 | RequestError::EmptyKey
+                | RequestError::ReservedKey
+                | RequestError::InvalidItem { .. }
+                | RequestError::InvalidUpdate { .. }
                 | RequestError::KeyTooLarge { .. } => StatusCode::BAD_REQUEST,
+                RequestError::ConditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
                 RequestError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 RequestError::TooManySiblings { .. } => StatusCode::CONFLICT,
                 RequestError::Quorum { .. }

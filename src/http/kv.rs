@@ -83,7 +83,7 @@ pub async fn get(
         request.timeout_ms = query.timeout_ms;
         match call(&state, request).await? {
             ClientReply::Read(read) => Ok(read_response(read)),
-            ClientReply::Written { .. } => Err(ApiError::MismatchedReply),
+            _ => Err(ApiError::MismatchedReply),
         }
     }
     .await;
@@ -236,7 +236,7 @@ fn written(reply: ClientReply) -> Result<(Response, &'static str), ApiError> {
             (StatusCode::NO_CONTENT, [context_header(&context)]).into_response(),
             "ok",
         )),
-        ClientReply::Read(_) => Err(ApiError::MismatchedReply),
+        _ => Err(ApiError::MismatchedReply),
     }
 }
 

@@ -42,7 +42,7 @@ use ringstore_core::native_protocol::{
     BadFrame, ClientResponse, RequestId, decode_request, encode_response, next_frame,
 };
 use ringstore_core::protocol::ProtocolError;
-use ringstore_core::request::{ClientOp, ClientReply, ClientRequest};
+use ringstore_core::request::{ClientOp, ClientReply, ClientRequest, ItemAction};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -178,11 +178,17 @@ async fn answer(
             },
         ),
         Ok(request) => {
-            let kind = match request.op {
+            let kind = match &request.op {
                 ClientOp::Get { .. } => "get",
                 ClientOp::Put { .. } => "put",
                 ClientOp::Overwrite { .. } => "overwrite",
                 ClientOp::Delete { .. } => "delete",
+                ClientOp::Item(item) => match item.action {
+                    ItemAction::Get { .. } => "get_item",
+                    ItemAction::Put { .. } => "put_item",
+                    ItemAction::Update { .. } => "update_item",
+                    ItemAction::Delete { .. } => "delete_item",
+                },
             };
             let response = match door.request(request).await {
                 Ok(result) => ClientResponse::Done(result),

@@ -101,7 +101,7 @@ impl<T: KvTarget> Executor<T> {
         let latency = sent.elapsed();
         let result = match answer {
             Ok(ClientReply::Read(read)) => Ok((read.context, !read.values.is_empty())),
-            Ok(ClientReply::Written { .. }) => Err(CallError::MismatchedReply),
+            Ok(_) => Err(CallError::MismatchedReply),
             Err(error) => Err(error),
         };
         match &result {
@@ -143,7 +143,7 @@ impl<T: KvTarget> Executor<T> {
         let latency = sent.elapsed();
         let result = match answer {
             Ok(ClientReply::Written { .. }) => Ok(()),
-            Ok(ClientReply::Read(_)) => Err(CallError::MismatchedReply),
+            Ok(_) => Err(CallError::MismatchedReply),
             Err(error) => Err(error),
         };
         recorder.record_request(

@@ -384,7 +384,7 @@ impl<T: KvTarget> Stream<T> {
                 result.writes.record_ok(sent.elapsed());
                 *context = written;
             }
-            Ok(ClientReply::Read(_)) => {
+            Ok(_) => {
                 return Err(fail(&mut result.writes, CallError::MismatchedReply));
             }
             Err(error) => return Err(fail(&mut result.writes, error)),
@@ -399,7 +399,7 @@ impl<T: KvTarget> Stream<T> {
                 result.reads.record_ok(sent.elapsed());
                 read
             }
-            Ok(ClientReply::Written { .. }) => {
+            Ok(_) => {
                 return Err(fail(&mut result.reads, CallError::MismatchedReply));
             }
             Err(error) => return Err(fail(&mut result.reads, error)),

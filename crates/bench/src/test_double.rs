@@ -147,6 +147,8 @@ impl MemoryTarget {
                     has_tombstones: false,
                 }))
             }
+            // The double models the key-value API only.
+            ClientOp::Item(_) => Err(CallError::MismatchedReply),
             ClientOp::Put { .. } | ClientOp::Overwrite { .. } | ClientOp::Delete { .. } => {
                 // An overwrite supersedes everything the double holds (its one "replica").
                 let (key, value, seen_up_to) = match &request.op {
@@ -157,7 +159,9 @@ impl MemoryTarget {
                     } => (key, Some(value), Some(context.counter(ACTOR))),
                     ClientOp::Overwrite { key, value } => (key, Some(value), None),
                     ClientOp::Delete { key, context } => (key, None, Some(context.counter(ACTOR))),
-                    ClientOp::Get { .. } => return Err(CallError::MismatchedReply),
+                    ClientOp::Get { .. } | ClientOp::Item(_) => {
+                        return Err(CallError::MismatchedReply);
+                    }
                 };
                 let state = keys.entry(key.clone()).or_default();
                 let seen_up_to = seen_up_to.unwrap_or(state.counter);

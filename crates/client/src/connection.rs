@@ -213,7 +213,7 @@ impl NativeClient {
         request.r = r;
         match self.request(node, request).await? {
             ClientReply::Read(read) => Ok(read),
-            ClientReply::Written { .. } => Err(CallError::MismatchedReply),
+            _ => Err(CallError::MismatchedReply),
         }
     }
 
@@ -692,7 +692,7 @@ fn cut_answers(inbox: &[u8], answers: &mut Vec<(RequestId, Answer)>) -> Result<u
 fn written(reply: ClientReply) -> Result<(CausalContext, Dot), CallError> {
     match reply {
         ClientReply::Written { context, version } => Ok((context, version)),
-        ClientReply::Read(_) => Err(CallError::MismatchedReply),
+        _ => Err(CallError::MismatchedReply),
     }
 }
 

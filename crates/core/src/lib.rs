@@ -10,6 +10,7 @@
 //! simulator turns on in optimised builds with the `invariants` feature).
 //!
 //! - [`ring`]: tokens, the consistent-hashing ring with virtual nodes, preference lists.
+//! - [`item`]: DynamoDB's data model: attribute values, items, keys, write stamps, the merge.
 //! - [`version`]: dotted version vector sets (siblings, causal contexts, tombstones).
 //! - [`merkle`]: incrementally updated Merkle trees for anti-entropy.
 //! - [`membership`]: the gossiped member table and the phi accrual failure detector.
@@ -34,6 +35,7 @@ macro_rules! invariant {
 
 pub mod config;
 pub mod harness;
+pub mod item;
 pub mod membership;
 pub mod merkle;
 pub mod native_protocol;

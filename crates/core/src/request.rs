@@ -8,8 +8,10 @@
 //!   failure how many replicas answered of how many needed, and which were tried.
 
 use crate::NodeId;
+use crate::item::{Condition, Item, ItemError, ItemKey, ItemUpdate, KeySchema, UpdateError};
 use crate::version::{CausalContext, Dot};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// One client operation on one key. New variants go at the end: the variant's index is its
 /// wire tag in both protocols.
@@ -47,17 +49,78 @@ pub enum ClientOp {
         /// The new value.
         value: Vec<u8>,
     },
+    /// An item operation of a table (`docs/items.md`); boxed, as it is much larger than the
+    /// key-value operations.
+    Item(Box<ItemRequest>),
 }
 
 impl ClientOp {
-    /// The key the operation is about.
-    pub fn key(&self) -> &[u8] {
+    /// The storage key the operation is about (an item's is its encoded [`ItemKey`]).
+    pub fn key(&self) -> Cow<'_, [u8]> {
         match self {
             ClientOp::Get { key }
             | ClientOp::Put { key, .. }
             | ClientOp::Overwrite { key, .. }
-            | ClientOp::Delete { key, .. } => key,
+            | ClientOp::Delete { key, .. } => Cow::Borrowed(key),
+            ClientOp::Item(request) => Cow::Owned(request.key.encode()),
         }
+    }
+}
+
+/// The table an item operation is on, as the node that took the request resolved its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRef {
+    /// The table's name.
+    pub name: String,
+    /// Its key schema.
+    pub schema: KeySchema,
+}
+
+/// One item operation: which item, and what to do with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRequest {
+    /// The table.
+    pub table: TableRef,
+    /// The item's address (its table id and primary key).
+    pub key: ItemKey,
+    /// What to do.
+    pub action: ItemAction,
+}
+
+/// What an item operation does. New variants go at the end (wire tags).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemAction {
+    /// GetItem.
+    Get {
+        /// Read a strict quorum of the key's home replicas (no fallbacks), with read repair;
+        /// otherwise R of whichever replicas answer.
+        consistent: bool,
+    },
+    /// PutItem: replace the item (its key attributes must match the request's key).
+    Put {
+        /// The new item.
+        item: Item,
+        /// What the current item must satisfy.
+        condition: Option<Condition>,
+    },
+    /// UpdateItem: change the attributes the update names (creating the item if needed).
+    Update {
+        /// The actions.
+        update: ItemUpdate,
+        /// What the current item must satisfy.
+        condition: Option<Condition>,
+    },
+    /// DeleteItem.
+    Delete {
+        /// What the current item must satisfy.
+        condition: Option<Condition>,
+    },
+}
+
+impl ItemAction {
+    /// Whether the action writes.
+    pub fn is_write(&self) -> bool {
+        !matches!(self, ItemAction::Get { .. })
     }
 }
 
@@ -131,6 +194,18 @@ pub enum ClientReply {
         /// checkers that follow a write through replication.
         version: Dot,
     },
+    /// The answer to GetItem: the item, or `None` when it does not exist.
+    Item(Option<Item>),
+    /// The answer to PutItem, UpdateItem and DeleteItem: the item before and after the write
+    /// (as the coordinator's read saw it, and as written), for DynamoDB's `ReturnValues`.
+    ItemWritten {
+        /// The item the write replaced (`None`: there was none).
+        old: Option<Item>,
+        /// The item after the write (`None` after a delete).
+        new: Option<Item>,
+        /// The identity of the version written.
+        version: Dot,
+    },
 }
 
 /// What a get found.
@@ -181,6 +256,9 @@ pub enum RequestError {
     /// The key was empty.
     #[error("the key is empty")]
     EmptyKey,
+    /// A key-value key starts with byte 0xFF, which marks the keys of table items.
+    #[error("keys starting with byte 0xFF are reserved for table items")]
+    ReservedKey,
     /// The key was longer than the limit.
     #[error("the key is {len} bytes; the limit is {max}")]
     KeyTooLarge {
@@ -237,6 +315,40 @@ pub enum RequestError {
         /// What the store said.
         detail: String,
     },
+    /// A conditional item write's condition did not hold for the item the coordinator read.
+    #[error("the conditional request failed")]
+    ConditionFailed {
+        /// The item the condition was evaluated on (`None`: there was none).
+        item: Option<Item>,
+    },
+    /// An item, key or value breaks DynamoDB's rules or limits (the message names which).
+    #[error("{message}")]
+    InvalidItem {
+        /// The `ItemError`'s message.
+        message: String,
+    },
+    /// An update cannot be applied to the current item (the message says why).
+    #[error("{message}")]
+    InvalidUpdate {
+        /// The `UpdateError`'s message.
+        message: String,
+    },
+}
+
+impl From<ItemError> for RequestError {
+    fn from(e: ItemError) -> Self {
+        RequestError::InvalidItem {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<UpdateError> for RequestError {
+    fn from(e: UpdateError) -> Self {
+        RequestError::InvalidUpdate {
+            message: e.to_string(),
+        }
+    }
 }
 
 impl RequestError {
@@ -245,13 +357,18 @@ impl RequestError {
     pub fn kind(&self) -> &'static str {
         match self {
             RequestError::InvalidQuorum { .. } => "invalid_quorum",
-            RequestError::EmptyKey | RequestError::KeyTooLarge { .. } => "bad_key",
+            RequestError::EmptyKey
+            | RequestError::ReservedKey
+            | RequestError::KeyTooLarge { .. } => "bad_key",
             RequestError::ValueTooLarge { .. } => "value_too_large",
             RequestError::TooManySiblings { .. } => "too_many_siblings",
             RequestError::Quorum { .. } => "quorum_not_reached",
             RequestError::Overloaded { .. } => "overloaded",
             RequestError::NoReplicas => "no_replicas",
             RequestError::Storage { .. } => "storage",
+            RequestError::ConditionFailed { .. } => "condition_failed",
+            RequestError::InvalidItem { .. } => "invalid_item",
+            RequestError::InvalidUpdate { .. } => "invalid_update",
         }
     }
 }

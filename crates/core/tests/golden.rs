@@ -286,6 +286,7 @@ impl Runner {
             let shown = match value {
                 Value::Data(bytes) => String::from_utf8_lossy(bytes).into_owned(),
                 Value::Tombstone => "⊥".to_string(),
+                Value::ItemTombstone(stamp) => format!("⊥@{}", stamp.micros),
             };
             live.push(format!("{}{}={shown}", self.actor(dot.actor), dot.counter));
         }
@@ -337,6 +338,7 @@ impl Runner {
                 String::from_utf8_lossy(key),
                 self.vector(context)
             ),
+            ClientOp::Item(item) => format!("{:?} {:?}", item.action, item.key.key),
         };
         op + &quorum
     }
@@ -349,6 +351,10 @@ impl Runner {
                 version.counter,
                 self.vector(context)
             ),
+            Ok(ClientReply::Item(item)) => format!("item {item:?}"),
+            Ok(ClientReply::ItemWritten { old, new, .. }) => {
+                format!("item written: old {old:?} new {new:?}")
+            }
             Ok(ClientReply::Read(read)) => {
                 let values: Vec<String> = read
                     .values

@@ -75,6 +75,8 @@ pub(super) fn failure_kind(e: &RequestError) -> String {
         RequestError::Overloaded { .. } => "overloaded",
         RequestError::NoReplicas => "no replicas",
         RequestError::Storage { .. } => "storage",
+        // Item operations and reserved keys: the core's own label.
+        other => other.kind(),
     }
     .to_string()
 }

@@ -15,10 +15,12 @@
 //! - An operation answers its client exactly once (checked: `Node::reply_client`).
 //! - R and W lie in `1..=N` once a request passed validation (checked).
 
+use super::items::ItemOp;
 use super::quorum_read::GetOp;
 use super::sloppy_quorum::PutOp;
 use super::{ClientId, Node, Release, Timer};
 use crate::NodeId;
+use crate::item::key::ITEM_KEY_TAG;
 use crate::protocol::{OpId, PeerMessage};
 use crate::request::{ClientOp, ClientRequest, ClientResult, ReplicaFailure, RequestError};
 use crate::store::Store;
@@ -37,6 +39,8 @@ pub(super) enum ReplyTo {
         /// Its handle.
         op: OpId,
     },
+    /// An item operation of this node (`items`), whose read or write this is.
+    Item(OpId),
 }
 
 /// What a put's new version supersedes.
@@ -52,6 +56,7 @@ pub(super) enum Supersedes<'a> {
 pub(super) enum Operation {
     Put(PutOp),
     Get(GetOp),
+    Item(Box<ItemOp>),
     Forwarded { reply_to: ReplyTo, target: NodeId },
 }
 
@@ -77,7 +82,7 @@ impl<S: Store> Node<S> {
             return;
         };
         let n = usize::from(self.config.n);
-        let preference = ring.preference_list(request.op.key(), n);
+        let preference = ring.preference_list(&request.op.key(), n);
         let timeout = request
             .timeout_ms
             .map_or(self.config.request_timeout, Duration::from_millis);
@@ -106,7 +111,8 @@ impl<S: Store> Node<S> {
             self.config.n
         );
         match request.op {
-            ClientOp::Get { key } => self.start_get(reply_to, key, r, timeout),
+            ClientOp::Get { key } => self.start_get(reply_to, key, r, false, timeout),
+            ClientOp::Item(item) => self.start_item(reply_to, *item, r, w, timeout),
             ClientOp::Put {
                 key,
                 value,
@@ -128,6 +134,12 @@ impl<S: Store> Node<S> {
 
     pub(super) fn validate_request(&self, request: &ClientRequest) -> Result<(), RequestError> {
         let key = request.op.key();
+        match &request.op {
+            ClientOp::Item(item) => super::items::validate(item)?,
+            // Item keys start with the tag byte; a key-value key may not pose as one.
+            _ if key.first() == Some(&ITEM_KEY_TAG) => return Err(RequestError::ReservedKey),
+            _ => {}
+        }
         if key.is_empty() {
             return Err(RequestError::EmptyKey);
         }
@@ -164,6 +176,7 @@ impl<S: Store> Node<S> {
                 let message = PeerMessage::ForwardReply { op, result };
                 self.send_when(node, message, release);
             }
+            ReplyTo::Item(op) => self.on_item_written(op, result, release),
         }
     }
 
@@ -196,6 +209,7 @@ impl<S: Store> Node<S> {
             }
             // A put answered already (its replicas' late acks no longer matter), or an
             // operation answered and removed (answering cancels its deadline).
+            Some(Operation::Item(item)) => self.on_item_deadline(*item),
             Some(Operation::Put(_)) | None => {}
         }
     }

@@ -46,7 +46,9 @@
 //! - [`gossip`](self::gossip): membership, failure detection and the ring (§4.8);
 //! - [`range_handoff`](self::range_handoff): moving keys to their new owners after a join or
 //!   leave (§4.9);
-//! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them.
+//! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them;
+//! - [`items`](self::items): GetItem, PutItem, UpdateItem and DeleteItem on the get and put
+//!   paths.
 //!
 //! # Actors and epochs
 //! A node stamps versions with an [`ActorId`] drawn from its RNG, which is seeded from the driver's
@@ -75,6 +77,7 @@ mod anti_entropy;
 mod coordinator;
 mod gossip;
 mod hinted_handoff;
+mod items;
 mod output_gate;
 mod peer_trees;
 mod quorum_read;
@@ -98,12 +101,14 @@ fn claims_durability(message: &PeerMessage) -> bool {
             ..
         } | PeerMessage::HintAck { .. }
             | PeerMessage::ForwardReply {
-                result: Ok(ClientReply::Written { .. }),
+                result: Ok(ClientReply::Written { .. } | ClientReply::ItemWritten { .. }),
                 ..
             }
     )
 }
 
+#[cfg(test)]
+mod item_tests;
 #[cfg(test)]
 mod tests;
 
@@ -111,6 +116,7 @@ pub use output_gate::{OutputGate, Released};
 pub use timers::Timer;
 
 use crate::config::NodeConfig;
+use crate::item::HybridClock;
 use crate::membership::{FailureDetector, MemberInfo, MemberStatus, MemberTable, PhiConfig};
 use crate::protocol::{OpId, PeerMessage};
 use crate::request::{ClientReply, ClientRequest, ClientResult, ReplicaFailure, RequestError};
@@ -306,6 +312,8 @@ pub struct Node<S: Store> {
     store: S,
     rng: ChaCha8Rng,
     actor: ActorId,
+    /// Stamps item writes (`items`).
+    clock: HybridClock,
     members: MemberTable,
     detector: FailureDetector,
     ring: Option<Ring>,
@@ -409,6 +417,7 @@ impl<S: Store> Node<S> {
             store,
             rng,
             actor,
+            clock: HybridClock::new(),
             members,
             detector,
             ring: None,

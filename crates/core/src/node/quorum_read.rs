@@ -78,7 +78,7 @@ pub(super) fn read_result(set: &VersionSet) -> ReadResult {
     for value in set.distinct_values() {
         match value {
             Value::Data(bytes) => values.push(bytes.clone()),
-            Value::Tombstone => has_tombstones = true,
+            Value::Tombstone | Value::ItemTombstone(_) => has_tombstones = true,
         }
     }
     ReadResult {
@@ -89,9 +89,24 @@ pub(super) fn read_result(set: &VersionSet) -> ReadResult {
 }
 
 impl<S: Store> Node<S> {
-    pub(super) fn start_get(&mut self, reply_to: ReplyTo, key: Vec<u8>, r: u8, timeout: Duration) {
+    /// Starts a get of R replicas: the first N nodes of the extended list judged up, or, for
+    /// `home_only` (a consistent item read), the key's N home replicas only, those judged up
+    /// first (fallbacks never count towards a consistent read).
+    pub(super) fn start_get(
+        &mut self,
+        reply_to: ReplyTo,
+        key: Vec<u8>,
+        r: u8,
+        home_only: bool,
+        timeout: Duration,
+    ) {
         let n = usize::from(self.config.n);
         let targets: Vec<NodeId> = match self.ring.as_ref() {
+            Some(ring) if home_only => {
+                let (up, down): (Vec<NodeId>, Vec<NodeId>) =
+                    ring.walk(&key).take(n).partition(|&node| self.is_up(node));
+                up.into_iter().chain(down).collect()
+            }
             Some(ring) => {
                 let walk: Vec<NodeId> = ring.walk(&key).collect();
                 let mut up: Vec<NodeId> = walk
@@ -234,7 +249,7 @@ impl<S: Store> Node<S> {
                 } else {
                     get.merged()
                 };
-                answer = Some(Ok(ClientReply::Read(read_result(&merged))));
+                answer = Some(Ok(merged));
             } else if reachable < usize::from(get.r) {
                 get.replied = true;
                 answer = Some(Err(get.quorum_error()));
@@ -247,7 +262,14 @@ impl<S: Store> Node<S> {
                 Ok(_) => self.stats.reads_ok += 1,
                 Err(_) => self.stats.requests_failed += 1,
             }
-            self.answer(reply_to, result, Release::Now);
+            match reply_to {
+                // An item operation reads the versions themselves (their stamps).
+                ReplyTo::Item(item_op) => self.on_item_read(item_op, result),
+                _ => {
+                    let result = result.map(|merged| ClientReply::Read(read_result(&merged)));
+                    self.answer(reply_to, result, Release::Now);
+                }
+            }
         }
         if done && let Some(Operation::Get(get)) = self.ops.remove(&op) {
             self.timers.cancel(Timer::OpDeadline(op));

@@ -24,8 +24,10 @@ use xxhash_rust::xxh3::xxh3_64;
 pub struct Token(pub u64);
 
 /// The token of a key: where the key sits on the ring. Stable across processes and versions.
+/// An item's key places by its table and partition key only (`item::key::placement_prefix`),
+/// so that a partition's items share a preference list and a contiguous run of storage.
 pub fn key_token(key: &[u8]) -> Token {
-    Token(xxh3_64(key))
+    Token(xxh3_64(crate::item::key::placement_prefix(key)))
 }
 
 /// A half-open arc `(start, end]` of the ring. `start == end` is the whole ring.

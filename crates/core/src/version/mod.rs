@@ -65,19 +65,23 @@ pub enum Value {
     Data(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A delete: a version like any other, so that it can supersede and be superseded.
     Tombstone,
+    /// An item's row deletion at a write stamp (`item::StampedItem`): a tombstone that also
+    /// says when, so that a concurrent sibling's attributes older than the deletion are dropped
+    /// and newer ones survive. Collected like any tombstone.
+    ItemTombstone(crate::item::Stamp),
 }
 
 impl Value {
     /// Whether this version is a delete.
     pub fn is_tombstone(&self) -> bool {
-        matches!(self, Value::Tombstone)
+        matches!(self, Value::Tombstone | Value::ItemTombstone(_))
     }
 
     /// The bytes of a data version; `None` for a tombstone.
     pub fn data(&self) -> Option<&[u8]> {
         match self {
             Value::Data(bytes) => Some(bytes),
-            Value::Tombstone => None,
+            Value::Tombstone | Value::ItemTombstone(_) => None,
         }
     }
 }

@@ -394,6 +394,12 @@ impl VersionSet {
                         hasher.update(bytes);
                     }
                     Value::Tombstone => hasher.update(&[0]),
+                    Value::ItemTombstone(stamp) => {
+                        hasher.update(&[2]);
+                        hasher.update(&stamp.micros.to_le_bytes());
+                        hasher.update(&stamp.logical.to_le_bytes());
+                        hasher.update(&stamp.actor.0.to_le_bytes());
+                    }
                 }
             }
         }
