@@ -131,6 +131,12 @@ pub struct Sabotage {
     pub purge_tombstones_at_once: bool,
     /// A get answers with its first response instead of merging the R it waited for.
     pub read_first_answer: bool,
+    /// Concurrent versions of an item resolve to the whole version with the newest stamp
+    /// (whole-item last-writer-wins) instead of attribute by attribute.
+    pub item_whole_version_wins: bool,
+    /// A row deletion among an item's versions removes the whole item, even attributes
+    /// written after it.
+    pub item_deletion_wins: bool,
 }
 
 impl NodeConfig {
@@ -157,6 +163,8 @@ impl Sabotage {
             || self.single_sibling_merge
             || self.purge_tombstones_at_once
             || self.read_first_answer
+            || self.item_whole_version_wins
+            || self.item_deletion_wins
     }
 }
 

@@ -8,7 +8,7 @@
 //!   failure how many replicas answered of how many needed, and which were tried.
 
 use crate::NodeId;
-use crate::item::{Condition, Item, ItemError, ItemKey, ItemUpdate, KeySchema, UpdateError};
+use crate::item::{Condition, Item, ItemError, ItemKey, ItemUpdate, KeySchema, Stamp, UpdateError};
 use crate::version::{CausalContext, Dot};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -203,6 +203,9 @@ pub enum ClientReply {
         old: Option<Item>,
         /// The item after the write (`None` after a delete).
         new: Option<Item>,
+        /// The write's stamp: every attribute it wrote carries it (checkers name the stamp
+        /// that beat a lost update).
+        stamp: Stamp,
         /// The identity of the version written.
         version: Dot,
     },

@@ -28,11 +28,11 @@
 
 use super::coordinator::{Operation, ReplyTo, Supersedes};
 use super::{Node, Release, Timer};
-use crate::item::{Item, ItemError, StampedItem};
+use crate::item::{Item, ItemError, Stamp, StampedItem};
 use crate::protocol::OpId;
 use crate::request::{ClientReply, ClientResult, ItemAction, ItemRequest, RequestError};
 use crate::store::Store;
-use crate::version::VersionSet;
+use crate::version::{Value, VersionSet};
 use std::time::Duration;
 
 /// An item operation in flight.
@@ -52,6 +52,7 @@ enum Phase {
     Writing {
         old: Option<Item>,
         new: Option<Item>,
+        stamp: Stamp,
     },
 }
 
@@ -137,7 +138,8 @@ impl<S: Store> Node<S> {
         match result {
             Err(e) => self.finish_item(op, Err(e), Release::Now),
             Ok(merged) if is_get => {
-                let result = StampedItem::from_siblings(merged.siblings().map(|(_, v)| v))
+                let result = self
+                    .resolve_item(merged.siblings().map(|(_, v)| v))
                     .map(|state| ClientReply::Item(state.item()))
                     .map_err(corrupt);
                 self.finish_item(op, result, Release::Now);
@@ -163,7 +165,7 @@ impl<S: Store> Node<S> {
                 detail: e.to_string(),
             }),
         };
-        let (old, new, state) = match computed {
+        let (old, new, state, stamp) = match computed {
             Ok(computed) => computed,
             Err(e) => {
                 self.ops.insert(op, Operation::Item(item));
@@ -171,7 +173,7 @@ impl<S: Store> Node<S> {
                 return;
             }
         };
-        item.phase = Phase::Writing { old, new };
+        item.phase = Phase::Writing { old, new, stamp };
         let w = item.w;
         // As for the read: the put's own error should reach the client first.
         let timeout = item
@@ -194,18 +196,18 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The old item, the new item, and the stamped state to write.
+    /// The old item, the new item, the stamped state to write and the write's stamp.
     fn compute_write(
         &mut self,
         request: &ItemRequest,
         read: Option<&VersionSet>,
         local: &VersionSet,
-    ) -> Result<(Option<Item>, Option<Item>, StampedItem), RequestError> {
+    ) -> Result<(Option<Item>, Option<Item>, StampedItem, Stamp), RequestError> {
         let siblings = read
             .into_iter()
             .chain(std::iter::once(local))
             .flat_map(|set| set.siblings().map(|(_, v)| v));
-        let state = StampedItem::from_siblings(siblings).map_err(corrupt)?;
+        let state = self.resolve_item(siblings).map_err(corrupt)?;
         let old = state.item();
         let condition = match &request.action {
             ItemAction::Put { condition, .. }
@@ -247,7 +249,35 @@ impl<S: Store> Node<S> {
         };
         let state = state.merged(&own);
         let new = state.item();
-        Ok((old, new, state))
+        Ok((old, new, state, stamp))
+    }
+
+    /// The one item that versions resolve to (`StampedItem::from_siblings`), or what one of the
+    /// simulator's sabotages makes of them.
+    fn resolve_item<'a>(
+        &self,
+        values: impl Iterator<Item = &'a Value>,
+    ) -> Result<StampedItem, ItemError> {
+        if !self.config.sabotage.any() {
+            return StampedItem::from_siblings(values);
+        }
+        let values: Vec<&Value> = values.collect();
+        if self.config.sabotaged(|s| s.item_deletion_wins)
+            && values.iter().any(|v| matches!(v, Value::ItemTombstone(_)))
+        {
+            return Ok(StampedItem::absent());
+        }
+        if self.config.sabotaged(|s| s.item_whole_version_wins) {
+            let mut newest = StampedItem::absent();
+            for value in values {
+                let version = StampedItem::from_siblings(std::iter::once(value))?;
+                if version.newest_stamp() > newest.newest_stamp() {
+                    newest = version;
+                }
+            }
+            return Ok(newest);
+        }
+        StampedItem::from_siblings(values)
     }
 
     /// The item operation's put answered.
@@ -255,13 +285,14 @@ impl<S: Store> Node<S> {
         let Some(Operation::Item(item)) = self.ops.get(&op) else {
             return;
         };
-        let Phase::Writing { old, new } = &item.phase else {
+        let Phase::Writing { old, new, stamp } = &item.phase else {
             return;
         };
         let result = match result {
             Ok(ClientReply::Written { version, .. }) => Ok(ClientReply::ItemWritten {
                 old: old.clone(),
                 new: new.clone(),
+                stamp: *stamp,
                 version,
             }),
             other => other,
