@@ -189,6 +189,7 @@ async fn answer(
                     ItemAction::Update { .. } => "update_item",
                     ItemAction::Delete { .. } => "delete_item",
                 },
+                ClientOp::Table(_) => "table",
             };
             let response = match door.request(request).await {
                 Ok(result) => ClientResponse::Done(result),

@@ -148,7 +148,7 @@ impl MemoryTarget {
                 }))
             }
             // The double models the key-value API only.
-            ClientOp::Item(_) => Err(CallError::MismatchedReply),
+            ClientOp::Item(_) | ClientOp::Table(_) => Err(CallError::MismatchedReply),
             ClientOp::Put { .. } | ClientOp::Overwrite { .. } | ClientOp::Delete { .. } => {
                 // An overwrite supersedes everything the double holds (its one "replica").
                 let (key, value, seen_up_to) = match &request.op {
@@ -159,7 +159,7 @@ impl MemoryTarget {
                     } => (key, Some(value), Some(context.counter(ACTOR))),
                     ClientOp::Overwrite { key, value } => (key, Some(value), None),
                     ClientOp::Delete { key, context } => (key, None, Some(context.counter(ACTOR))),
-                    ClientOp::Get { .. } | ClientOp::Item(_) => {
+                    ClientOp::Get { .. } | ClientOp::Item(_) | ClientOp::Table(_) => {
                         return Err(CallError::MismatchedReply);
                     }
                 };
@@ -215,7 +215,7 @@ impl KvTarget for MemoryTarget {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         self.seen.lock().unwrap().push(SeenCall {
             node,
-            key: request.op.key().to_vec(),
+            key: request.op.key().map(|k| k.to_vec()).unwrap_or_default(),
             is_get: matches!(request.op, ClientOp::Get { .. }),
             r: request.r,
             w: request.w,

@@ -18,6 +18,7 @@
 //! - [`protocol`]: every node-to-node message and its codec.
 //! - [`request`]: what a client asks a node and what it is told.
 //! - [`native_protocol`]: the native client protocol's frames and their codec.
+//! - [`catalog`]: the table catalog, a gossiped CRDT of table incarnations.
 //! - [`config`]: every timing and limit of a node.
 //! - [`node`]: the state machine, one file per mechanism.
 //! - [`harness`]: several nodes in one process under virtual time, for tests and scripts.
@@ -33,6 +34,7 @@ macro_rules! invariant {
     };
 }
 
+pub mod catalog;
 pub mod config;
 pub mod harness;
 pub mod item;

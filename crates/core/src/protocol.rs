@@ -17,6 +17,7 @@
 //!   invariants hold for anything that decoded).
 
 use crate::NodeId;
+use crate::catalog::Catalog;
 use crate::membership::MemberInfo;
 use crate::merkle::wire::{delta_indices, fixed_u32};
 use crate::merkle::{HashRequest, HashResponse, LeafListing};
@@ -278,6 +279,14 @@ pub enum PeerMessage {
         key: Vec<u8>,
         /// The digest it must still have.
         digest: u64,
+    },
+    /// Catalog gossip: the sender's table catalog, sent beside its membership gossip. With
+    /// `want_reply`, the receiver answers with its own if it differs (push-pull).
+    Catalog {
+        /// Every table record the sender knows.
+        catalog: Catalog,
+        /// Whether the receiver should answer with its catalog.
+        want_reply: bool,
     },
 }
 

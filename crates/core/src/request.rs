@@ -8,6 +8,7 @@
 //!   failure how many replicas answered of how many needed, and which were tried.
 
 use crate::NodeId;
+use crate::catalog::{CatalogError, TableRecord, TableSettings};
 use crate::item::{Condition, Item, ItemError, ItemKey, ItemUpdate, KeySchema, Stamp, UpdateError};
 use crate::version::{CausalContext, Dot};
 use serde::{Deserialize, Serialize};
@@ -52,19 +53,81 @@ pub enum ClientOp {
     /// An item operation of a table (`docs/items.md`); boxed, as it is much larger than the
     /// key-value operations.
     Item(Box<ItemRequest>),
+    /// A table operation: the catalog, answered by the node that takes it.
+    Table(TableRequest),
 }
 
 impl ClientOp {
-    /// The storage key the operation is about (an item's is its encoded [`ItemKey`]).
-    pub fn key(&self) -> Cow<'_, [u8]> {
+    /// The storage key the operation is about (an item's is its encoded [`ItemKey`]); `None`
+    /// for a table operation, which has none.
+    pub fn key(&self) -> Option<Cow<'_, [u8]>> {
         match self {
             ClientOp::Get { key }
             | ClientOp::Put { key, .. }
             | ClientOp::Overwrite { key, .. }
-            | ClientOp::Delete { key, .. } => Cow::Borrowed(key),
-            ClientOp::Item(request) => Cow::Owned(request.key.encode()),
+            | ClientOp::Delete { key, .. } => Some(Cow::Borrowed(key)),
+            ClientOp::Item(request) => Some(Cow::Owned(request.key.encode())),
+            ClientOp::Table(_) => None,
         }
     }
+}
+
+/// A table operation (CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableRequest {
+    /// Create a table (a new incarnation, empty).
+    Create {
+        /// Its name (DynamoDB's rule: 3 to 255 of `a-z A-Z 0-9 _ - .`).
+        name: String,
+        /// Its key schema, fixed for its life.
+        schema: KeySchema,
+        /// Its settings.
+        settings: TableSettings,
+    },
+    /// Describe the live table of a name.
+    Describe {
+        /// The name.
+        name: String,
+    },
+    /// List live tables by name, in pages.
+    List {
+        /// Start after this name (the previous page's `last`).
+        start_after: Option<String>,
+        /// At most this many names (1 to 100; `None`: 100).
+        limit: Option<u32>,
+    },
+    /// Delete a table and, on every node, its data.
+    Delete {
+        /// The name.
+        name: String,
+    },
+    /// Replace a table's settings.
+    Update {
+        /// The name.
+        name: String,
+        /// The new settings.
+        settings: TableSettings,
+    },
+}
+
+/// A table's lifecycle as the answering node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableStatus {
+    /// Created; not every live member has confirmed it yet.
+    Creating,
+    /// Every live member has it.
+    Active,
+    /// Deleted; its data is being removed.
+    Deleting,
+}
+
+/// What DescribeTable (and CreateTable, DeleteTable, UpdateTable) answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDescription {
+    /// The catalog's record.
+    pub record: TableRecord,
+    /// Its status.
+    pub status: TableStatus,
 }
 
 /// The table an item operation is on, as the node that took the request resolved its name.
@@ -194,6 +257,15 @@ pub enum ClientReply {
         /// checkers that follow a write through replication.
         version: Dot,
     },
+    /// The answer to a table operation other than a list.
+    Table(TableDescription),
+    /// The answer to a table list.
+    TableList {
+        /// The names of this page.
+        names: Vec<String>,
+        /// The last name when more may follow (pass it as `start_after`).
+        last: Option<String>,
+    },
     /// The answer to GetItem: the item, or `None` when it does not exist.
     Item(Option<Item>),
     /// The answer to PutItem, UpdateItem and DeleteItem: the item before and after the write
@@ -318,6 +390,24 @@ pub enum RequestError {
         /// What the store said.
         detail: String,
     },
+    /// CreateTable of a name a live table has.
+    #[error("table already exists: {name}")]
+    TableExists {
+        /// The name.
+        name: String,
+    },
+    /// No live table has the name (or the request's incarnation was deleted or superseded).
+    #[error("requested resource not found: table {name}")]
+    TableNotFound {
+        /// The name.
+        name: String,
+    },
+    /// A table operation's arguments are invalid (the message says which).
+    #[error("{message}")]
+    InvalidTable {
+        /// What was wrong.
+        message: String,
+    },
     /// A conditional item write's condition did not hold for the item the coordinator read.
     #[error("the conditional request failed")]
     ConditionFailed {
@@ -346,6 +436,18 @@ impl From<ItemError> for RequestError {
     }
 }
 
+impl From<CatalogError> for RequestError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Exists { name } => RequestError::TableExists { name },
+            CatalogError::NotFound { name } => RequestError::TableNotFound { name },
+            other => RequestError::InvalidTable {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<UpdateError> for RequestError {
     fn from(e: UpdateError) -> Self {
         RequestError::InvalidUpdate {
@@ -370,6 +472,9 @@ impl RequestError {
             RequestError::NoReplicas => "no_replicas",
             RequestError::Storage { .. } => "storage",
             RequestError::ConditionFailed { .. } => "condition_failed",
+            RequestError::TableExists { .. } => "table_exists",
+            RequestError::TableNotFound { .. } => "table_not_found",
+            RequestError::InvalidTable { .. } => "invalid_table",
             RequestError::InvalidItem { .. } => "invalid_item",
             RequestError::InvalidUpdate { .. } => "invalid_update",
         }

@@ -339,6 +339,7 @@ impl Runner {
                 self.vector(context)
             ),
             ClientOp::Item(item) => format!("{:?} {:?}", item.action, item.key.key),
+            ClientOp::Table(table) => format!("{table:?}"),
         };
         op + &quorum
     }
@@ -352,6 +353,10 @@ impl Runner {
                 self.vector(context)
             ),
             Ok(ClientReply::Item(item)) => format!("item {item:?}"),
+            Ok(ClientReply::Table(table)) => {
+                format!("table {} {:?}", table.record.name, table.status)
+            }
+            Ok(ClientReply::TableList { names, last }) => format!("tables {names:?} last {last:?}"),
             Ok(ClientReply::ItemWritten { old, new, .. }) => {
                 format!("item written: old {old:?} new {new:?}")
             }

@@ -161,9 +161,11 @@ impl World {
         let incarnation = self.nodes[index].incarnation;
         self.clients[client].request = Some(id);
         self.in_flight.insert(id, client);
-        if !matches!(request.op, ClientOp::Get { .. }) {
+        if !matches!(request.op, ClientOp::Get { .. })
+            && let Some(key) = request.op.key()
+        {
             let w = request.w.unwrap_or(self.scenario.node.w);
-            self.acks_owed.insert(id, (request.op.key().to_vec(), w));
+            self.acks_owed.insert(id, (key.to_vec(), w));
         }
         let delay = self.network.client_delay(&mut self.rng);
         self.schedule(

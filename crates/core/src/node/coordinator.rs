@@ -62,6 +62,17 @@ pub(super) enum Operation {
 
 impl<S: Store> Node<S> {
     pub(super) fn on_client_request(&mut self, reply_to: ReplyTo, request: ClientRequest) {
+        let mut request = request;
+        if let ClientOp::Table(table) = request.op {
+            self.on_table_request(reply_to, table);
+            return;
+        }
+        if let ClientOp::Item(item) = &request.op {
+            // The table's own quorums, unless the request names its own.
+            let (r, w) = self.table_quorums(item);
+            request.r = request.r.or(r);
+            request.w = request.w.or(w);
+        }
         if let Err(e) = self.validate_request(&request) {
             self.stats.requests_failed += 1;
             self.answer(reply_to, Err(e), Release::Now);
@@ -82,7 +93,10 @@ impl<S: Store> Node<S> {
             return;
         };
         let n = usize::from(self.config.n);
-        let preference = ring.preference_list(&request.op.key(), n);
+        let Some(key) = request.op.key() else {
+            return;
+        };
+        let preference = ring.preference_list(&key, n);
         let timeout = request
             .timeout_ms
             .map_or(self.config.request_timeout, Duration::from_millis);
@@ -113,6 +127,8 @@ impl<S: Store> Node<S> {
         match request.op {
             ClientOp::Get { key } => self.start_get(reply_to, key, r, false, timeout),
             ClientOp::Item(item) => self.start_item(reply_to, *item, r, w, timeout),
+            // Answered at the top.
+            ClientOp::Table(_) => {}
             ClientOp::Put {
                 key,
                 value,
@@ -133,9 +149,15 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) fn validate_request(&self, request: &ClientRequest) -> Result<(), RequestError> {
-        let key = request.op.key();
+        // Table operations are answered before validation; they have no key.
+        let Some(key) = request.op.key() else {
+            return Ok(());
+        };
         match &request.op {
-            ClientOp::Item(item) => super::items::validate(item)?,
+            ClientOp::Item(item) => {
+                super::items::validate(item)?;
+                self.check_item_table(item)?;
+            }
             // Item keys start with the tag byte; a key-value key may not pose as one.
             _ if key.first() == Some(&ITEM_KEY_TAG) => return Err(RequestError::ReservedKey),
             _ => {}

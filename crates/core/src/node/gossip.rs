@@ -54,6 +54,7 @@ impl<S: Store> Node<S> {
                 want_reply: true,
             },
         );
+        self.send_catalog(peers[index], true);
     }
 
     pub(super) fn on_gossip(&mut self, from: NodeId, members: Vec<MemberInfo>, want_reply: bool) {

@@ -1,6 +1,7 @@
 //! Scenario tests of item operations (`items`): several nodes in the in-memory harness.
 
 use crate::NodeId;
+use crate::catalog::{TableRecord, TableSettings};
 use crate::harness::{Cluster, fast_config};
 use crate::item::condition::{Comparator, Operand};
 use crate::item::update::{SetValue, UpdateOperand};
@@ -10,8 +11,9 @@ use crate::item::{
 };
 use crate::request::{
     ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction, ItemRequest, RequestError,
-    TableRef,
+    TableDescription, TableRef, TableRequest, TableStatus,
 };
+use crate::ring::TokenRange;
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -301,4 +303,268 @@ fn requests_that_break_the_schema_or_the_limits_are_refused() {
         matches!(result, Err(RequestError::InvalidUpdate { .. })),
         "{result:?}"
     );
+}
+
+// --- Tables: the catalog ---
+
+fn table_op(c: &mut Cluster, at: u64, request: TableRequest) -> ClientResult {
+    run(c, at, ClientRequest::new(ClientOp::Table(request)))
+}
+
+fn create(c: &mut Cluster, at: u64, name: &str) -> TableDescription {
+    let request = TableRequest::Create {
+        name: name.to_string(),
+        schema: schema(),
+        settings: TableSettings::default(),
+    };
+    match table_op(c, at, request) {
+        Ok(ClientReply::Table(description)) => description,
+        other => panic!("CreateTable failed: {other:?}"),
+    }
+}
+
+fn describe(c: &mut Cluster, at: u64, name: &str) -> ClientResult {
+    table_op(
+        c,
+        at,
+        TableRequest::Describe {
+            name: name.to_string(),
+        },
+    )
+}
+
+/// An item request on the table `record` describes.
+fn on_table(record: &TableRecord, user: &str, action: ItemAction) -> ClientRequest {
+    let mut k = key(user, 1);
+    k.table = record.id;
+    let mut request = request(k, action);
+    if let ClientOp::Item(item) = &mut request.op {
+        item.table.name = record.name.clone();
+    }
+    request
+}
+
+/// Every store's keys of table `id`, over all nodes.
+fn stored_keys_of(c: &Cluster, id: TableId) -> usize {
+    c.nodes()
+        .map(|(_, node)| {
+            let page = node
+                .store()
+                .scan(TokenRange::full(), None, 100_000)
+                .expect("a scan");
+            page.entries
+                .iter()
+                .filter(|e| crate::item::key::table_of(&e.key) == Some(id))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn a_created_table_reaches_every_node_and_becomes_active() {
+    let mut c = cluster();
+    let created = create(&mut c, 1, "users");
+    assert_eq!(created.status, TableStatus::Creating);
+    let again = TableRequest::Create {
+        name: "users".into(),
+        schema: schema(),
+        settings: TableSettings::default(),
+    };
+    assert!(matches!(
+        table_op(&mut c, 1, again),
+        Err(RequestError::TableExists { .. })
+    ));
+    c.run_for(Duration::from_secs(3));
+    for at in 1..=5 {
+        match describe(&mut c, at, "users") {
+            Ok(ClientReply::Table(d)) => {
+                assert_eq!(d.record, created.record, "node {at}");
+                assert_eq!(d.status, TableStatus::Active, "node {at}");
+            }
+            other => panic!("node {at}: {other:?}"),
+        }
+    }
+    for name in ["alpha", "beta", "gamma"] {
+        create(&mut c, 2, name);
+    }
+    let page = table_op(
+        &mut c,
+        3,
+        TableRequest::List {
+            start_after: None,
+            limit: Some(2),
+        },
+    );
+    assert_eq!(
+        page,
+        Ok(ClientReply::TableList {
+            names: vec!["alpha".into(), "beta".into()],
+            last: Some("beta".into())
+        })
+    );
+    let rest = TableRequest::List {
+        start_after: Some("beta".into()),
+        limit: Some(2),
+    };
+    assert_eq!(
+        table_op(&mut c, 2, rest),
+        Ok(ClientReply::TableList {
+            names: vec!["gamma".into(), "users".into()],
+            last: None
+        })
+    );
+}
+
+#[test]
+fn concurrent_creations_on_both_sides_of_a_partition_resolve_to_one_table() {
+    let mut c = cluster();
+    c.partition(&[
+        vec![NodeId(1), NodeId(2)],
+        vec![NodeId(3), NodeId(4), NodeId(5)],
+    ]);
+    let left = create(&mut c, 1, "orders");
+    c.run_for(Duration::from_millis(10));
+    let right = create(&mut c, 4, "orders");
+    assert_ne!(left.record.id, right.record.id);
+    // Each side writes an item to its own incarnation.
+    assert_written(run(
+        &mut c,
+        2,
+        on_table(&left.record, "l", put_on(&left.record, "l")),
+    ));
+    assert_written(run(
+        &mut c,
+        3,
+        on_table(&right.record, "r", put_on(&right.record, "r")),
+    ));
+    c.heal();
+    c.run_for(Duration::from_secs(3));
+    // The earlier creation owns the name everywhere; the other incarnation takes no request.
+    for at in 1..=5 {
+        match describe(&mut c, at, "orders") {
+            Ok(ClientReply::Table(d)) => assert_eq!(d.record.id, left.record.id, "node {at}"),
+            other => panic!("node {at}: {other:?}"),
+        }
+    }
+    let refused = run(&mut c, 5, on_table(&right.record, "r", get(true)));
+    assert!(
+        matches!(refused, Err(RequestError::TableNotFound { .. })),
+        "{refused:?}"
+    );
+    assert!(read_item(&mut c, 5, with_table(&left.record, "l"), true).is_some());
+}
+
+#[test]
+fn a_deleted_table_s_data_is_removed_and_never_comes_back() {
+    let mut config = fast_config();
+    config.tombstone_gc_interval = Duration::from_millis(200);
+    config.anti_entropy_interval = Duration::from_millis(300);
+    let mut c = Cluster::new(5, config).expect("a cluster");
+    c.run_for(Duration::from_secs(3));
+    let table = create(&mut c, 1, "sessions").record;
+    c.run_for(Duration::from_secs(1));
+    for user in ["a", "b", "c", "d", "e", "f"] {
+        assert_written(run(&mut c, 1, on_table(&table, user, put_on(&table, user))));
+    }
+    assert!(stored_keys_of(&c, table.id) >= 6 * 3);
+    // One node is cut off while the table is deleted: it keeps its copies for a while, and
+    // anti-entropy, hints and read repair must not spread them back.
+    c.isolate(NodeId(5), true);
+    assert!(matches!(
+        table_op(
+            &mut c,
+            2,
+            TableRequest::Delete {
+                name: "sessions".into()
+            }
+        ),
+        Ok(ClientReply::Table(TableDescription {
+            status: TableStatus::Deleting,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        describe(&mut c, 3, "sessions"),
+        Err(RequestError::TableNotFound { .. })
+    ));
+    c.run_for(Duration::from_secs(3));
+    c.isolate(NodeId(5), false);
+    c.run_for(Duration::from_secs(5));
+    assert_eq!(
+        stored_keys_of(&c, table.id),
+        0,
+        "a deleted table's keys survived"
+    );
+    // A table created again under the name starts empty.
+    let again = create(&mut c, 4, "sessions").record;
+    assert_ne!(again.id, table.id);
+    assert_eq!(read_item(&mut c, 2, with_table(&again, "a"), true), None);
+}
+
+#[test]
+fn a_table_s_quorums_apply_to_its_requests() {
+    let mut c = cluster();
+    let table = create(&mut c, 1, "tuned").record;
+    let settings = TableSettings {
+        r: Some(3),
+        w: Some(3),
+        ..TableSettings::default()
+    };
+    let update = TableRequest::Update {
+        name: "tuned".into(),
+        settings,
+    };
+    assert!(matches!(
+        table_op(&mut c, 1, update),
+        Ok(ClientReply::Table(_))
+    ));
+    c.run_for(Duration::from_secs(1));
+    // With W = 3 a write fails while one replica is cut off (and no fallback may count).
+    let k = with_table(&table, "u");
+    let replicas: Vec<NodeId> = {
+        let ring = c.node(1).and_then(|n| n.ring()).expect("a ring");
+        ring.preference_list(&k.encode(), 3).iter().collect()
+    };
+    // Only two home replicas can talk: the node's default W of 2 would succeed, the table's
+    // W of 3 must not (no fallback is reachable either).
+    let coordinator = replicas[0];
+    for node in 1..=5 {
+        let node = NodeId(node);
+        if node != replicas[0] && node != replicas[1] {
+            c.isolate(node, true);
+        }
+    }
+    let result = c
+        .request(
+            coordinator,
+            on_table(&table, "u", ItemAction::Delete { condition: None }),
+        )
+        .expect("an answer");
+    assert!(
+        matches!(result, Err(RequestError::Quorum { needed: 3, .. })),
+        "{result:?}"
+    );
+    c.heal();
+    let bad = TableRequest::Update {
+        name: "tuned".into(),
+        settings: TableSettings {
+            r: Some(4),
+            ..TableSettings::default()
+        },
+    };
+    assert!(matches!(
+        table_op(&mut c, 1, bad),
+        Err(RequestError::InvalidQuorum { .. })
+    ));
+}
+
+fn with_table(record: &TableRecord, user: &str) -> ItemKey {
+    let mut k = key(user, 1);
+    k.table = record.id;
+    k
+}
+
+fn put_on(record: &TableRecord, user: &str) -> ItemAction {
+    let _ = record;
+    put(item(user, 1, &[("v", s(user))]), None)
 }

@@ -258,7 +258,7 @@ impl<S: Store> Node<S> {
         &self,
         values: impl Iterator<Item = &'a Value>,
     ) -> Result<StampedItem, ItemError> {
-        if !self.config.sabotage.any() {
+        if !self.config.sabotaged(|s| s.any()) {
             return StampedItem::from_siblings(values);
         }
         let values: Vec<&Value> = values.collect();

@@ -48,7 +48,8 @@
 //!   leave (§4.9);
 //! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them;
 //! - [`items`](self::items): GetItem, PutItem, UpdateItem and DeleteItem on the get and put
-//!   paths.
+//!   paths;
+//! - [`tables`](self::tables): the table catalog: requests, gossip, dead tables' data.
 //!
 //! # Actors and epochs
 //! A node stamps versions with an [`ActorId`] drawn from its RNG, which is seeded from the driver's
@@ -85,6 +86,7 @@ mod range_handoff;
 mod read_repair;
 mod replica;
 mod sloppy_quorum;
+mod tables;
 mod timers;
 mod tombstones;
 
@@ -331,6 +333,7 @@ pub struct Node<S: Store> {
     trees: peer_trees::PeerTrees,
     handoff: range_handoff::Handoff,
     tombstones: tombstones::TombstoneCollector,
+    tables: tables::Tables,
     stats: NodeStats,
     now: Time,
     /// Client requests fed and not answered yet (debug builds: the answered-once check).
@@ -405,6 +408,11 @@ impl<S: Store> Node<S> {
                 let _ = members.set_status(status);
             }
         }
+        let catalog = match store.meta(tables::META_CATALOG)? {
+            Some(bytes) => postcard::from_bytes(&bytes)
+                .map_err(|_| NodeError::CorruptMeta(tables::META_CATALOG))?,
+            None => crate::catalog::Catalog::new(),
+        };
         let phi = PhiConfig {
             threshold: config.phi_threshold,
             ..PhiConfig::default()
@@ -433,6 +441,7 @@ impl<S: Store> Node<S> {
             trees: peer_trees::PeerTrees::default(),
             handoff: range_handoff::Handoff::default(),
             tombstones: tombstones::TombstoneCollector::default(),
+            tables: tables::Tables::new(catalog),
             stats: NodeStats::default(),
             now,
             #[cfg(any(debug_assertions, feature = "invariants"))]
@@ -791,6 +800,10 @@ impl<S: Store> Node<S> {
                 self.on_tombstone_check_reply(from, op, holds)
             }
             PeerMessage::TombstonePurge { key, digest } => self.on_tombstone_purge(key, digest),
+            PeerMessage::Catalog {
+                catalog,
+                want_reply,
+            } => self.on_catalog(from, catalog, want_reply),
         }
     }
 

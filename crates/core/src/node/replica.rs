@@ -25,6 +25,15 @@ impl<S: Store> Node<S> {
         key: &[u8],
         set: &VersionSet,
     ) -> Result<MergeOutcome, StoreError> {
+        if self.is_dead_key(key) {
+            // A dead table's data never comes back (`tables`): nothing is written.
+            return Ok(MergeOutcome {
+                merged: set.clone(),
+                previous_digest: None,
+                digest: set.digest(),
+                changed: false,
+            });
+        }
         let outcome = if self.config.sabotaged(|s| s.single_sibling_merge) {
             let current = self.store.get(key)?;
             let mut merged = current.clone().unwrap_or_default();

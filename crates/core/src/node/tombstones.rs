@@ -61,6 +61,12 @@ impl<S: Store> Node<S> {
         };
         self.tombstones.cursor = page.next;
         for entry in page.entries {
+            if self.is_dead_key(&entry.key) {
+                // A dead table's key: remove it as the scan passes (`tables`).
+                let _ = self.remove_local(&entry.key, entry.versions.digest());
+                self.tombstones.first_seen.remove(&entry.key);
+                continue;
+            }
             if !entry.versions.is_deleted() {
                 self.tombstones.first_seen.remove(&entry.key);
                 continue;
