@@ -307,6 +307,65 @@ fn unsynced_writes_follow_the_policy<S: Store>(store: &mut S) {
     assert_eq!(store.unsynced_writes(), 0);
 }
 
+fn scan_partition_returns_one_partition_in_sort_key_order<S: Store>(store: &mut S) {
+    use ringstore_core::item::key::partition_prefix;
+    use ringstore_core::item::{ItemKey, KeyValue, Number, PrimaryKey, TableId};
+    use std::ops::Bound;
+    let key = |partition: &str, sort: i64| {
+        ItemKey {
+            table: TableId(1),
+            key: PrimaryKey {
+                partition: KeyValue::S(partition.to_string()),
+                sort: Some(KeyValue::N(Number::from_i64(sort))),
+            },
+        }
+        .encode()
+    };
+    for sort in [5, -3, 0, 12, 7] {
+        store.merge(&key("p", sort), &set_of(1, b"v")).unwrap();
+    }
+    store.merge(&key("other", 1), &set_of(1, b"v")).unwrap();
+    store.merge(b"plain key", &set_of(1, b"v")).unwrap();
+    let prefix = partition_prefix(TableId(1), &KeyValue::S("p".into()));
+    let sorts = |entries: Vec<ScanEntry>| -> Vec<i64> {
+        entries
+            .iter()
+            .map(|e| match ItemKey::decode(&e.key).unwrap().key.sort {
+                Some(KeyValue::N(n)) => n.to_string().parse().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let all = store
+        .scan_partition(&prefix, Bound::Unbounded, Bound::Unbounded, false, 100)
+        .unwrap();
+    assert_eq!(sorts(all), vec![-3, 0, 5, 7, 12]);
+    let reversed = store
+        .scan_partition(&prefix, Bound::Unbounded, Bound::Unbounded, true, 2)
+        .unwrap();
+    assert_eq!(sorts(reversed), vec![12, 7]);
+    let between = store
+        .scan_partition(
+            &prefix,
+            Bound::Excluded(key("p", 0)),
+            Bound::Included(key("p", 7)),
+            false,
+            100,
+        )
+        .unwrap();
+    assert_eq!(sorts(between), vec![5, 7]);
+    let empty = store
+        .scan_partition(
+            &prefix,
+            Bound::Included(key("p", 9)),
+            Bound::Excluded(key("p", 9)),
+            false,
+            100,
+        )
+        .unwrap();
+    assert!(empty.is_empty());
+}
+
 /// Instantiates each generic behaviour for both stores under both policies.
 macro_rules! for_both_stores {
     ($($behaviour:ident),* $(,)?) => {
@@ -349,6 +408,7 @@ for_both_stores!(
     meta_is_set_and_replaced,
     oversized_keys_are_refused,
     unsynced_writes_follow_the_policy,
+    scan_partition_returns_one_partition_in_sort_key_order,
 );
 
 // Reopening a durable store keeps data, hints (counts, and ids continue) and metadata.

@@ -29,8 +29,9 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use ringstore_core::NodeId;
 use ringstore_core::ring::TokenRange;
 use ringstore_core::store::layout::{
-    HintBody, check_key, check_record, data_key, decode_hint, decode_record, decode_record_digest,
-    encode_hint, encode_record, hint_key, split_data_key, split_hint_key,
+    HintBody, bounds_empty, check_key, check_record, data_key, decode_hint, decode_record,
+    decode_record_digest, encode_hint, encode_record, hint_key, partition_bounds, split_data_key,
+    split_hint_key,
 };
 use ringstore_core::store::{
     Hint, HintId, KeyDigest, MergeOutcome, ScanCursor, ScanEntry, ScanPage, Store, StoreError,
@@ -447,6 +448,47 @@ impl Store for DurableStore {
                 digest: decode_record_digest(key, record)?,
             })
         })
+    }
+
+    fn scan_partition(
+        &self,
+        prefix: &[u8],
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<ScanEntry>, StoreError> {
+        self.usable()?;
+        let (lower, upper) = partition_bounds(prefix, from, to);
+        if bounds_empty(&lower, &upper) {
+            return Ok(Vec::new());
+        }
+        let range = self.data.range::<Vec<u8>, _>((lower, upper));
+        let records: Box<dyn Iterator<Item = fjall::Guard>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut entries = Vec::new();
+        for guard in records {
+            let (storage_key, record) =
+                guard.into_inner().map_err(engine("scanning a partition"))?;
+            let (token, key) = split_data_key(&storage_key)?;
+            // Another partition whose token collides shares the run: skip its keys.
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let (_, versions) = decode_record(key, &record)?;
+            entries.push(ScanEntry {
+                token,
+                key: key.to_vec(),
+                versions,
+            });
+            if entries.len() >= limit.max(1) {
+                break;
+            }
+        }
+        Ok(entries)
     }
 
     fn key_count(&self) -> u64 {

@@ -190,6 +190,7 @@ async fn answer(
                     ItemAction::Delete { .. } => "delete_item",
                 },
                 ClientOp::Table(_) => "table",
+                ClientOp::Query(_) => "query",
             };
             let response = match door.request(request).await {
                 Ok(result) => ClientResponse::Done(result),

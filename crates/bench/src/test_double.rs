@@ -148,7 +148,9 @@ impl MemoryTarget {
                 }))
             }
             // The double models the key-value API only.
-            ClientOp::Item(_) | ClientOp::Table(_) => Err(CallError::MismatchedReply),
+            ClientOp::Item(_) | ClientOp::Table(_) | ClientOp::Query(_) => {
+                Err(CallError::MismatchedReply)
+            }
             ClientOp::Put { .. } | ClientOp::Overwrite { .. } | ClientOp::Delete { .. } => {
                 // An overwrite supersedes everything the double holds (its one "replica").
                 let (key, value, seen_up_to) = match &request.op {
@@ -159,7 +161,10 @@ impl MemoryTarget {
                     } => (key, Some(value), Some(context.counter(ACTOR))),
                     ClientOp::Overwrite { key, value } => (key, Some(value), None),
                     ClientOp::Delete { key, context } => (key, None, Some(context.counter(ACTOR))),
-                    ClientOp::Get { .. } | ClientOp::Item(_) | ClientOp::Table(_) => {
+                    ClientOp::Get { .. }
+                    | ClientOp::Item(_)
+                    | ClientOp::Table(_)
+                    | ClientOp::Query(_) => {
                         return Err(CallError::MismatchedReply);
                     }
                 };

@@ -137,6 +137,8 @@ pub struct Sabotage {
     /// A row deletion among an item's versions removes the whole item, even attributes
     /// written after it.
     pub item_deletion_wins: bool,
+    /// A query answers from the first replica's page, whatever its R.
+    pub query_one_replica: bool,
 }
 
 impl NodeConfig {
@@ -165,6 +167,7 @@ impl Sabotage {
             || self.read_first_answer
             || self.item_whole_version_wins
             || self.item_deletion_wins
+            || self.query_one_replica
     }
 }
 

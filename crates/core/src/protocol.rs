@@ -280,6 +280,29 @@ pub enum PeerMessage {
         /// The digest it must still have.
         digest: u64,
     },
+    /// Query, coordinator → replica: the records of one partition between two keys, in order
+    /// or reversed, at most `limit` of them and about `max_bytes`. Answered `QueryReadReply`.
+    QueryRead {
+        /// The coordinator's handle.
+        op: OpId,
+        /// The partition's placement prefix.
+        prefix: Vec<u8>,
+        /// The lower key bound.
+        from: KeyBound,
+        /// The upper key bound.
+        to: KeyBound,
+        /// Descending order.
+        reverse: bool,
+        /// At most this many records.
+        limit: u32,
+    },
+    /// Query, replica → coordinator: the records, and whether more lie beyond the last.
+    QueryReadReply {
+        /// The coordinator's handle.
+        op: OpId,
+        /// The records and whether the page was cut short, or how the replica failed.
+        outcome: Result<QueryPage, ReplicaFailure>,
+    },
     /// Catalog gossip: the sender's table catalog, sent beside its membership gossip. With
     /// `want_reply`, the receiver answers with its own if it differs (push-pull).
     Catalog {
@@ -288,6 +311,37 @@ pub enum PeerMessage {
         /// Whether the receiver should answer with its catalog.
         want_reply: bool,
     },
+}
+
+/// One end of a key range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyBound {
+    /// Up to and including this key.
+    Included(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Up to this key, not including it.
+    Excluded(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The partition's end.
+    Unbounded,
+}
+
+impl KeyBound {
+    /// As a standard bound.
+    pub fn to_bound(&self) -> std::ops::Bound<Vec<u8>> {
+        match self {
+            KeyBound::Included(k) => std::ops::Bound::Included(k.clone()),
+            KeyBound::Excluded(k) => std::ops::Bound::Excluded(k.clone()),
+            KeyBound::Unbounded => std::ops::Bound::Unbounded,
+        }
+    }
+}
+
+/// A replica's page of a query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryPage {
+    /// The records, in the query's order.
+    pub entries: Vec<KeyVersions>,
+    /// Whether the replica stopped before the range's end (limit or size).
+    pub truncated: bool,
 }
 
 /// A message with the sender's identity and protocol version.

@@ -9,7 +9,11 @@
 
 use crate::NodeId;
 use crate::catalog::{CatalogError, TableRecord, TableSettings};
-use crate::item::{Condition, Item, ItemError, ItemKey, ItemUpdate, KeySchema, Stamp, UpdateError};
+use crate::item::key::partition_prefix;
+use crate::item::{
+    Condition, Item, ItemError, ItemKey, ItemUpdate, KeySchema, KeyValue, PrimaryKey, Stamp,
+    TableId, UpdateError,
+};
 use crate::version::{CausalContext, Dot};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -55,6 +59,8 @@ pub enum ClientOp {
     Item(Box<ItemRequest>),
     /// A table operation: the catalog, answered by the node that takes it.
     Table(TableRequest),
+    /// A query of one partition (`docs/items.md`); boxed like items.
+    Query(Box<QueryRequest>),
 }
 
 impl ClientOp {
@@ -68,8 +74,57 @@ impl ClientOp {
             | ClientOp::Delete { key, .. } => Some(Cow::Borrowed(key)),
             ClientOp::Item(request) => Some(Cow::Owned(request.key.encode())),
             ClientOp::Table(_) => None,
+            // A partition's items all place by its prefix.
+            ClientOp::Query(query) => Some(Cow::Owned(partition_prefix(
+                query.table_id,
+                &query.partition,
+            ))),
         }
     }
+}
+
+/// A condition on the sort key of a query (DynamoDB's KeyConditionExpression, after the
+/// partition key's equality).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortKeyCondition {
+    /// `sk = v`.
+    Eq(KeyValue),
+    /// `sk < v`.
+    Lt(KeyValue),
+    /// `sk <= v`.
+    Le(KeyValue),
+    /// `sk > v`.
+    Gt(KeyValue),
+    /// `sk >= v`.
+    Ge(KeyValue),
+    /// `sk BETWEEN a AND b` (both included).
+    Between(KeyValue, KeyValue),
+    /// `begins_with(sk, prefix)`, for string and binary sort keys.
+    BeginsWith(KeyValue),
+}
+
+/// A query: the items of one partition, in sort-key order, a page at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// The table, as the node that took the request resolved it.
+    pub table: TableRef,
+    /// The table's incarnation.
+    pub table_id: TableId,
+    /// The partition key's value.
+    pub partition: KeyValue,
+    /// Which sort keys (`None`: the whole partition).
+    pub sort: Option<SortKeyCondition>,
+    /// Ascending sort-key order (`false`: descending).
+    pub forward: bool,
+    /// At most this many items are evaluated (before the filter); `None`: as many as fit the
+    /// page.
+    pub limit: Option<u32>,
+    /// Continue after this item (the previous page's `last`).
+    pub start_after: Option<PrimaryKey>,
+    /// Read a majority of the partition's home replicas (as a consistent GetItem).
+    pub consistent: bool,
+    /// Keep only the items that satisfy this (applied after `limit`, as DynamoDB does).
+    pub filter: Option<Condition>,
 }
 
 /// A table operation (CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable).
@@ -265,6 +320,16 @@ pub enum ClientReply {
         names: Vec<String>,
         /// The last name when more may follow (pass it as `start_after`).
         last: Option<String>,
+    },
+    /// The answer to a query: a page of items.
+    Items {
+        /// The items that passed the filter, in the query's order.
+        items: Vec<Item>,
+        /// How many items were evaluated (before the filter).
+        scanned: u32,
+        /// The key of the last item evaluated, when more may follow (pass it as
+        /// `start_after`).
+        last: Option<PrimaryKey>,
     },
     /// The answer to GetItem: the item, or `None` when it does not exist.
     Item(Option<Item>),

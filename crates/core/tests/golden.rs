@@ -340,6 +340,7 @@ impl Runner {
             ),
             ClientOp::Item(item) => format!("{:?} {:?}", item.action, item.key.key),
             ClientOp::Table(table) => format!("{table:?}"),
+            ClientOp::Query(query) => format!("query {:?} {:?}", query.partition, query.sort),
         };
         op + &quorum
     }
@@ -353,6 +354,7 @@ impl Runner {
                 self.vector(context)
             ),
             Ok(ClientReply::Item(item)) => format!("item {item:?}"),
+            Ok(ClientReply::Items { items, last, .. }) => format!("items {items:?} last {last:?}"),
             Ok(ClientReply::Table(table)) => {
                 format!("table {} {:?}", table.record.name, table.status)
             }

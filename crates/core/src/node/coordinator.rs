@@ -16,6 +16,7 @@
 //! - R and W lie in `1..=N` once a request passed validation (checked).
 
 use super::items::ItemOp;
+use super::query::QueryOp;
 use super::quorum_read::GetOp;
 use super::sloppy_quorum::PutOp;
 use super::{ClientId, Node, Release, Timer};
@@ -57,6 +58,7 @@ pub(super) enum Operation {
     Put(PutOp),
     Get(GetOp),
     Item(Box<ItemOp>),
+    Query(Box<QueryOp>),
     Forwarded { reply_to: ReplyTo, target: NodeId },
 }
 
@@ -67,9 +69,14 @@ impl<S: Store> Node<S> {
             self.on_table_request(reply_to, table);
             return;
         }
-        if let ClientOp::Item(item) = &request.op {
+        let table = match &request.op {
+            ClientOp::Item(item) => Some(item.key.table),
+            ClientOp::Query(query) => Some(query.table_id),
+            _ => None,
+        };
+        if let Some(table) = table {
             // The table's own quorums, unless the request names its own.
-            let (r, w) = self.table_quorums(item);
+            let (r, w) = self.table_quorums(table);
             request.r = request.r.or(r);
             request.w = request.w.or(w);
         }
@@ -127,6 +134,7 @@ impl<S: Store> Node<S> {
         match request.op {
             ClientOp::Get { key } => self.start_get(reply_to, key, r, false, timeout),
             ClientOp::Item(item) => self.start_item(reply_to, *item, r, w, timeout),
+            ClientOp::Query(query) => self.start_query(reply_to, *query, r, timeout),
             // Answered at the top.
             ClientOp::Table(_) => {}
             ClientOp::Put {
@@ -156,7 +164,11 @@ impl<S: Store> Node<S> {
         match &request.op {
             ClientOp::Item(item) => {
                 super::items::validate(item)?;
-                self.check_item_table(item)?;
+                self.check_item_table(&item.table, item.key.table)?;
+            }
+            ClientOp::Query(query) => {
+                super::items::validate_query(query)?;
+                self.check_item_table(&query.table, query.table_id)?;
             }
             // Item keys start with the tag byte; a key-value key may not pose as one.
             _ if key.first() == Some(&ITEM_KEY_TAG) => return Err(RequestError::ReservedKey),
@@ -232,6 +244,7 @@ impl<S: Store> Node<S> {
             // A put answered already (its replicas' late acks no longer matter), or an
             // operation answered and removed (answering cancels its deadline).
             Some(Operation::Item(item)) => self.on_item_deadline(*item),
+            Some(Operation::Query(query)) => self.on_query_deadline(*query),
             Some(Operation::Put(_)) | None => {}
         }
     }

@@ -4,14 +4,16 @@ use crate::NodeId;
 use crate::catalog::{TableRecord, TableSettings};
 use crate::harness::{Cluster, fast_config};
 use crate::item::condition::{Comparator, Operand};
+use crate::item::key::partition_prefix;
 use crate::item::update::{SetValue, UpdateOperand};
 use crate::item::{
     AttributePath, AttributeValue, Condition, Item, ItemKey, ItemUpdate, KeySchema, KeyType,
     KeyValue, Number, PrimaryKey, TableId, UpdateAction,
 };
+use crate::protocol::KeyBound;
 use crate::request::{
-    ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction, ItemRequest, RequestError,
-    TableDescription, TableRef, TableRequest, TableStatus,
+    ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction, ItemRequest, QueryRequest,
+    RequestError, SortKeyCondition, TableDescription, TableRef, TableRequest, TableStatus,
 };
 use crate::ring::TokenRange;
 use crate::store::Store;
@@ -567,4 +569,199 @@ fn with_table(record: &TableRecord, user: &str) -> ItemKey {
 fn put_on(record: &TableRecord, user: &str) -> ItemAction {
     let _ = record;
     put(item(user, 1, &[("v", s(user))]), None)
+}
+
+// --- Queries ---
+
+fn query_request(partition: &str, sort: Option<SortKeyCondition>, forward: bool) -> QueryRequest {
+    QueryRequest {
+        table: TableRef {
+            name: "events".into(),
+            schema: schema(),
+        },
+        table_id: TABLE,
+        partition: KeyValue::S(partition.to_string()),
+        sort,
+        forward,
+        limit: None,
+        start_after: None,
+        consistent: true,
+        filter: None,
+    }
+}
+
+fn query(c: &mut Cluster, at: u64, q: QueryRequest) -> (Vec<i64>, Option<PrimaryKey>) {
+    match run(c, at, ClientRequest::new(ClientOp::Query(Box::new(q)))) {
+        Ok(ClientReply::Items { items, last, .. }) => {
+            let sorts = items
+                .iter()
+                .map(|i| match i.get("at") {
+                    Some(AttributeValue::N(n)) => n.to_string().parse().expect("an integer"),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            (sorts, last)
+        }
+        other => panic!("Query failed: {other:?}"),
+    }
+}
+
+fn fill_partition(c: &mut Cluster, via: NodeId, user: &str, sorts: impl IntoIterator<Item = i64>) {
+    for at in sorts {
+        let stored = item(user, at, &[("v", n(at * 10))]);
+        let written = c.request(via, request(key(user, at), put(stored, None)));
+        assert_written(written.expect("an answer"));
+    }
+}
+
+#[test]
+fn a_query_returns_its_partition_in_sort_key_order_in_pages() {
+    let mut c = cluster();
+    fill_partition(&mut c, NodeId(1), "p", [5, -3, 0, 12, 7, 1, 2, 3]);
+    fill_partition(&mut c, NodeId(1), "other", [1, 2]);
+    let (all, last) = query(&mut c, 2, query_request("p", None, true));
+    assert_eq!(all, vec![-3, 0, 1, 2, 3, 5, 7, 12]);
+    assert_eq!(last, None);
+    let (reversed, _) = query(&mut c, 3, query_request("p", None, false));
+    assert_eq!(reversed, vec![12, 7, 5, 3, 2, 1, 0, -3]);
+    let between = SortKeyCondition::Between(
+        KeyValue::N(Number::from_i64(0)),
+        KeyValue::N(Number::from_i64(5)),
+    );
+    assert_eq!(
+        query(&mut c, 4, query_request("p", Some(between), true)).0,
+        vec![0, 1, 2, 3, 5]
+    );
+    let below = SortKeyCondition::Lt(KeyValue::N(Number::from_i64(1)));
+    assert_eq!(
+        query(&mut c, 5, query_request("p", Some(below), false)).0,
+        vec![0, -3]
+    );
+    // Pages of three, each continuing after the previous one's last item.
+    let mut pages = Vec::new();
+    let mut start_after = None;
+    loop {
+        let mut q = query_request("p", None, true);
+        q.limit = Some(3);
+        q.start_after = start_after.clone();
+        let (page, last) = query(&mut c, 1, q);
+        pages.push(page);
+        match last {
+            Some(last) => start_after = Some(last),
+            None => break,
+        }
+    }
+    assert_eq!(pages.concat(), all);
+    assert!(pages.iter().all(|p| p.len() <= 3));
+    // The filter applies after the limit.
+    let mut filtered = query_request("p", None, true);
+    filtered.limit = Some(4);
+    filtered.filter = Some(Condition::Compare {
+        left: Operand::Path(AttributePath::attribute_named("v")),
+        op: Comparator::Gt,
+        right: Operand::Value(n(0)),
+    });
+    assert_eq!(query(&mut c, 1, filtered).0, vec![1, 2]);
+}
+
+#[test]
+fn a_query_merges_its_replicas_and_repairs_the_stale_one() {
+    query_merge_scenario(false);
+}
+
+#[test]
+#[should_panic(expected = "left: 0")]
+fn a_query_answered_by_one_replica_misses_what_it_lacks() {
+    query_merge_scenario(true);
+}
+
+fn query_merge_scenario(one_replica: bool) {
+    let mut config = fast_config();
+    config.sabotage.no_hint_replay = true;
+    config.sabotage.query_one_replica = one_replica;
+    let mut c = Cluster::new(5, config).expect("a cluster");
+    c.run_for(Duration::from_secs(3));
+    let prefix = partition_prefix(TABLE, &KeyValue::S("q".into()));
+    let replicas: Vec<NodeId> = {
+        let ring = c.node(1).and_then(|n| n.ring()).expect("a ring");
+        ring.preference_list(&prefix, 3).iter().collect()
+    };
+    let stale = replicas[2];
+    c.isolate(stale, true);
+    fill_partition(&mut c, replicas[0], "q", 0..6);
+    c.isolate(stale, false);
+    c.run_for(Duration::from_secs(2));
+    let stored = |c: &Cluster| {
+        c.node(stale)
+            .expect("running")
+            .store()
+            .scan_partition(
+                &prefix,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                false,
+                100,
+            )
+            .expect("a scan")
+            .len()
+    };
+    assert_eq!(
+        stored(&c),
+        0,
+        "the isolated replica got the writes after all"
+    );
+    // Coordinated by the stale replica, which answers first: R = 2 must merge another page.
+    let mut q = query_request("q", None, true);
+    q.consistent = false;
+    let mut request = ClientRequest::new(ClientOp::Query(Box::new(q)));
+    request.r = Some(2);
+    match c.request(stale, request).expect("an answer") {
+        Ok(ClientReply::Items { items, .. }) => assert_eq!(items.len(), 6),
+        other => panic!("{other:?}"),
+    }
+    c.run_for(Duration::from_millis(100));
+    assert_eq!(stored(&c), 6, "read repair did not reach the stale replica");
+}
+
+#[test]
+fn query_bounds_follow_the_sort_key_condition() {
+    use super::query::query_bounds;
+    let mut q = query_request("p", None, true);
+    q.table.schema = KeySchema::partition_only("user", KeyType::S).with_sort("name", KeyType::S);
+    q.sort = Some(SortKeyCondition::BeginsWith(KeyValue::S("ab".into())));
+    let (from, to) = query_bounds(&q).expect("bounds");
+    let key = |sort: &str| {
+        ItemKey {
+            table: TABLE,
+            key: PrimaryKey {
+                partition: KeyValue::S("p".into()),
+                sort: Some(KeyValue::S(sort.into())),
+            },
+        }
+        .encode()
+    };
+    let inside = |k: &[u8]| {
+        let above = match &from {
+            KeyBound::Included(b) => k >= b.as_slice(),
+            other => panic!("{other:?}"),
+        };
+        let below = match &to {
+            KeyBound::Excluded(b) => k < b.as_slice(),
+            other => panic!("{other:?}"),
+        };
+        above && below
+    };
+    for yes in ["ab", "abc", "ab\u{0}", "ab\u{ff}z"] {
+        assert!(inside(&key(yes)), "{yes:?}");
+    }
+    for no in ["a", "aa", "ac", "b", ""] {
+        assert!(!inside(&key(no)), "{no:?}");
+    }
+    q.sort = Some(SortKeyCondition::BeginsWith(KeyValue::N(Number::from_i64(
+        1,
+    ))));
+    assert!(
+        query_bounds(&q).is_err(),
+        "a number sort key in a string schema"
+    );
 }

@@ -30,7 +30,9 @@ use super::coordinator::{Operation, ReplyTo, Supersedes};
 use super::{Node, Release, Timer};
 use crate::item::{Item, ItemError, Stamp, StampedItem};
 use crate::protocol::OpId;
-use crate::request::{ClientReply, ClientResult, ItemAction, ItemRequest, RequestError};
+use crate::request::{
+    ClientReply, ClientResult, ItemAction, ItemRequest, QueryRequest, RequestError,
+};
 use crate::store::Store;
 use crate::version::{Value, VersionSet};
 use std::time::Duration;
@@ -80,6 +82,26 @@ pub(super) fn validate(request: &ItemRequest) -> Result<(), RequestError> {
         }
         ItemAction::Update { update, .. } => update.check()?,
     }
+    Ok(())
+}
+
+/// Checks a query against its table's schema: the partition key's type and size. (The sort-key
+/// condition is checked when its bounds are computed.)
+pub(super) fn validate_query(request: &QueryRequest) -> Result<(), RequestError> {
+    let schema = &request.table.schema;
+    schema.check()?;
+    let attributes = [(schema.partition.name.clone(), request.partition.to_value())];
+    let mut attributes: std::collections::BTreeMap<_, _> = attributes.into_iter().collect();
+    // A stand-in sort key lets the schema check the partition key alone.
+    if let Some(sort) = &schema.sort {
+        let stand_in = match sort.key_type {
+            crate::item::KeyType::S => crate::item::AttributeValue::S("x".into()),
+            crate::item::KeyType::N => crate::item::AttributeValue::N(crate::item::Number::zero()),
+            crate::item::KeyType::B => crate::item::AttributeValue::B(vec![0]),
+        };
+        attributes.insert(sort.name.clone(), stand_in);
+    }
+    schema.key_from_attributes(&attributes)?;
     Ok(())
 }
 
@@ -254,7 +276,7 @@ impl<S: Store> Node<S> {
 
     /// The one item that versions resolve to (`StampedItem::from_siblings`), or what one of the
     /// simulator's sabotages makes of them.
-    fn resolve_item<'a>(
+    pub(super) fn resolve_item<'a>(
         &self,
         values: impl Iterator<Item = &'a Value>,
     ) -> Result<StampedItem, ItemError> {

@@ -81,6 +81,7 @@ mod hinted_handoff;
 mod items;
 mod output_gate;
 mod peer_trees;
+mod query;
 mod quorum_read;
 mod range_handoff;
 mod read_repair;
@@ -804,6 +805,17 @@ impl<S: Store> Node<S> {
                 catalog,
                 want_reply,
             } => self.on_catalog(from, catalog, want_reply),
+            PeerMessage::QueryRead {
+                op,
+                prefix,
+                from: lower,
+                to,
+                reverse,
+                limit,
+            } => self.on_query_read(from, op, (prefix, lower, to), reverse, limit),
+            PeerMessage::QueryReadReply { op, outcome } => {
+                self.on_query_read_reply(from, op, outcome)
+            }
         }
     }
 

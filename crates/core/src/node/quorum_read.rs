@@ -100,28 +100,7 @@ impl<S: Store> Node<S> {
         home_only: bool,
         timeout: Duration,
     ) {
-        let n = usize::from(self.config.n);
-        let targets: Vec<NodeId> = match self.ring.as_ref() {
-            Some(ring) if home_only => {
-                let (up, down): (Vec<NodeId>, Vec<NodeId>) =
-                    ring.walk(&key).take(n).partition(|&node| self.is_up(node));
-                up.into_iter().chain(down).collect()
-            }
-            Some(ring) => {
-                let walk: Vec<NodeId> = ring.walk(&key).collect();
-                let mut up: Vec<NodeId> = walk
-                    .iter()
-                    .copied()
-                    .filter(|&node| self.is_up(node))
-                    .take(n)
-                    .collect();
-                if up.is_empty() {
-                    up = walk.into_iter().take(n).collect();
-                }
-                up
-            }
-            None => Vec::new(),
-        };
+        let targets = self.read_targets(&key, home_only);
         let (targets, spares) = match self.config.read_fanout {
             ReadFanout::All => (targets, Vec::new()),
             ReadFanout::Quorum => {
@@ -155,6 +134,33 @@ impl<S: Store> Node<S> {
         self.ops.insert(op, Operation::Get(get));
         self.timers.set(Timer::OpDeadline(op), self.now + timeout);
         self.check_get(op);
+    }
+
+    /// The replicas a read asks: the first N nodes of the extended list judged up, or with
+    /// `home_only` the key's N home replicas, those judged up first.
+    pub(super) fn read_targets(&self, key: &[u8], home_only: bool) -> Vec<NodeId> {
+        let n = usize::from(self.config.n);
+        match self.ring.as_ref() {
+            Some(ring) if home_only => {
+                let (up, down): (Vec<NodeId>, Vec<NodeId>) =
+                    ring.walk(key).take(n).partition(|&node| self.is_up(node));
+                up.into_iter().chain(down).collect()
+            }
+            Some(ring) => {
+                let walk: Vec<NodeId> = ring.walk(key).collect();
+                let mut up: Vec<NodeId> = walk
+                    .iter()
+                    .copied()
+                    .filter(|&node| self.is_up(node))
+                    .take(n)
+                    .collect();
+                if up.is_empty() {
+                    up = walk.into_iter().take(n).collect();
+                }
+                up
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Adds `target` to the get's targets and asks it: a `Read`, or the local store at once.

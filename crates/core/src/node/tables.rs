@@ -28,7 +28,7 @@ use crate::item::key::table_of;
 use crate::membership::MemberStatus;
 use crate::protocol::PeerMessage;
 use crate::request::{
-    ClientReply, ItemRequest, RequestError, TableDescription, TableRequest, TableStatus,
+    ClientReply, RequestError, TableDescription, TableRef, TableRequest, TableStatus,
 };
 use crate::store::Store;
 use rand::Rng;
@@ -235,16 +235,19 @@ impl<S: Store> Node<S> {
     /// Checks an item request against the catalog: a dead incarnation is not found, a known
     /// one must have the request's schema. An incarnation the catalog does not know yet is
     /// taken (its creation may still be on its way here).
-    pub(super) fn check_item_table(&self, request: &ItemRequest) -> Result<(), RequestError> {
-        let id = request.key.table;
+    pub(super) fn check_item_table(
+        &self,
+        table: &TableRef,
+        id: TableId,
+    ) -> Result<(), RequestError> {
         let not_found = || RequestError::TableNotFound {
-            name: request.table.name.clone(),
+            name: table.name.clone(),
         };
         if self.tables.catalog.is_dead(id) {
             return Err(not_found());
         }
         match self.tables.catalog.get(id) {
-            Some(record) if record.schema != request.table.schema => {
+            Some(record) if record.schema != table.schema => {
                 Err(crate::item::ItemError::KeyMismatch.into())
             }
             _ => Ok(()),
@@ -252,8 +255,8 @@ impl<S: Store> Node<S> {
     }
 
     /// The table's quorum settings for an item request, when the catalog knows it.
-    pub(super) fn table_quorums(&self, request: &ItemRequest) -> (Option<u8>, Option<u8>) {
-        match self.tables.catalog.get(request.key.table) {
+    pub(super) fn table_quorums(&self, table: TableId) -> (Option<u8>, Option<u8>) {
+        match self.tables.catalog.get(table) {
             Some(record) => (record.settings.r, record.settings.w),
             None => (None, None),
         }

@@ -215,6 +215,49 @@ pub fn cursor_after(storage_key: Vec<u8>) -> ScanCursor {
     ScanCursor { storage_key }
 }
 
+/// Whether no key lies between `lower` and `upper` (a `BTreeMap` range over such bounds
+/// panics; a reversed query range is simply empty).
+pub fn bounds_empty(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
+        _ => false,
+    }
+}
+
+/// The storage-key bounds of [`Store::scan_partition`](super::Store::scan_partition): the
+/// given key bounds as storage keys, with `Unbounded` closed at the partition's first and past
+/// its last storage key.
+pub fn partition_bounds(
+    prefix: &[u8],
+    from: Bound<Vec<u8>>,
+    to: Bound<Vec<u8>>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let lower = match from {
+        Bound::Included(key) => Bound::Included(data_key(&key)),
+        Bound::Excluded(key) => Bound::Excluded(data_key(&key)),
+        Bound::Unbounded => Bound::Included(data_key(prefix)),
+    };
+    let upper = match to {
+        Bound::Included(key) => Bound::Included(data_key(&key)),
+        Bound::Excluded(key) => Bound::Excluded(data_key(&key)),
+        // Past every key that starts with the prefix: the prefix with its last byte below
+        // 0xFF incremented (0xFF bytes carry), or the whole token's end when all are 0xFF.
+        Bound::Unbounded => {
+            let mut end = data_key(prefix);
+            while let Some(last) = end.pop() {
+                if last < 0xFF {
+                    end.push(last + 1);
+                    return (lower, Bound::Excluded(end));
+                }
+            }
+            Bound::Unbounded
+        }
+    };
+    (lower, upper)
+}
+
 /// The storage-key bounds to scan, in ring order, for the part of `range` after `after`.
 ///
 /// Each of the range's (at most two) token intervals `[lo, hi]` becomes the key bounds

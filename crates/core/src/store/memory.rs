@@ -28,7 +28,9 @@
 //! - It never fails on I/O (no fault injection yet) and does not encode records, so
 //!   [`super::MAX_RECORD_BYTES`] is not enforced; key length is.
 
-use super::layout::{HintBody, check_key, data_key, split_data_key};
+use super::layout::{
+    HintBody, bounds_empty, check_key, data_key, partition_bounds, split_data_key,
+};
 use super::{
     Hint, HintId, KeyDigest, MergeOutcome, ScanCursor, ScanEntry, ScanPage, Store, StoreError,
     SyncPolicy, collect_page, effective_limit, merged_set,
@@ -310,6 +312,43 @@ impl Store for MemoryStore {
                 versions: record.versions.clone(),
             })
         })
+    }
+
+    fn scan_partition(
+        &self,
+        prefix: &[u8],
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<ScanEntry>, StoreError> {
+        let (lower, upper) = partition_bounds(prefix, from, to);
+        if bounds_empty(&lower, &upper) {
+            return Ok(Vec::new());
+        }
+        let range = self.data.range::<Vec<u8>, _>((lower, upper));
+        let records: Box<dyn Iterator<Item = (&Vec<u8>, &MemRecord)>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut entries = Vec::new();
+        for (storage_key, record) in records {
+            let (token, key) = split_data_key(storage_key)?;
+            // Another partition whose token collides shares the run: skip its keys.
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            entries.push(ScanEntry {
+                token,
+                key: key.to_vec(),
+                versions: record.versions.clone(),
+            });
+            if entries.len() >= limit.max(1) {
+                break;
+            }
+        }
+        Ok(entries)
     }
 
     fn scan_digests(

@@ -59,6 +59,7 @@ use crate::version::VersionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 
 /// The longest key the store accepts. Keys are identifiers, not payload; the limit stays well
 /// below the engine's 64 KiB key limit once the 8-byte token prefix is added.
@@ -316,6 +317,20 @@ pub trait Store {
         after: Option<&ScanCursor>,
         limit: usize,
     ) -> Result<ScanPage<KeyDigest>, StoreError>;
+
+    /// Up to `limit` records of one partition: keys that start with `prefix` (an item
+    /// partition's placement prefix, so all share one token and one contiguous run of storage)
+    /// and lie within `from` and `to` (keys, not storage keys; `Unbounded` means the
+    /// partition's end), in key order, or reversed with `reverse`. A query of a sort-key range
+    /// is one such scan.
+    fn scan_partition(
+        &self,
+        prefix: &[u8],
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<ScanEntry>, StoreError>;
 
     /// The number of stored keys. [`MemoryStore`]: exact. `DurableStore`: an estimate that
     /// is exact for insert-only histories and overcounts overwritten or removed keys until
