@@ -104,7 +104,9 @@ impl ApiError {
                 | RequestError::InvalidUpdate { .. }
                 | RequestError::KeyTooLarge { .. } => StatusCode::BAD_REQUEST,
                 RequestError::ConditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-                RequestError::InvalidTable { .. } => StatusCode::BAD_REQUEST,
+                RequestError::InvalidTable { .. } | RequestError::InvalidBatch { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
                 RequestError::TableExists { .. } => StatusCode::CONFLICT,
                 RequestError::TableNotFound { .. } => StatusCode::NOT_FOUND,
                 RequestError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -191,6 +191,7 @@ async fn answer(
                 },
                 ClientOp::Table(_) => "table",
                 ClientOp::Query(_) => "query",
+                ClientOp::Batch(_) => "batch",
             };
             let response = match door.request(request).await {
                 Ok(result) => ClientResponse::Done(result),

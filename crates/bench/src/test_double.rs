@@ -148,7 +148,7 @@ impl MemoryTarget {
                 }))
             }
             // The double models the key-value API only.
-            ClientOp::Item(_) | ClientOp::Table(_) | ClientOp::Query(_) => {
+            ClientOp::Item(_) | ClientOp::Table(_) | ClientOp::Query(_) | ClientOp::Batch(_) => {
                 Err(CallError::MismatchedReply)
             }
             ClientOp::Put { .. } | ClientOp::Overwrite { .. } | ClientOp::Delete { .. } => {
@@ -164,7 +164,8 @@ impl MemoryTarget {
                     ClientOp::Get { .. }
                     | ClientOp::Item(_)
                     | ClientOp::Table(_)
-                    | ClientOp::Query(_) => {
+                    | ClientOp::Query(_)
+                    | ClientOp::Batch(_) => {
                         return Err(CallError::MismatchedReply);
                     }
                 };

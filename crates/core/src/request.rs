@@ -61,6 +61,9 @@ pub enum ClientOp {
     Table(TableRequest),
     /// A query of one partition (`docs/items.md`); boxed like items.
     Query(Box<QueryRequest>),
+    /// Several item operations at once (BatchGetItem, BatchWriteItem): each item atomic, the
+    /// batch not.
+    Batch(Box<BatchRequest>),
 }
 
 impl ClientOp {
@@ -73,7 +76,7 @@ impl ClientOp {
             | ClientOp::Overwrite { key, .. }
             | ClientOp::Delete { key, .. } => Some(Cow::Borrowed(key)),
             ClientOp::Item(request) => Some(Cow::Owned(request.key.encode())),
-            ClientOp::Table(_) => None,
+            ClientOp::Table(_) | ClientOp::Batch(_) => None,
             // A partition's items all place by its prefix.
             ClientOp::Query(query) => Some(Cow::Owned(partition_prefix(
                 query.table_id,
@@ -81,6 +84,31 @@ impl ClientOp {
             ))),
         }
     }
+}
+
+/// The most gets one batch holds (DynamoDB's BatchGetItem).
+pub const MAX_BATCH_GETS: usize = 100;
+
+/// The most writes one batch holds (DynamoDB's BatchWriteItem).
+pub const MAX_BATCH_WRITES: usize = 25;
+
+/// A batch: gets only (at most [`MAX_BATCH_GETS`]) or unconditional puts and deletes only (at
+/// most [`MAX_BATCH_WRITES`]), on any tables, no key twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    /// The operations.
+    pub items: Vec<ItemRequest>,
+}
+
+/// How one operation of a batch ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchOutcome {
+    /// A get found this (`None`: no such item).
+    Read(Option<Item>),
+    /// A put or delete was acknowledged.
+    Written,
+    /// It failed: the client should retry it (DynamoDB's `UnprocessedItems`/`UnprocessedKeys`).
+    Unprocessed(RequestError),
 }
 
 /// A condition on the sort key of a query (DynamoDB's KeyConditionExpression, after the
@@ -331,6 +359,8 @@ pub enum ClientReply {
         /// `start_after`).
         last: Option<PrimaryKey>,
     },
+    /// The answer to a batch: one outcome per operation, in the request's order.
+    Batch(Vec<BatchOutcome>),
     /// The answer to GetItem: the item, or `None` when it does not exist.
     Item(Option<Item>),
     /// The answer to PutItem, UpdateItem and DeleteItem: the item before and after the write
@@ -467,6 +497,12 @@ pub enum RequestError {
         /// The name.
         name: String,
     },
+    /// A batch breaks the batch rules (size, mixed kinds, a key twice, a condition).
+    #[error("{message}")]
+    InvalidBatch {
+        /// What was wrong.
+        message: String,
+    },
     /// A table operation's arguments are invalid (the message says which).
     #[error("{message}")]
     InvalidTable {
@@ -540,6 +576,7 @@ impl RequestError {
             RequestError::TableExists { .. } => "table_exists",
             RequestError::TableNotFound { .. } => "table_not_found",
             RequestError::InvalidTable { .. } => "invalid_table",
+            RequestError::InvalidBatch { .. } => "invalid_batch",
             RequestError::InvalidItem { .. } => "invalid_item",
             RequestError::InvalidUpdate { .. } => "invalid_update",
         }

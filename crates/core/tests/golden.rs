@@ -341,6 +341,7 @@ impl Runner {
             ClientOp::Item(item) => format!("{:?} {:?}", item.action, item.key.key),
             ClientOp::Table(table) => format!("{table:?}"),
             ClientOp::Query(query) => format!("query {:?} {:?}", query.partition, query.sort),
+            ClientOp::Batch(batch) => format!("batch of {}", batch.items.len()),
         };
         op + &quorum
     }
@@ -355,6 +356,7 @@ impl Runner {
             ),
             Ok(ClientReply::Item(item)) => format!("item {item:?}"),
             Ok(ClientReply::Items { items, last, .. }) => format!("items {items:?} last {last:?}"),
+            Ok(ClientReply::Batch(outcomes)) => format!("batch {outcomes:?}"),
             Ok(ClientReply::Table(table)) => {
                 format!("table {} {:?}", table.record.name, table.status)
             }

@@ -15,6 +15,7 @@
 //! - An operation answers its client exactly once (checked: `Node::reply_client`).
 //! - R and W lie in `1..=N` once a request passed validation (checked).
 
+use super::batch::BatchOp;
 use super::items::ItemOp;
 use super::query::QueryOp;
 use super::quorum_read::GetOp;
@@ -42,6 +43,13 @@ pub(super) enum ReplyTo {
     },
     /// An item operation of this node (`items`), whose read or write this is.
     Item(OpId),
+    /// One operation of a batch this node took (`batch`).
+    Batch {
+        /// The batch.
+        op: OpId,
+        /// The operation's place in it.
+        index: u32,
+    },
 }
 
 /// What a put's new version supersedes.
@@ -59,6 +67,7 @@ pub(super) enum Operation {
     Get(GetOp),
     Item(Box<ItemOp>),
     Query(Box<QueryOp>),
+    Batch(Box<BatchOp>),
     Forwarded { reply_to: ReplyTo, target: NodeId },
 }
 
@@ -67,6 +76,10 @@ impl<S: Store> Node<S> {
         let mut request = request;
         if let ClientOp::Table(table) = request.op {
             self.on_table_request(reply_to, table);
+            return;
+        }
+        if let ClientOp::Batch(_) = &request.op {
+            self.start_batch(reply_to, request);
             return;
         }
         let table = match &request.op {
@@ -108,7 +121,9 @@ impl<S: Store> Node<S> {
             .timeout_ms
             .map_or(self.config.request_timeout, Duration::from_millis);
         // Dynamo §4.5: a node outside the preference list forwards to the first one up.
-        if !preference.contains(self.id) && matches!(reply_to, ReplyTo::Client(_)) {
+        // A forwarded request is coordinated here, never forwarded again.
+        let may_forward = matches!(reply_to, ReplyTo::Client(_) | ReplyTo::Batch { .. });
+        if !preference.contains(self.id) && may_forward {
             let up = preference.iter().find(|&node| self.is_up(node));
             if let Some(target) = up {
                 let op = self.new_op_id();
@@ -136,7 +151,7 @@ impl<S: Store> Node<S> {
             ClientOp::Item(item) => self.start_item(reply_to, *item, r, w, timeout),
             ClientOp::Query(query) => self.start_query(reply_to, *query, r, timeout),
             // Answered at the top.
-            ClientOp::Table(_) => {}
+            ClientOp::Table(_) | ClientOp::Batch(_) => {}
             ClientOp::Put {
                 key,
                 value,
@@ -211,6 +226,7 @@ impl<S: Store> Node<S> {
                 self.send_when(node, message, release);
             }
             ReplyTo::Item(op) => self.on_item_written(op, result, release),
+            ReplyTo::Batch { op, index } => self.on_batch_answer(op, index, result, release),
         }
     }
 
@@ -245,6 +261,10 @@ impl<S: Store> Node<S> {
             // operation answered and removed (answering cancels its deadline).
             Some(Operation::Item(item)) => self.on_item_deadline(*item),
             Some(Operation::Query(query)) => self.on_query_deadline(*query),
+            // A batch has no deadline of its own (each of its operations has one); keep it.
+            Some(Operation::Batch(batch)) => {
+                self.ops.insert(op, Operation::Batch(batch));
+            }
             Some(Operation::Put(_)) | None => {}
         }
     }

@@ -12,8 +12,9 @@ use crate::item::{
 };
 use crate::protocol::KeyBound;
 use crate::request::{
-    ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction, ItemRequest, QueryRequest,
-    RequestError, SortKeyCondition, TableDescription, TableRef, TableRequest, TableStatus,
+    BatchOutcome, BatchRequest, ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction,
+    ItemRequest, QueryRequest, RequestError, SortKeyCondition, TableDescription, TableRef,
+    TableRequest, TableStatus,
 };
 use crate::ring::TokenRange;
 use crate::store::Store;
@@ -764,4 +765,123 @@ fn query_bounds_follow_the_sort_key_condition() {
         query_bounds(&q).is_err(),
         "a number sort key in a string schema"
     );
+}
+
+// --- Batches ---
+
+fn batch(items: Vec<(ItemKey, ItemAction)>) -> ClientRequest {
+    let items = items
+        .into_iter()
+        .map(|(key, action)| ItemRequest {
+            table: TableRef {
+                name: "events".into(),
+                schema: schema(),
+            },
+            key,
+            action,
+        })
+        .collect();
+    ClientRequest::new(ClientOp::Batch(Box::new(BatchRequest { items })))
+}
+
+#[test]
+fn a_batch_writes_and_reads_items_across_partitions() {
+    let mut c = cluster();
+    let writes: Vec<(ItemKey, ItemAction)> = (0..25)
+        .map(|i| {
+            let user = format!("b{i}");
+            (key(&user, i), put(item(&user, i, &[("i", n(i))]), None))
+        })
+        .collect();
+    match run(&mut c, 1, batch(writes)) {
+        Ok(ClientReply::Batch(outcomes)) => {
+            assert_eq!(outcomes.len(), 25);
+            assert!(
+                outcomes.iter().all(|o| *o == BatchOutcome::Written),
+                "{outcomes:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let gets: Vec<(ItemKey, ItemAction)> = (0..30)
+        .map(|i| (key(&format!("b{i}"), i), get(true)))
+        .collect();
+    match run(&mut c, 2, batch(gets)) {
+        Ok(ClientReply::Batch(outcomes)) => {
+            for (i, outcome) in outcomes.iter().enumerate() {
+                let user = format!("b{i}");
+                let i = i64::try_from(i).expect("small");
+                let expected = (i < 25).then(|| item(&user, i, &[("i", n(i))]));
+                assert_eq!(*outcome, BatchOutcome::Read(expected), "item {i}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_reports_what_it_could_not_do_and_keeps_the_rest() {
+    let mut c = cluster();
+    let k = key("solo", 1);
+    let replicas: Vec<NodeId> = {
+        let ring = c.node(1).and_then(|n| n.ring()).expect("a ring");
+        ring.preference_list(&k.encode(), 3).iter().collect()
+    };
+    // Every node but the two that will coordinate is cut off: writes of keys whose replicas
+    // are cut off cannot reach W = 2.
+    let keep = [replicas[0], replicas[1]];
+    for node in 1..=5 {
+        if !keep.contains(&NodeId(node)) {
+            c.isolate(NodeId(node), true);
+        }
+    }
+    let mut unreachable = None;
+    for i in 0..200 {
+        let candidate = key(&format!("x{i}"), 1);
+        let ring = c.node(1).and_then(|n| n.ring()).expect("a ring");
+        let home: Vec<NodeId> = ring
+            .preference_list(&candidate.encode(), 3)
+            .iter()
+            .collect();
+        if !home.contains(&keep[0]) && !home.contains(&keep[1]) {
+            unreachable = Some(candidate);
+            break;
+        }
+    }
+    let unreachable = unreachable.expect("a key homed away from both");
+    let writes = vec![
+        (k.clone(), put(item("solo", 1, &[]), None)),
+        (unreachable, ItemAction::Delete { condition: None }),
+    ];
+    match c.request(keep[0], batch(writes)).expect("an answer") {
+        Ok(ClientReply::Batch(outcomes)) => {
+            assert_eq!(outcomes[0], BatchOutcome::Written);
+            assert!(
+                matches!(outcomes[1], BatchOutcome::Unprocessed(_)),
+                "{outcomes:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    c.heal();
+    let too_many: Vec<(ItemKey, ItemAction)> = (0..26)
+        .map(|i| (key("m", i), ItemAction::Delete { condition: None }))
+        .collect();
+    assert!(matches!(
+        run(&mut c, 1, batch(too_many)),
+        Err(RequestError::InvalidBatch { .. })
+    ));
+    let twice = vec![(k.clone(), get(false)), (k.clone(), get(false))];
+    assert!(matches!(
+        run(&mut c, 1, batch(twice)),
+        Err(RequestError::InvalidBatch { .. })
+    ));
+    let mixed = vec![
+        (k.clone(), get(false)),
+        (key("o", 1), ItemAction::Delete { condition: None }),
+    ];
+    assert!(matches!(
+        run(&mut c, 1, batch(mixed)),
+        Err(RequestError::InvalidBatch { .. })
+    ));
 }

@@ -49,7 +49,9 @@
 //! - [`tombstones`](self::tombstones): collecting tombstones once every replica has them;
 //! - [`items`](self::items): GetItem, PutItem, UpdateItem and DeleteItem on the get and put
 //!   paths;
-//! - [`tables`](self::tables): the table catalog: requests, gossip, dead tables' data.
+//! - [`tables`](self::tables): the table catalog: requests, gossip, dead tables' data;
+//! - [`query`](self::query): queries of one partition, merged from R replicas' pages;
+//! - [`batch`](self::batch): batches of item operations.
 //!
 //! # Actors and epochs
 //! A node stamps versions with an [`ActorId`] drawn from its RNG, which is seeded from the driver's
@@ -75,6 +77,7 @@
 //!   (`version::version_set`).
 
 mod anti_entropy;
+mod batch;
 mod coordinator;
 mod gossip;
 mod hinted_handoff;
