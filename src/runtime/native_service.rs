@@ -192,6 +192,7 @@ async fn answer(
                 ClientOp::Table(_) => "table",
                 ClientOp::Query(_) => "query",
                 ClientOp::Batch(_) => "batch",
+                ClientOp::Scan(_) => "scan",
             };
             let response = match door.request(request).await {
                 Ok(result) => ClientResponse::Done(result),

@@ -148,9 +148,11 @@ impl MemoryTarget {
                 }))
             }
             // The double models the key-value API only.
-            ClientOp::Item(_) | ClientOp::Table(_) | ClientOp::Query(_) | ClientOp::Batch(_) => {
-                Err(CallError::MismatchedReply)
-            }
+            ClientOp::Item(_)
+            | ClientOp::Table(_)
+            | ClientOp::Query(_)
+            | ClientOp::Batch(_)
+            | ClientOp::Scan(_) => Err(CallError::MismatchedReply),
             ClientOp::Put { .. } | ClientOp::Overwrite { .. } | ClientOp::Delete { .. } => {
                 // An overwrite supersedes everything the double holds (its one "replica").
                 let (key, value, seen_up_to) = match &request.op {
@@ -165,7 +167,8 @@ impl MemoryTarget {
                     | ClientOp::Item(_)
                     | ClientOp::Table(_)
                     | ClientOp::Query(_)
-                    | ClientOp::Batch(_) => {
+                    | ClientOp::Batch(_)
+                    | ClientOp::Scan(_) => {
                         return Err(CallError::MismatchedReply);
                     }
                 };

@@ -18,10 +18,12 @@
 
 use crate::NodeId;
 use crate::catalog::Catalog;
+use crate::item::TableId;
 use crate::membership::MemberInfo;
 use crate::merkle::wire::{delta_indices, fixed_u32};
 use crate::merkle::{HashRequest, HashResponse, LeafListing};
 use crate::request::{ClientRequest, ClientResult, ReplicaFailure};
+use crate::ring::TokenRange;
 use crate::version::{CausalContext, VersionSet};
 use serde::{Deserialize, Serialize};
 
@@ -303,6 +305,31 @@ pub enum PeerMessage {
         /// The records and whether the page was cut short, or how the replica failed.
         outcome: Result<QueryPage, ReplicaFailure>,
     },
+    /// Scan, coordinator → replica: the records of one table in a token range, in ring order,
+    /// after a storage key, at most `limit` of them. Answered `ScanReadReply`.
+    ScanRead {
+        /// The coordinator's handle.
+        op: OpId,
+        /// The scan's step (one per arc or continuation), echoed in the reply.
+        step: u32,
+        /// The table.
+        table: TableId,
+        /// The tokens to read.
+        range: TokenRange,
+        /// Continue after this storage key (token ++ key) of the range.
+        after: Option<Vec<u8>>,
+        /// At most this many records of the table.
+        limit: u32,
+    },
+    /// Scan, replica → coordinator.
+    ScanReadReply {
+        /// The coordinator's handle.
+        op: OpId,
+        /// The step asked.
+        step: u32,
+        /// The records, and where the replica stopped, or how it failed.
+        outcome: Result<TablePage, ReplicaFailure>,
+    },
     /// Catalog gossip: the sender's table catalog, sent beside its membership gossip. With
     /// `want_reply`, the receiver answers with its own if it differs (push-pull).
     Catalog {
@@ -342,6 +369,16 @@ pub struct QueryPage {
     pub entries: Vec<KeyVersions>,
     /// Whether the replica stopped before the range's end (limit or size).
     pub truncated: bool,
+}
+
+/// A replica's page of a scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePage {
+    /// The table's records, in ring order.
+    pub entries: Vec<KeyVersions>,
+    /// The storage key after which the replica stopped, when it did not reach the range's end:
+    /// it knows nothing of what lies beyond.
+    pub resume_after: Option<Vec<u8>>,
 }
 
 /// A message with the sender's identity and protocol version.

@@ -64,6 +64,8 @@ pub enum ClientOp {
     /// Several item operations at once (BatchGetItem, BatchWriteItem): each item atomic, the
     /// batch not.
     Batch(Box<BatchRequest>),
+    /// A scan of one segment of a table, a page at a time; boxed like items.
+    Scan(Box<ScanRequest>),
 }
 
 impl ClientOp {
@@ -76,7 +78,7 @@ impl ClientOp {
             | ClientOp::Overwrite { key, .. }
             | ClientOp::Delete { key, .. } => Some(Cow::Borrowed(key)),
             ClientOp::Item(request) => Some(Cow::Owned(request.key.encode())),
-            ClientOp::Table(_) | ClientOp::Batch(_) => None,
+            ClientOp::Table(_) | ClientOp::Batch(_) | ClientOp::Scan(_) => None,
             // A partition's items all place by its prefix.
             ClientOp::Query(query) => Some(Cow::Owned(partition_prefix(
                 query.table_id,
@@ -84,6 +86,28 @@ impl ClientOp {
             ))),
         }
     }
+}
+
+/// A scan: every item of a table in one of `total_segments` equal slices of the ring, in ring
+/// order (not key order), a page at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRequest {
+    /// The table, as the node that took the request resolved it.
+    pub table: TableRef,
+    /// The table's incarnation.
+    pub table_id: TableId,
+    /// Which slice (0-based, below `total_segments`).
+    pub segment: u32,
+    /// How many slices the ring is cut into (1 to 1,000,000, as DynamoDB).
+    pub total_segments: u32,
+    /// At most this many items are evaluated (before the filter).
+    pub limit: Option<u32>,
+    /// Continue after this item (the previous page's `last`).
+    pub start_after: Option<PrimaryKey>,
+    /// Read a majority of each range's home replicas.
+    pub consistent: bool,
+    /// Keep only the items that satisfy this (after `limit`).
+    pub filter: Option<Condition>,
 }
 
 /// The most gets one batch holds (DynamoDB's BatchGetItem).

@@ -342,6 +342,7 @@ impl Runner {
             ClientOp::Table(table) => format!("{table:?}"),
             ClientOp::Query(query) => format!("query {:?} {:?}", query.partition, query.sort),
             ClientOp::Batch(batch) => format!("batch of {}", batch.items.len()),
+            ClientOp::Scan(scan) => format!("scan {}/{}", scan.segment, scan.total_segments),
         };
         op + &quorum
     }

@@ -19,6 +19,7 @@ use super::batch::BatchOp;
 use super::items::ItemOp;
 use super::query::QueryOp;
 use super::quorum_read::GetOp;
+use super::scan::ScanOp;
 use super::sloppy_quorum::PutOp;
 use super::{ClientId, Node, Release, Timer};
 use crate::NodeId;
@@ -68,6 +69,7 @@ pub(super) enum Operation {
     Item(Box<ItemOp>),
     Query(Box<QueryOp>),
     Batch(Box<BatchOp>),
+    Scan(Box<ScanOp>),
     Forwarded { reply_to: ReplyTo, target: NodeId },
 }
 
@@ -80,6 +82,10 @@ impl<S: Store> Node<S> {
         }
         if let ClientOp::Batch(_) = &request.op {
             self.start_batch(reply_to, request);
+            return;
+        }
+        if let ClientOp::Scan(_) = &request.op {
+            self.start_scan(reply_to, request);
             return;
         }
         let table = match &request.op {
@@ -151,7 +157,7 @@ impl<S: Store> Node<S> {
             ClientOp::Item(item) => self.start_item(reply_to, *item, r, w, timeout),
             ClientOp::Query(query) => self.start_query(reply_to, *query, r, timeout),
             // Answered at the top.
-            ClientOp::Table(_) | ClientOp::Batch(_) => {}
+            ClientOp::Table(_) | ClientOp::Batch(_) | ClientOp::Scan(_) => {}
             ClientOp::Put {
                 key,
                 value,
@@ -261,6 +267,7 @@ impl<S: Store> Node<S> {
             // operation answered and removed (answering cancels its deadline).
             Some(Operation::Item(item)) => self.on_item_deadline(*item),
             Some(Operation::Query(query)) => self.on_query_deadline(*query),
+            Some(Operation::Scan(scan)) => self.on_scan_deadline(*scan),
             // A batch has no deadline of its own (each of its operations has one); keep it.
             Some(Operation::Batch(batch)) => {
                 self.ops.insert(op, Operation::Batch(batch));

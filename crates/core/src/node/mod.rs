@@ -51,7 +51,8 @@
 //!   paths;
 //! - [`tables`](self::tables): the table catalog: requests, gossip, dead tables' data;
 //! - [`query`](self::query): queries of one partition, merged from R replicas' pages;
-//! - [`batch`](self::batch): batches of item operations.
+//! - [`batch`](self::batch): batches of item operations;
+//! - [`scan`](self::scan): scans of a table's segment, arc by arc.
 //!
 //! # Actors and epochs
 //! A node stamps versions with an [`ActorId`] drawn from its RNG, which is seeded from the driver's
@@ -89,6 +90,7 @@ mod quorum_read;
 mod range_handoff;
 mod read_repair;
 mod replica;
+mod scan;
 mod sloppy_quorum;
 mod tables;
 mod timers;
@@ -818,6 +820,17 @@ impl<S: Store> Node<S> {
             } => self.on_query_read(from, op, (prefix, lower, to), reverse, limit),
             PeerMessage::QueryReadReply { op, outcome } => {
                 self.on_query_read_reply(from, op, outcome)
+            }
+            PeerMessage::ScanRead {
+                op,
+                step,
+                table,
+                range,
+                after,
+                limit,
+            } => self.on_scan_read(from, op, step, table, range, after, limit),
+            PeerMessage::ScanReadReply { op, step, outcome } => {
+                self.on_scan_read_reply(from, op, step, outcome)
             }
         }
     }

@@ -13,6 +13,7 @@ use crate::NodeId;
 use crate::config::ReadFanout;
 use crate::protocol::{OpId, PeerMessage};
 use crate::request::{ClientReply, ReadResult, ReplicaFailure, RequestError};
+use crate::ring::{Token, key_token};
 use crate::store::Store;
 use crate::version::{Value, VersionSet};
 use std::time::Duration;
@@ -139,15 +140,22 @@ impl<S: Store> Node<S> {
     /// The replicas a read asks: the first N nodes of the extended list judged up, or with
     /// `home_only` the key's N home replicas, those judged up first.
     pub(super) fn read_targets(&self, key: &[u8], home_only: bool) -> Vec<NodeId> {
+        self.read_targets_for_token(key_token(key), home_only)
+    }
+
+    /// [`Node::read_targets`] for the keys at `token`.
+    pub(super) fn read_targets_for_token(&self, token: Token, home_only: bool) -> Vec<NodeId> {
         let n = usize::from(self.config.n);
         match self.ring.as_ref() {
             Some(ring) if home_only => {
-                let (up, down): (Vec<NodeId>, Vec<NodeId>) =
-                    ring.walk(key).take(n).partition(|&node| self.is_up(node));
+                let (up, down): (Vec<NodeId>, Vec<NodeId>) = ring
+                    .walk_from_token(token)
+                    .take(n)
+                    .partition(|&node| self.is_up(node));
                 up.into_iter().chain(down).collect()
             }
             Some(ring) => {
-                let walk: Vec<NodeId> = ring.walk(key).collect();
+                let walk: Vec<NodeId> = ring.walk_from_token(token).collect();
                 let mut up: Vec<NodeId> = walk
                     .iter()
                     .copied()
