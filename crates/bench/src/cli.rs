@@ -18,6 +18,7 @@
 //! - One tokio runtime with one worker thread per core drives every client: on a small machine
 //!   the load generator competes with local nodes for CPU.
 
+use super::items::{ItemsError, ItemsOptions, run_items};
 use super::options::{
     BenchOptions, KeyDistribution, LoopShape, NodeChoice, RequestKnobs, StopAfter, UpdateMode,
 };
@@ -61,6 +62,32 @@ pub struct BenchArgs {
 pub enum BenchProbe {
     /// Write through one node, read through another after a delay: P(consistent) per delay.
     Staleness(StalenessArgs),
+    /// PutItem, GetItem and a 100-item Query on a table of its own, at each concurrency.
+    Items(ItemsArgs),
+}
+
+/// `ringstore bench items`.
+#[derive(Debug, Args)]
+pub struct ItemsArgs {
+    #[command(flatten)]
+    pub target: BenchTargetArgs,
+    /// Partitions of 100 items to load.
+    #[arg(long, default_value_t = 50)]
+    pub partitions: u32,
+    /// Bytes of each item's payload attribute.
+    #[arg(long, default_value_t = 100)]
+    pub value_bytes: usize,
+    /// How long each operation runs at each concurrency (`10s`, `500ms`).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Closed-loop clients, one measurement per value.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub clients: Vec<usize>,
+    /// Seed of every random choice (also names the table).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Which cluster to benchmark.
@@ -224,6 +251,9 @@ pub enum BenchCliError {
     /// The staleness probe could not run.
     #[error(transparent)]
     Staleness(#[from] StalenessError),
+    /// The items benchmark could not run.
+    #[error(transparent)]
+    Items(#[from] ItemsError),
     /// The report could not be encoded.
     #[error("cannot encode the report: {0}")]
     Json(#[from] serde_json::Error),
@@ -372,6 +402,22 @@ fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
                 emit(&report, report.render(), &probe.output)?;
                 let ok = report.delays.iter().any(|d| d.trials > 0);
                 Ok(exit_code(ok, "no probe trial completed"))
+            }
+            Some(BenchProbe::Items(items)) => {
+                let options = ItemsOptions {
+                    partitions: items.partitions,
+                    value_bytes: items.value_bytes,
+                    duration: items.duration,
+                    concurrency: items.clients.clone(),
+                    seed: items.seed,
+                };
+                let client = connect(&items.target).await?;
+                let report = run_items(client.clone(), &options).await;
+                client.close().await;
+                let report = report?;
+                emit(&report, report.render(), &items.output)?;
+                let ok = report.phases.iter().any(|p| p.ok > 0);
+                Ok(exit_code(ok, "no item operation succeeded"))
             }
             None => {
                 let options = args.run.options();

@@ -22,6 +22,7 @@
 //! - [`timeline`]: the phase second by second (operations, errors, slowest operation).
 //! - [`host`]: what the machine did during a phase (CPU split with steal, scheduling hiccups).
 //! - [`staleness`]: the staleness probe (`ringstore bench staleness`).
+//! - [`items`]: table items' costs (`ringstore bench items`).
 //! - [`cli`]: the command-line arguments and the wiring to the native client.
 //!
 //! # Guarantees
@@ -40,6 +41,7 @@
 pub mod cli;
 pub mod execute;
 pub mod host;
+pub mod items;
 pub mod keys;
 pub mod options;
 pub mod progress;
