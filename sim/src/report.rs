@@ -1,5 +1,6 @@
 //! The summary of a run: what `ringsim run` prints, and the reproduction command on failure.
 
+use crate::item_oracle::resolve;
 use crate::world::RunResult;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -58,6 +59,21 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         staleness.versions_behind,
         c.quorum_reads_judged
     );
+    if let Some(items) = &result.item_oracle {
+        let i = items.counts();
+        let _ = writeln!(
+            out,
+            "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute, {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
+            i.attribute_writes_acked,
+            i.lost_to_newer_stamp,
+            i.lost_to_newer_row,
+            i.undecided,
+            i.overwritten_after_seen,
+            i.consistent_reads_judged,
+            i.consistent_attributes_judged,
+            i.consistent_attributes_unjudged
+        );
+    }
     match result.convergence_us {
         Some(us) => {
             let _ = writeln!(out, "convergence: {:.3} s after heal", us as f64 / 1e6);
@@ -91,8 +107,10 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         for v in result.violations.iter().take(10) {
             let _ = writeln!(out, "  {v}");
         }
-        if let Some(first) = result.violations.first() {
-            let key = first.key();
+        if let Some(item) = result.violations.first().and_then(|v| v.item()) {
+            item_trace(&mut out, result, item);
+        }
+        if let Some(key) = result.violations.first().and_then(|v| v.key()) {
             let _ = writeln!(out, "trace of key-{key}:");
             for line in result.oracle.key_history(key) {
                 let _ = writeln!(out, "{line}");
@@ -111,4 +129,36 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         let _ = writeln!(out, "reproduce: {}", invocation.command());
     }
     out
+}
+
+/// The history of item `item` and what each home replica holds of it at the end.
+fn item_trace(out: &mut String, result: &RunResult, item: u64) {
+    let Some(items) = &result.item_oracle else {
+        return;
+    };
+    let _ = writeln!(out, "trace of {}:", items.workload().label(item));
+    for line in items.item_history(item) {
+        let _ = writeln!(out, "{line}");
+    }
+    for (node, set) in result.item_replicas.get(&item).into_iter().flatten() {
+        let shown = match resolve(set.as_ref()) {
+            Ok(state) => {
+                let attributes: Vec<String> = state
+                    .attributes()
+                    .iter()
+                    .map(|(name, a)| match &a.value {
+                        Some(ringstore_core::item::AttributeValue::S(v)) => {
+                            format!("{name}={v}@{}", a.stamp)
+                        }
+                        Some(v) => format!("{name}={v:?}@{}", a.stamp),
+                        None => format!("{name} removed@{}", a.stamp),
+                    })
+                    .collect();
+                format!("floor {} {}", state.floor(), attributes.join(" "))
+            }
+            Err(e) => format!("undecodable: {e}"),
+        };
+        let siblings = set.as_ref().map_or(0, |s| s.sibling_count());
+        let _ = writeln!(out, "  final on {node} ({siblings} versions): {shown}");
+    }
 }
