@@ -21,6 +21,7 @@ use ringstore_experiments::profiles::Profile;
 use ringstore_experiments::protocol::ProtocolOptions;
 use ringstore_experiments::quorum::{self, EngineChoice, QuorumSpec};
 use ringstore_experiments::wars::Placement;
+use ringstore_sim::item_workload::ItemWorkload;
 use ringstore_sim::report::{Invocation, summary};
 use ringstore_sim::scenario::{NemesisConfig, Scenario};
 use ringstore_sim::world::World;
@@ -508,8 +509,13 @@ struct Shape {
     /// Add the random nemesis (partitions, crashes, slow nodes, flapping, clock skew).
     #[arg(long)]
     nemesis: bool,
+    /// Run the item workload (GetItem, PutItem, UpdateItem, DeleteItem on two fixed tables)
+    /// instead of the key-value mix, with the item checkers.
+    #[arg(long)]
+    items: bool,
     /// Break a mechanism on purpose (test the checkers): no-hint-replay, no-repair
-    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones, read-first-answer.
+    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones, read-first-answer,
+    /// item-whole-version-wins, item-deletion-wins.
     #[arg(long)]
     sabotage: Vec<String>,
 }
@@ -539,6 +545,9 @@ impl Shape {
         push("loss", self.loss.map(|v| v.to_string()));
         if self.nemesis {
             f.push("--nemesis".into());
+        }
+        if self.items {
+            f.push("--items".into());
         }
         for s in &self.sabotage {
             f.push(format!("--sabotage {s}"));
@@ -583,6 +592,9 @@ impl Shape {
         if self.nemesis && s.nemesis.is_none() {
             s.nemesis = Some(NemesisConfig::default());
         }
+        if self.items && s.workload.items.is_none() {
+            s.workload.items = Some(ItemWorkload::default());
+        }
         s.node.sabotage = parse_sabotage(&self.sabotage)?;
         s.validate().map_err(|e| e.to_string())?;
         Ok(s)
@@ -601,9 +613,11 @@ fn parse_sabotage(names: &[String]) -> Result<Sabotage, String> {
             "single-sibling" => s.single_sibling_merge = true,
             "purge-tombstones" => s.purge_tombstones_at_once = true,
             "read-first-answer" => s.read_first_answer = true,
+            "item-whole-version-wins" => s.item_whole_version_wins = true,
+            "item-deletion-wins" => s.item_deletion_wins = true,
             other => {
                 return Err(format!(
-                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones or read-first-answer"
+                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones, read-first-answer, item-whole-version-wins or item-deletion-wins"
                 ));
             }
         }
