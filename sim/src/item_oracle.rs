@@ -35,6 +35,12 @@
 //! clock of the run can be ([`ItemOracle::new`]'s `max_clock_lag_us`); so no write issued at or
 //! after `t` can carry a stamp below `t - max_clock_lag_us`.
 //!
+//! The same run also gives the counterfactual of whole-item last-writer-wins: per item, the
+//! chain of every acknowledged write in stamp order; every attribute update of a write whose
+//! successor's `old` shows none of its values would have been lost with the whole version.
+//! (A write never acknowledged between the two that rewrote all of them makes this count too
+//! high; `--sabotage item-whole-version-wins` measures the real thing in a different run.)
+//!
 //! *Limit:* a floor of a write never acknowledged (a DeleteItem that failed but landed) that
 //! dropped *w* before *x* read makes *w* count as lost to *x*.
 //!
@@ -117,6 +123,16 @@ struct Link {
     saw: Option<u64>,
 }
 
+/// One link of an item's whole-row chain: the counterfactual of whole-item last-writer-wins.
+#[derive(Clone, Debug)]
+struct RowLink {
+    write: u64,
+    /// How many pool attributes it set.
+    attributes: u64,
+    /// The writes whose values the item it read showed.
+    saw: Vec<u64>,
+}
+
 /// An event of an item's history, for reports.
 #[derive(Clone, Debug)]
 enum ItemEvent {
@@ -146,6 +162,7 @@ struct ItemState {
     claims: BTreeMap<String, AttributeClaim>,
     floor: Option<FloorClaim>,
     chains: BTreeMap<String, BTreeMap<Stamp, Link>>,
+    rows: BTreeMap<Stamp, RowLink>,
     recent: VecDeque<(u64, Stamp)>,
     history: VecDeque<(u64, ItemEvent)>,
 }
@@ -172,6 +189,9 @@ pub struct ItemCounts {
     pub lost_to_newer_row: u64,
     /// The next write had seen a value of a write never acknowledged.
     pub undecided: u64,
+    /// Acknowledged attribute updates whole-item last-writer-wins would have lost in the same
+    /// run: those of every write the next write of the item (any attribute) had not seen.
+    pub whole_item_would_lose: u64,
     /// Consistent reads held to the majority's promise (at least one attribute judged).
     pub consistent_reads_judged: u64,
     /// Attributes those reads were judged on.
@@ -575,6 +595,20 @@ impl ItemOracle {
                 .or_default()
                 .insert(stamp, link);
         }
+        let saw: Vec<u64> = old
+            .map(|old| {
+                self.attributes
+                    .iter()
+                    .filter_map(|name| old.get(name).and_then(write_of))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let row = RowLink {
+            write: id,
+            attributes: record.attributes.len() as u64,
+            saw,
+        };
+        state.rows.insert(stamp, row);
         let bound = self.settled_bound(at_us);
         self.settle(item, bound);
     }
@@ -615,6 +649,19 @@ impl ItemOracle {
                 }
                 chain.remove(&first);
             }
+        }
+        loop {
+            let mut links = state.rows.iter();
+            let (Some((&first, w)), Some((next, x))) = (links.next(), links.next()) else {
+                break;
+            };
+            if next.micros >= bound {
+                break;
+            }
+            if !x.saw.contains(&w.write) {
+                self.counts.whole_item_would_lose += w.attributes;
+            }
+            state.rows.remove(&first);
         }
     }
 

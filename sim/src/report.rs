@@ -63,9 +63,10 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         let i = items.counts();
         let _ = writeln!(
             out,
-            "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute, {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
+            "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute ({} would be lost under whole-item last-writer-wins), {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
             i.attribute_writes_acked,
             i.lost_to_newer_stamp,
+            i.whole_item_would_lose,
             i.lost_to_newer_row,
             i.undecided,
             i.overwritten_after_seen,
