@@ -200,6 +200,21 @@ pub struct ItemCounts {
     pub consistent_attributes_unjudged: u64,
 }
 
+impl ItemCounts {
+    /// Adds `other`'s counts (a sweep's totals).
+    pub fn add(&mut self, other: &ItemCounts) {
+        self.attribute_writes_acked += other.attribute_writes_acked;
+        self.overwritten_after_seen += other.overwritten_after_seen;
+        self.lost_to_newer_stamp += other.lost_to_newer_stamp;
+        self.lost_to_newer_row += other.lost_to_newer_row;
+        self.undecided += other.undecided;
+        self.whole_item_would_lose += other.whole_item_would_lose;
+        self.consistent_reads_judged += other.consistent_reads_judged;
+        self.consistent_attributes_judged += other.consistent_attributes_judged;
+        self.consistent_attributes_unjudged += other.consistent_attributes_unjudged;
+    }
+}
+
 /// A broken rule of the item workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemViolation {
@@ -767,23 +782,25 @@ impl ItemOracle {
             for (node, set) in sets {
                 match resolve(set.as_ref()) {
                     Ok(stamped) => resolved.push((*node, stamped)),
-                    Err(detail) => violations.push(Violation::Item(ItemViolation::Corrupt {
-                        item,
-                        label: label.clone(),
-                        replica: *node,
-                        detail,
-                    })),
+                    Err(detail) => {
+                        violations.push(Violation::Item(Box::new(ItemViolation::Corrupt {
+                            item,
+                            label: label.clone(),
+                            replica: *node,
+                            detail,
+                        })))
+                    }
                 }
             }
             // 2. convergence
             let shown: Vec<(NodeId, Option<Item>)> =
                 resolved.iter().map(|(node, s)| (*node, s.item())).collect();
             if shown.windows(2).any(|w| w[0].1 != w[1].1) {
-                violations.push(Violation::Item(ItemViolation::Diverged {
+                violations.push(Violation::Item(Box::new(ItemViolation::Diverged {
                     item,
                     label: label.clone(),
                     items: shown,
-                }));
+                })));
             }
             // 1. no acknowledged attribute write lost except to a newer stamp
             for (node, stamped) in &resolved {
@@ -792,7 +809,7 @@ impl ItemOracle {
                     // gone, the lost floor below is the violation.
                     let floored = state.floor.as_ref().is_some_and(|f| f.stamp > claim.stamp);
                     if !floored && !holds(stamped, attribute, claim) {
-                        violations.push(Violation::Item(ItemViolation::LostAttribute {
+                        violations.push(Violation::Item(Box::new(ItemViolation::LostAttribute {
                             item,
                             label: label.clone(),
                             attribute: attribute.clone(),
@@ -800,13 +817,13 @@ impl ItemOracle {
                             replica: *node,
                             found: stamped.attribute(attribute).cloned(),
                             floor: stamped.floor(),
-                        }));
+                        })));
                     }
                 }
                 if let Some(floor) = &state.floor
                     && stamped.floor() < floor.stamp
                 {
-                    violations.push(Violation::Item(ItemViolation::LostFloor {
+                    violations.push(Violation::Item(Box::new(ItemViolation::LostFloor {
                         item,
                         label: label.clone(),
                         write: floor.write,
@@ -815,7 +832,7 @@ impl ItemOracle {
                         acked_us: floor.acked_us,
                         replica: *node,
                         floor: stamped.floor(),
-                    }));
+                    })));
                 }
             }
         }

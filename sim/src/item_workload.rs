@@ -390,7 +390,8 @@ mod tests {
         }
         assert_eq!(w.key(w.items()), None);
         assert_eq!(w.label(0), "simple/p0");
-        assert_eq!(w.label(4 + 3 * 1 + 2), "sorted/p1/2");
+        // The sorted table follows the 4 simple items: partition 1, sort 2.
+        assert_eq!(w.label(4 + 3 + 2), "sorted/p1/2");
         assert_eq!(write_of(&value_of(123)), Some(123));
         assert_eq!(write_of(&AttributeValue::S("p1".into())), None);
     }

@@ -172,8 +172,9 @@ pub enum Violation {
         /// Replicas and their digests (`None`: the key is absent there).
         digests: Vec<(NodeId, Option<u64>)>,
     },
-    /// A rule of the item workload broken (see [`crate::item_oracle`]).
-    Item(ItemViolation),
+    /// A rule of the item workload broken (see [`crate::item_oracle`]); boxed, as item
+    /// violations carry items and stamps.
+    Item(Box<ItemViolation>),
 }
 
 impl Violation {

@@ -1,6 +1,6 @@
 //! The summary of a run: what `ringsim run` prints, and the reproduction command on failure.
 
-use crate::item_oracle::resolve;
+use crate::item_oracle::{ItemCounts, resolve};
 use crate::world::RunResult;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -60,20 +60,7 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         c.quorum_reads_judged
     );
     if let Some(items) = &result.item_oracle {
-        let i = items.counts();
-        let _ = writeln!(
-            out,
-            "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute ({} would be lost under whole-item last-writer-wins), {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
-            i.attribute_writes_acked,
-            i.lost_to_newer_stamp,
-            i.whole_item_would_lose,
-            i.lost_to_newer_row,
-            i.undecided,
-            i.overwritten_after_seen,
-            i.consistent_reads_judged,
-            i.consistent_attributes_judged,
-            i.consistent_attributes_unjudged
-        );
+        let _ = writeln!(out, "{}", item_line(items.counts()));
     }
     match result.convergence_us {
         Some(us) => {
@@ -130,6 +117,22 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         let _ = writeln!(out, "reproduce: {}", invocation.command());
     }
     out
+}
+
+/// The item workload's line of the summary (and of a sweep's totals).
+pub fn item_line(i: &ItemCounts) -> String {
+    format!(
+        "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute ({} would be lost under whole-item last-writer-wins), {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
+        i.attribute_writes_acked,
+        i.lost_to_newer_stamp,
+        i.whole_item_would_lose,
+        i.lost_to_newer_row,
+        i.undecided,
+        i.overwritten_after_seen,
+        i.consistent_reads_judged,
+        i.consistent_attributes_judged,
+        i.consistent_attributes_unjudged
+    )
 }
 
 /// The history of item `item` and what each home replica holds of it at the end.

@@ -209,7 +209,7 @@ impl World {
             counts.consistent_attributes_unjudged += unjudged;
         }
         for violation in stale {
-            self.found(Violation::Item(violation));
+            self.found(Violation::Item(Box::new(violation)));
         }
     }
 

@@ -561,14 +561,14 @@ impl World {
             .collect();
         if holders.len() < usize::from(w) {
             let violation = match self.item_of(&key) {
-                Some(item) => Violation::Item(ItemViolation::AckedBeforeDurable {
+                Some(item) => Violation::Item(Box::new(ItemViolation::AckedBeforeDurable {
                     item,
                     label: self.item_label(item),
                     at_us: self.now,
                     by,
                     w,
                     holders,
-                }),
+                })),
                 None => Violation::AckedBeforeDurable {
                     key: key_index(&key).unwrap_or(u64::MAX),
                     at_us: self.now,
