@@ -340,11 +340,9 @@ impl ItemViolation {
 }
 
 fn show_value(value: &Option<AttributeValue>) -> String {
-    match value {
-        Some(AttributeValue::S(s)) => s.clone(),
-        Some(other) => format!("{other:?}"),
-        None => "(removed)".into(),
-    }
+    value
+        .as_ref()
+        .map_or_else(|| "(removed)".into(), crate::item_workload::show)
 }
 
 impl fmt::Display for ItemViolation {

@@ -363,6 +363,16 @@ pub fn value_of(id: u64) -> AttributeValue {
     AttributeValue::S(format!("w{id}"))
 }
 
+/// A value as reports show it: a string as itself, a number in plain notation, anything else
+/// in its debug form.
+pub fn show(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::S(text) => text.clone(),
+        AttributeValue::N(number) => number.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The write id a value names, if it is one of ours.
 pub fn write_of(value: &AttributeValue) -> Option<u64> {
     match value {

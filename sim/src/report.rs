@@ -2,6 +2,7 @@
 
 use crate::item_oracle::{ItemCounts, resolve};
 use crate::world::RunResult;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -91,9 +92,30 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
             let _ = writeln!(out, "reproduce: {}", invocation.command());
         }
     } else {
-        let _ = writeln!(out, "violations: {}", result.violations.len());
-        for v in result.violations.iter().take(10) {
+        let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in &result.violations {
+            *by_kind.entry(v.kind()).or_default() += 1;
+        }
+        if by_kind.len() > 1 {
+            let _ = writeln!(
+                out,
+                "violations: {} by kind {by_kind:?}",
+                result.violations.len()
+            );
+        } else {
+            let _ = writeln!(out, "violations: {}", result.violations.len());
+        }
+        let shown = &result.violations[..result.violations.len().min(10)];
+        for v in shown {
             let _ = writeln!(out, "  {v}");
+        }
+        // The first of each kind the first ten did not show.
+        for kind in by_kind.keys() {
+            if !shown.iter().any(|v| v.kind() == *kind)
+                && let Some(v) = result.violations.iter().find(|v| v.kind() == *kind)
+            {
+                let _ = writeln!(out, "  {v}");
+            }
         }
         if let Some(item) = result.violations.first().and_then(|v| v.item()) {
             item_trace(&mut out, result, item);
@@ -151,10 +173,7 @@ fn item_trace(out: &mut String, result: &RunResult, item: u64) {
                     .attributes()
                     .iter()
                     .map(|(name, a)| match &a.value {
-                        Some(ringstore_core::item::AttributeValue::S(v)) => {
-                            format!("{name}={v}@{}", a.stamp)
-                        }
-                        Some(v) => format!("{name}={v:?}@{}", a.stamp),
+                        Some(v) => format!("{name}={}@{}", crate::item_workload::show(v), a.stamp),
                         None => format!("{name} removed@{}", a.stamp),
                     })
                     .collect();
