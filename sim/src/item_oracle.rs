@@ -13,7 +13,8 @@
 //!    marker), the converged item's attribute carries that write's value, or a newer stamp (set
 //!    or removed by another write, acknowledged or not), or was dropped by a floor newer than
 //!    the write. A PutItem's and a DeleteItem's own floor must survive too: the converged floor
-//!    is at least its stamp.
+//!    is at least its stamp (a claim older than an acknowledged floor is that floor's to keep,
+//!    so a lost floor is reported once, as the floor).
 //! 2. **convergence** — every home replica resolves to the same item
 //!    (`StampedItem::from_siblings(..).item()`), and every stored version decodes.
 //!
@@ -47,8 +48,8 @@
 //! # Cost
 //! Per item: the writes in flight, the newest acknowledged claim per attribute (rule 1 holds for
 //! every older write of that attribute once it holds for the newest, as stamps are totally
-//! ordered), the newest acknowledged floor, the undecided part of each attribute's chain (the
-//! writes of the last `max_clock_lag_us` plus a request's lifetime), the last
+//! ordered), the newest acknowledged floor, the undecided part of each attribute's chain and of
+//! the row chain (the writes of the last `max_clock_lag_us` plus a request's lifetime), the last
 //! [`RECENT_STAMPS`] acknowledged stamps and [`HISTORY_PER_ITEM`] events for reports; one bit per
 //! write id. Nothing grows with the length of the run except the id bits.
 //!
@@ -1024,6 +1025,18 @@ mod tests {
         }
         let found = kinds(&o.check(&sets, 20));
         assert!(found.contains(&"item-diverged"), "{found:?}");
+    }
+
+    #[test]
+    fn an_update_older_than_a_lost_delete_is_reported_once_as_the_lost_floor() {
+        let mut o = oracle();
+        write(&mut o, 1, ItemOpKind::Update, &["a1"]);
+        o.ack_write(0, 1, 10, stamp(100, 1), dot(1), None);
+        write(&mut o, 2, ItemOpKind::Delete, &[]);
+        o.ack_write(0, 2, 20, stamp(200, 1), dot(2), None);
+        // The replicas kept neither the update nor the delete's floor.
+        let found = kinds(&o.check(&replicas(&StampedItem::absent()), 30));
+        assert_eq!(found, vec!["lost-floor", "lost-floor"], "{found:?}");
     }
 
     #[test]
