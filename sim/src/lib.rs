@@ -7,10 +7,14 @@
 //! - [`distribution`]: latency distributions;
 //! - [`scenario`]: scenario files (TOML) and the random nemesis;
 //! - [`workload`]: what the clients do;
+//! - [`item_workload`]: the item operations clients run in item mode;
 //! - [`oracle`]: the record of every client operation and the checkers;
+//! - [`item_oracle`]: the record of every item operation and the item checkers;
 //! - [`report`]: the summary a run prints;
 
 pub mod distribution;
+pub mod item_oracle;
+pub mod item_workload;
 pub mod network;
 pub mod oracle;
 pub mod report;

@@ -40,6 +40,7 @@
 //! - A write id is in at most one of a key's `pending` and `frontier` (checked).
 //! - A frontier write is acknowledged, neither superseded nor excused (checked).
 
+use crate::item_oracle::ItemViolation;
 use ringstore_core::NodeId;
 use ringstore_core::version::{CausalContext, Dot, VersionSet};
 use std::collections::{BTreeMap, VecDeque};
@@ -171,11 +172,14 @@ pub enum Violation {
         /// Replicas and their digests (`None`: the key is absent there).
         digests: Vec<(NodeId, Option<u64>)>,
     },
+    /// A rule of the item workload broken (see [`crate::item_oracle`]); boxed, as item
+    /// violations carry items and stamps.
+    Item(Box<ItemViolation>),
 }
 
 impl Violation {
-    /// The key index it concerns.
-    pub fn key(&self) -> u64 {
+    /// The key index it concerns (`None`: it concerns an item, see [`Violation::item`]).
+    pub fn key(&self) -> Option<u64> {
         match self {
             Violation::LostWrite { key, .. }
             | Violation::Resurrected { key, .. }
@@ -183,7 +187,16 @@ impl Violation {
             | Violation::AckedBeforeDurable { key, .. }
             | Violation::StaleQuorumRead { key, .. }
             | Violation::EarlyCollection { key, .. }
-            | Violation::Diverged { key, .. } => *key,
+            | Violation::Diverged { key, .. } => Some(*key),
+            Violation::Item(_) => None,
+        }
+    }
+
+    /// The item number it concerns, if it is an item violation.
+    pub fn item(&self) -> Option<u64> {
+        match self {
+            Violation::Item(v) => Some(v.item()),
+            _ => None,
         }
     }
 
@@ -197,11 +210,12 @@ impl Violation {
             Violation::StaleQuorumRead { .. } => "stale-quorum-read",
             Violation::EarlyCollection { .. } => "early-collection",
             Violation::Diverged { .. } => "diverged",
+            Violation::Item(v) => v.kind(),
         }
     }
 }
 
-fn secs(us: u64) -> f64 {
+pub(crate) fn secs(us: u64) -> f64 {
     us as f64 / 1e6
 }
 
@@ -281,6 +295,7 @@ impl fmt::Display for Violation {
                     "divergence: replicas of key-{key} differ after quiescence: {digests:?}"
                 )
             }
+            Violation::Item(v) => v.fmt(f),
         }
     }
 }
@@ -329,10 +344,10 @@ pub struct Samples {
 
 /// A growable set of write ids, one bit each.
 #[derive(Default)]
-struct IdBits(Vec<u64>);
+pub(crate) struct IdBits(Vec<u64>);
 
 impl IdBits {
-    fn insert(&mut self, id: u64) {
+    pub(crate) fn insert(&mut self, id: u64) {
         let word = usize::try_from(id / 64).unwrap_or(usize::MAX);
         if word >= self.0.len() {
             self.0.resize(word + 1, 0);
@@ -340,7 +355,7 @@ impl IdBits {
         self.0[word] |= 1 << (id % 64);
     }
 
-    fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         usize::try_from(id / 64)
             .ok()
             .and_then(|word| self.0.get(word))

@@ -1,6 +1,8 @@
 //! The summary of a run: what `ringsim run` prints, and the reproduction command on failure.
 
+use crate::item_oracle::{ItemCounts, resolve};
 use crate::world::RunResult;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -58,6 +60,9 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         staleness.versions_behind,
         c.quorum_reads_judged
     );
+    if let Some(items) = &result.item_oracle {
+        let _ = writeln!(out, "{}", item_line(items.counts()));
+    }
     match result.convergence_us {
         Some(us) => {
             let _ = writeln!(out, "convergence: {:.3} s after heal", us as f64 / 1e6);
@@ -87,12 +92,35 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
             let _ = writeln!(out, "reproduce: {}", invocation.command());
         }
     } else {
-        let _ = writeln!(out, "violations: {}", result.violations.len());
-        for v in result.violations.iter().take(10) {
+        let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in &result.violations {
+            *by_kind.entry(v.kind()).or_default() += 1;
+        }
+        if by_kind.len() > 1 {
+            let _ = writeln!(
+                out,
+                "violations: {} by kind {by_kind:?}",
+                result.violations.len()
+            );
+        } else {
+            let _ = writeln!(out, "violations: {}", result.violations.len());
+        }
+        let shown = &result.violations[..result.violations.len().min(10)];
+        for v in shown {
             let _ = writeln!(out, "  {v}");
         }
-        if let Some(first) = result.violations.first() {
-            let key = first.key();
+        // The first of each kind the first ten did not show.
+        for kind in by_kind.keys() {
+            if !shown.iter().any(|v| v.kind() == *kind)
+                && let Some(v) = result.violations.iter().find(|v| v.kind() == *kind)
+            {
+                let _ = writeln!(out, "  {v}");
+            }
+        }
+        if let Some(item) = result.violations.first().and_then(|v| v.item()) {
+            item_trace(&mut out, result, item);
+        }
+        if let Some(key) = result.violations.first().and_then(|v| v.key()) {
             let _ = writeln!(out, "trace of key-{key}:");
             for line in result.oracle.key_history(key) {
                 let _ = writeln!(out, "{line}");
@@ -111,4 +139,49 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
         let _ = writeln!(out, "reproduce: {}", invocation.command());
     }
     out
+}
+
+/// The item workload's line of the summary (and of a sweep's totals).
+pub fn item_line(i: &ItemCounts) -> String {
+    format!(
+        "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute ({} would be lost under whole-item last-writer-wins), {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
+        i.attribute_writes_acked,
+        i.lost_to_newer_stamp,
+        i.whole_item_would_lose,
+        i.lost_to_newer_row,
+        i.undecided,
+        i.overwritten_after_seen,
+        i.consistent_reads_judged,
+        i.consistent_attributes_judged,
+        i.consistent_attributes_unjudged
+    )
+}
+
+/// The history of item `item` and what each home replica holds of it at the end.
+fn item_trace(out: &mut String, result: &RunResult, item: u64) {
+    let Some(items) = &result.item_oracle else {
+        return;
+    };
+    let _ = writeln!(out, "trace of {}:", items.workload().label(item));
+    for line in items.item_history(item) {
+        let _ = writeln!(out, "{line}");
+    }
+    for (node, set) in result.item_replicas.get(&item).into_iter().flatten() {
+        let shown = match resolve(set.as_ref()) {
+            Ok(state) => {
+                let attributes: Vec<String> = state
+                    .attributes()
+                    .iter()
+                    .map(|(name, a)| match &a.value {
+                        Some(v) => format!("{name}={}@{}", crate::item_workload::show(v), a.stamp),
+                        None => format!("{name} removed@{}", a.stamp),
+                    })
+                    .collect();
+                format!("floor {} {}", state.floor(), attributes.join(" "))
+            }
+            Err(e) => format!("undecodable: {e}"),
+        };
+        let siblings = set.as_ref().map_or(0, |s| s.sibling_count());
+        let _ = writeln!(out, "  final on {node} ({siblings} versions): {shown}");
+    }
 }

@@ -12,7 +12,11 @@
 //!
 //! Every value written is unique: its first 8 bytes are the write's id, so the oracle can tell
 //! which write a read returned.
+//!
+//! In item mode ([`crate::item_workload`]) the mix is replaced too: clients run item
+//! operations on two fixed tables.
 
+use crate::item_workload::{ItemWorkload, ItemWorkloadError};
 use rand::{Rng, RngExt};
 use rand_distr::Distribution as _;
 use serde::{Deserialize, Serialize};
@@ -70,6 +74,8 @@ pub struct WorkloadConfig {
     /// Keep per-operation samples (latencies, t-visibility) for the experiments. Off by
     /// default: their memory grows with the run.
     pub samples: bool,
+    /// The item workload (replaces the mix): see [`crate::item_workload`]. Off by default.
+    pub items: Option<ItemWorkload>,
 }
 
 /// The visibility probe, for the quorum experiments (PBS t-visibility): client `c` is the only
@@ -112,6 +118,7 @@ impl Default for WorkloadConfig {
             w: None,
             probe: None,
             samples: false,
+            items: None,
         }
     }
 }
@@ -131,6 +138,12 @@ pub enum WorkloadError {
     /// The probe has no delay, a negative or non-finite one, or no cycle.
     #[error("probe: read_delays_ms must be non-empty, finite and >= 0, and cycles_per_client > 0")]
     BadProbe,
+    /// The item workload is invalid.
+    #[error(transparent)]
+    Items(#[from] ItemWorkloadError),
+    /// Both the probe and the item workload replace the mix: only one can.
+    #[error("the probe and the item workload cannot run together")]
+    ProbeAndItems,
 }
 
 /// What a client does next.
@@ -180,6 +193,12 @@ impl WorkloadConfig {
                     .all(|d| d.is_finite() && *d >= 0.0);
             if !delays_ok || probe.cycles_per_client == 0 {
                 return Err(WorkloadError::BadProbe);
+            }
+        }
+        if let Some(items) = &self.items {
+            items.validate()?;
+            if self.probe.is_some() {
+                return Err(WorkloadError::ProbeAndItems);
             }
         }
         Ok(())

@@ -21,9 +21,12 @@ use ringstore_experiments::profiles::Profile;
 use ringstore_experiments::protocol::ProtocolOptions;
 use ringstore_experiments::quorum::{self, EngineChoice, QuorumSpec};
 use ringstore_experiments::wars::Placement;
-use ringstore_sim::report::{Invocation, summary};
+use ringstore_sim::item_oracle::ItemCounts;
+use ringstore_sim::item_workload::ItemWorkload;
+use ringstore_sim::report::{Invocation, item_line, summary};
 use ringstore_sim::scenario::{NemesisConfig, Scenario};
 use ringstore_sim::world::World;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -508,8 +511,13 @@ struct Shape {
     /// Add the random nemesis (partitions, crashes, slow nodes, flapping, clock skew).
     #[arg(long)]
     nemesis: bool,
+    /// Run the item workload (GetItem, PutItem, UpdateItem, DeleteItem on two fixed tables)
+    /// instead of the key-value mix, with the item checkers.
+    #[arg(long)]
+    items: bool,
     /// Break a mechanism on purpose (test the checkers): no-hint-replay, no-repair
-    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones, read-first-answer.
+    /// (no read repair and no anti-entropy), single-sibling, purge-tombstones, read-first-answer,
+    /// item-whole-version-wins, item-deletion-wins.
     #[arg(long)]
     sabotage: Vec<String>,
 }
@@ -539,6 +547,9 @@ impl Shape {
         push("loss", self.loss.map(|v| v.to_string()));
         if self.nemesis {
             f.push("--nemesis".into());
+        }
+        if self.items {
+            f.push("--items".into());
         }
         for s in &self.sabotage {
             f.push(format!("--sabotage {s}"));
@@ -583,6 +594,9 @@ impl Shape {
         if self.nemesis && s.nemesis.is_none() {
             s.nemesis = Some(NemesisConfig::default());
         }
+        if self.items && s.workload.items.is_none() {
+            s.workload.items = Some(ItemWorkload::default());
+        }
         s.node.sabotage = parse_sabotage(&self.sabotage)?;
         s.validate().map_err(|e| e.to_string())?;
         Ok(s)
@@ -601,9 +615,11 @@ fn parse_sabotage(names: &[String]) -> Result<Sabotage, String> {
             "single-sibling" => s.single_sibling_merge = true,
             "purge-tombstones" => s.purge_tombstones_at_once = true,
             "read-first-answer" => s.read_first_answer = true,
+            "item-whole-version-wins" => s.item_whole_version_wins = true,
+            "item-deletion-wins" => s.item_deletion_wins = true,
             other => {
                 return Err(format!(
-                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones or read-first-answer"
+                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones, read-first-answer, item-whole-version-wins or item-deletion-wins"
                 ));
             }
         }
@@ -678,6 +694,9 @@ fn main() -> ExitCode {
             }
             let next = AtomicU64::new(first);
             let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+            // Seeds that reported each kind of violation, and the item measurement summed.
+            let kinds: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+            let item_totals: Mutex<Option<ItemCounts>> = Mutex::new(None);
             std::thread::scope(|scope| {
                 for _ in 0..jobs {
                     scope.spawn(|| {
@@ -686,7 +705,22 @@ fn main() -> ExitCode {
                             if seed >= end {
                                 break;
                             }
-                            let what = match run_seed(&scenario, seed) {
+                            let outcome = run_seed(&scenario, seed);
+                            if let Ok(result) = &outcome {
+                                let seen: BTreeSet<&'static str> =
+                                    result.violations.iter().map(|v| v.kind()).collect();
+                                if let Ok(mut kinds) = kinds.lock() {
+                                    for kind in seen {
+                                        *kinds.entry(kind).or_default() += 1;
+                                    }
+                                }
+                                if let (Some(items), Ok(mut totals)) =
+                                    (&result.item_oracle, item_totals.lock())
+                                {
+                                    totals.get_or_insert_default().add(items.counts());
+                                }
+                            }
+                            let what = match outcome {
                                 Ok(result) => match result.violations.first() {
                                     Some(v) => Some(format!(
                                         "{} violations, first: {v}",
@@ -723,6 +757,16 @@ fn main() -> ExitCode {
             bar.finish();
             let failed = failures.lock().map(|f| f.len()).unwrap_or(0);
             println!("sweep: {} seeds, {} failed", end - first, failed);
+            if let Ok(kinds) = kinds.lock()
+                && !kinds.is_empty()
+            {
+                println!("seeds by violation kind: {kinds:?}");
+            }
+            if let Ok(totals) = item_totals.lock()
+                && let Some(totals) = totals.as_ref()
+            {
+                println!("all seeds: {}", item_line(totals));
+            }
             if failed == 0 {
                 ExitCode::SUCCESS
             } else {

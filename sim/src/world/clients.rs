@@ -17,6 +17,8 @@ pub(super) enum ClientState {
         key: u64,
         id: u64,
     },
+    /// Running an item operation (item workload).
+    Item(item_clients::ItemCall),
 }
 
 pub(super) struct Client {
@@ -61,6 +63,7 @@ pub(super) fn op_name(state: &ClientState) -> &'static str {
     match state {
         ClientState::Reading { .. } => "get",
         ClientState::Writing { .. } | ClientState::Idle => "put",
+        ClientState::Item(call) => call.kind.name(),
     }
 }
 
@@ -88,6 +91,10 @@ impl World {
         }
         if self.scenario.workload.probe.is_some() {
             self.probe_write(client);
+            return;
+        }
+        if self.scenario.workload.items.is_some() {
+            self.item_next(client);
             return;
         }
         let workload = self.scenario.workload.clone();
@@ -161,9 +168,12 @@ impl World {
         let incarnation = self.nodes[index].incarnation;
         self.clients[client].request = Some(id);
         self.in_flight.insert(id, client);
-        if !matches!(request.op, ClientOp::Get { .. })
-            && let Some(key) = request.op.key()
-        {
+        let reads = match &request.op {
+            ClientOp::Get { .. } => true,
+            ClientOp::Item(item) => !item.action.is_write(),
+            _ => false,
+        };
+        if !reads && let Some(key) = request.op.key() {
             let w = request.w.unwrap_or(self.scenario.node.w);
             self.acks_owed.insert(id, (key.to_vec(), w));
         }
@@ -187,6 +197,10 @@ impl World {
         };
         self.clients[client].request = None;
         let state = std::mem::replace(&mut self.clients[client].state, ClientState::Idle);
+        if let ClientState::Item(call) = state {
+            self.on_item_reply(client, id, call, result);
+            return;
+        }
         match (state, result) {
             (ClientState::Reading { key, then, issued }, Ok(ClientReply::Read(read))) => {
                 self.check_read(id, &read.context);

@@ -19,12 +19,22 @@
 //! `MemoryStore` keeps what was synced (`crash()`), or nothing when the disk is lost. A message
 //! sent to a node before it crashed is dropped even if it arrives after the restart (a new
 //! incarnation has new connections).
+//!
+//! # Items
+//! With the item workload (`WorkloadConfig::items`) the clients run item operations
+//! (`item_clients.rs`), the item oracle (`crate::item_oracle`) records them, consistent reads
+//! are judged as they answer (`consistent_reads.rs`), and the convergence probe and the final
+//! check cover the items' keys too. Without it, none of this draws from the RNG or changes an
+//! event, so a kv run is the same run, bit for bit.
 
 mod clients;
+mod consistent_reads;
 mod faults;
+mod item_clients;
 mod nodes;
 mod quorum_reads;
 
+use crate::item_oracle::{ItemOracle, ItemViolation};
 use crate::network::{MessageClass, Network, copies_for};
 use crate::oracle::{Oracle, ReadRecord, Supersedes, Violation, WriteRecord};
 use crate::scenario::{FaultAction, FaultEvent, Scenario};
@@ -35,7 +45,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ringstore_core::node::{ClientId, Input, Node, NodeIdentity, Output, OutputGate, SyncTicket};
 use ringstore_core::protocol::PeerMessage;
-use ringstore_core::request::{ClientOp, ClientReply, ClientRequest, ClientResult, RequestError};
+use ringstore_core::request::{
+    ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction, RequestError,
+};
 use ringstore_core::store::{MemoryStore, Store, SyncPolicy};
 use ringstore_core::version::{CausalContext, Dot, VersionSet};
 use ringstore_core::{NodeId, Time};
@@ -155,6 +167,10 @@ pub struct RunResult {
     pub node_stats: ringstore_core::node::NodeStats,
     /// Final version sets of every key's replicas (for reports).
     pub replicas: BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>>,
+    /// The item oracle's records, with the item workload.
+    pub item_oracle: Option<ItemOracle>,
+    /// Final version sets of every item's home replicas, by item number (item workload).
+    pub item_replicas: BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>>,
 }
 
 /// The simulated world.
@@ -176,9 +192,13 @@ pub struct World {
     acks_owed: BTreeMap<ClientId, (Vec<u8>, u8)>,
     /// Gets in flight that must reflect some acknowledged write (the quorum-read checker).
     reads_watched: BTreeMap<ClientId, quorum_reads::ReadWatch>,
+    /// Consistent GetItems in flight that must reflect some acknowledged attribute write.
+    item_reads_watched: BTreeMap<ClientId, consistent_reads::ItemReadWatch>,
     /// Violations found while running (durability at acknowledgement, quorum reads).
     live_violations: Vec<Violation>,
     oracle: Oracle,
+    /// The item workload's oracle (`None` without the item workload).
+    item_oracle: Option<ItemOracle>,
     counters: RunCounters,
     trace: Xxh3,
     workload_running: bool,
@@ -220,7 +240,9 @@ impl World {
             in_flight: BTreeMap::new(),
             acks_owed: BTreeMap::new(),
             reads_watched: BTreeMap::new(),
+            item_reads_watched: BTreeMap::new(),
             live_violations: Vec::new(),
+            item_oracle: None,
             oracle: if scenario.workload.samples {
                 Oracle::with_samples()
             } else {
@@ -261,6 +283,10 @@ impl World {
             });
         }
         let timeline = world.scenario.timeline(&mut rng);
+        if let Some(items) = world.scenario.workload.items.clone() {
+            let lag = world.clock_lag_bound(&timeline);
+            world.item_oracle = Some(ItemOracle::new(items, lag));
+        }
         world.rng = rng;
         for index in 0..world.nodes.len() {
             world.start_node(index);
@@ -426,6 +452,14 @@ impl World {
                     ClientOp::Get { key } => Some((key.clone(), request.r)),
                     _ => None,
                 };
+                let consistent_get = match &request.op {
+                    ClientOp::Item(item)
+                        if matches!(item.action, ItemAction::Get { consistent: true }) =>
+                    {
+                        Some((item.key.clone(), request.r))
+                    }
+                    _ => None,
+                };
                 if let Some(n) = self.nodes[index].node.as_mut() {
                     n.step(
                         now,
@@ -436,6 +470,9 @@ impl World {
                     );
                     if let Some((key, r)) = get {
                         self.watch_read(index, id, &key, r);
+                    }
+                    if let Some((key, r)) = consistent_get {
+                        self.watch_item_read(index, id, &key, r);
                     }
                     self.after_step(index);
                 }
@@ -456,6 +493,11 @@ impl World {
                     }
                     if let ClientState::Writing { key, id } = self.clients[client].state {
                         self.oracle.fail_write(key, id, self.now);
+                    }
+                    if let ClientState::Item(call) = &self.clients[client].state
+                        && let (Some(write), Some(oracle)) = (call.write, self.item_oracle.as_mut())
+                    {
+                        oracle.fail_write(call.item, write, self.now);
                     }
                     *self.counters.failed.entry("no answer".into()).or_default() += 1;
                     *self
@@ -518,19 +560,35 @@ impl World {
             .map(|slot| slot.id)
             .collect();
         if holders.len() < usize::from(w) {
-            self.found(Violation::AckedBeforeDurable {
-                key: key_index(&key).unwrap_or(u64::MAX),
-                at_us: self.now,
-                by,
-                w,
-                holders,
-            });
+            let violation = match self.item_of(&key) {
+                Some(item) => Violation::Item(Box::new(ItemViolation::AckedBeforeDurable {
+                    item,
+                    label: self.item_label(item),
+                    at_us: self.now,
+                    by,
+                    w,
+                    holders,
+                })),
+                None => Violation::AckedBeforeDurable {
+                    key: key_index(&key).unwrap_or(u64::MAX),
+                    at_us: self.now,
+                    by,
+                    w,
+                    holders,
+                },
+            };
+            self.found(violation);
         }
     }
 
-    /// A violation found while running: kept, with its key's history as it is now.
+    /// A violation found while running: kept, with its key's (or item's) history as it is now.
     fn found(&mut self, violation: Violation) {
-        self.oracle.pin_history(violation.key());
+        if let Some(key) = violation.key() {
+            self.oracle.pin_history(key);
+        }
+        if let (Some(item), Some(oracle)) = (violation.item(), self.item_oracle.as_mut()) {
+            oracle.pin_history(item);
+        }
         self.live_violations.push(violation);
     }
 
@@ -546,20 +604,51 @@ impl World {
         let n = usize::from(self.scenario.node.n);
         for key in 0..self.scenario.workload.keys {
             let name = key_name(key);
-            let sets: Vec<(NodeId, Option<VersionSet>)> = ring
-                .preference_list(&name, n)
-                .iter()
-                .map(|node| {
-                    let set = self
-                        .slot(node)
-                        .and_then(|s| s.node.as_ref())
-                        .and_then(|n| n.store().get(&name).ok().flatten());
-                    (node, set)
-                })
-                .collect();
-            out.insert(key, sets);
+            out.insert(key, self.sets_of(&ring, &name, n));
         }
         out
+    }
+
+    /// Every item's home replica sets under the final ring of the first running node (empty
+    /// without the item workload).
+    fn item_replica_sets(&self) -> BTreeMap<u64, Vec<(NodeId, Option<VersionSet>)>> {
+        let mut out = BTreeMap::new();
+        let Some(items) = self.scenario.workload.items.as_ref() else {
+            return out;
+        };
+        let Some(ring) = self
+            .nodes
+            .iter()
+            .find_map(|n| n.node.as_ref().and_then(|n| n.ring().cloned()))
+        else {
+            return out;
+        };
+        let n = usize::from(self.scenario.node.n);
+        for item in 0..items.items() {
+            if let Some(key) = items.key(item) {
+                out.insert(item, self.sets_of(&ring, &key.encode(), n));
+            }
+        }
+        out
+    }
+
+    /// The version sets of `key` on its `n` home replicas under `ring`.
+    fn sets_of(
+        &self,
+        ring: &ringstore_core::ring::Ring,
+        key: &[u8],
+        n: usize,
+    ) -> Vec<(NodeId, Option<VersionSet>)> {
+        ring.preference_list(key, n)
+            .iter()
+            .map(|node| {
+                let set = self
+                    .slot(node)
+                    .and_then(|s| s.node.as_ref())
+                    .and_then(|n| n.store().get(key).ok().flatten());
+                (node, set)
+            })
+            .collect()
     }
 
     fn converged(&self) -> bool {
@@ -579,10 +668,11 @@ impl World {
         if hints {
             return false;
         }
-        self.replica_sets().values().all(|sets| {
+        let same = |sets: &Vec<(NodeId, Option<VersionSet>)>| {
             sets.windows(2)
                 .all(|w| w[0].1.as_ref().map(|s| s.digest()) == w[1].1.as_ref().map(|s| s.digest()))
-        })
+        };
+        self.replica_sets().values().all(same) && self.item_replica_sets().values().all(same)
     }
 
     /// Runs the scenario to the end: workload, heal, quiescence, checks.
@@ -603,8 +693,12 @@ impl World {
             }
         }
         let replicas = self.replica_sets();
+        let item_replicas = self.item_replica_sets();
         let mut violations = std::mem::take(&mut self.live_violations);
         violations.extend(self.oracle.check(&replicas, self.now));
+        if let Some(oracle) = self.item_oracle.as_mut() {
+            violations.extend(oracle.check(&item_replicas, self.now));
+        }
         let mut node_stats = ringstore_core::node::NodeStats::default();
         for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
             node_stats.accumulate(n.stats());
@@ -619,6 +713,8 @@ impl World {
             counters: self.counters,
             node_stats,
             replicas,
+            item_oracle: self.item_oracle,
+            item_replicas,
         }
     }
 }

@@ -145,7 +145,11 @@ impl World {
                     }
                 }
                 Output::Reply { id, result } => {
-                    if let Ok(ClientReply::Written { version, .. }) = &result {
+                    if let Ok(
+                        ClientReply::Written { version, .. }
+                        | ClientReply::ItemWritten { version, .. },
+                    ) = &result
+                    {
                         self.check_ack(from, id, *version);
                     }
                     let delay = self.network.client_delay(&mut self.rng);

@@ -128,8 +128,9 @@ impl World {
         }
     }
 
-    /// A get ended without an answer: nothing to check.
+    /// A get (or a consistent GetItem) ended without an answer: nothing to check.
     pub(super) fn forget_read(&mut self, id: ClientId) {
         self.reads_watched.remove(&id);
+        self.item_reads_watched.remove(&id);
     }
 }
