@@ -419,8 +419,29 @@ fn tables_and_items_over_http_cli_and_the_native_client() {
         &dir_arg,
     ]);
     assert_eq!(code, 2, "clap refuses a bad key type: {err}");
+    let (code, out, err) = ringstore(&[
+        "item",
+        "update",
+        "events",
+        "cli",
+        "7",
+        r#"{"set": {"n": {"N": "1"}}, "remove": ["tags"]}"#,
+        "--if-exists",
+        "--dir",
+        &dir_arg,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let updated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(updated["n"], serde_json::json!({"N": "1"}));
+    assert!(updated.get("tags").is_none(), "{out}");
+    let (code, out, err) = ringstore(&["table", "list", "--dir", &dir_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed["tables"], serde_json::json!(["events"]));
     let (code, out, err) = ringstore(&["item", "delete", "events", "cli", "7", "--dir", &dir_arg]);
     assert_eq!(code, 0, "{out}{err}");
+    let deleted: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(deleted["old"]["n"], serde_json::json!({"N": "1"}));
 
     // --- 6. The native client: describe fills its cache, then items by typed calls.
     let runtime = tokio::runtime::Builder::new_current_thread()

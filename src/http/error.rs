@@ -304,6 +304,56 @@ mod tests {
                 "storage",
                 "disk full",
             ),
+            (
+                ApiError::BadItem(AttributeJsonError::EmptySet {
+                    path: "tags".into(),
+                    descriptor: "SS",
+                }),
+                StatusCode::BAD_REQUEST,
+                "invalid_item",
+                "attribute `tags`",
+            ),
+            (
+                RequestError::TableNotFound {
+                    name: "events".into(),
+                }
+                .into(),
+                StatusCode::NOT_FOUND,
+                "table_not_found",
+                "events",
+            ),
+            (
+                RequestError::TableExists {
+                    name: "events".into(),
+                }
+                .into(),
+                StatusCode::CONFLICT,
+                "table_exists",
+                "events",
+            ),
+            (
+                ApiError::ItemNotFound {
+                    table: "events".into(),
+                },
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "table `events` has no item",
+            ),
+            (
+                ApiError::ConditionFailed {
+                    condition: ItemCondition::NotExists,
+                    exists: true,
+                },
+                StatusCode::PRECONDITION_FAILED,
+                "condition_failed",
+                "not_exists failed: an item with this key exists",
+            ),
+            (
+                RequestError::ConditionFailed { item: None }.into(),
+                StatusCode::PRECONDITION_FAILED,
+                "condition_failed",
+                "conditional request failed",
+            ),
         ];
         for (error, status, kind, detail_part) in cases {
             assert_eq!(error.status(), status, "{error}");

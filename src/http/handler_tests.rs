@@ -107,12 +107,15 @@ fn call(method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value)
     })
 }
 
+/// A request and the refusal it gets: method, URL, body, status, kind, part of the detail.
+type Case<'a> = (&'a str, String, Option<&'a str>, u16, &'a str, &'a str);
+
 // Every refusal is the documented status and kind, and its detail names what was wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_and_item_endpoints_refuse_bad_input_by_name() {
     let addr = api().await;
     let items = format!("http://{addr}/tables/events/items");
-    let cases: Vec<(&str, String, Option<&str>, u16, &str, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "PUT",
             items.clone(),

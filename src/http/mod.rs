@@ -8,8 +8,10 @@
 //!
 //! # Guarantees
 //! - Bounded: a full driver queue is answered `503 overloaded` at once, never queued; a body
-//!   over `max_value_bytes` is refused with `413` before it is buffered whole.
-//! - Every error has a JSON body `{"error": kind, "detail": sentence}` ([`error::ApiError`]).
+//!   over `max_value_bytes` (over [`MAX_TABLE_BODY_BYTES`] on `/tables/...`) is refused with
+//!   `413` before it is buffered whole.
+//! - Every error has a JSON body `{"error": kind, "detail": sentence}` ([`error::ApiError`]),
+//!   an unknown path (`404 no_route`) or method (`405 method_not_allowed`) included.
 //! - Accepted sockets have `TCP_NODELAY` set (small responses are not held back by Nagle).
 //!
 //! # Known limits

@@ -24,7 +24,7 @@ use ringstore_core::catalog::{TableRecord, TableSettings};
 use ringstore_core::item::key::KeyAttribute;
 use ringstore_core::item::{KeySchema, KeyType};
 use ringstore_core::request::{
-    ClientOp, ClientReply, ClientRequest, TableDescription, TableRequest, TableStatus,
+    ClientOp, ClientReply, ClientRequest, RequestError, TableDescription, TableRequest, TableStatus,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -381,10 +381,11 @@ fn described(status: StatusCode, description: &TableDescription) -> (Response, &
 
 /// The table name of the path (percent-decoded).
 pub(super) fn table_name(name: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    name.map(|Path(name)| name)
-        .map_err(|rejection| ApiError::BadQuery {
-            detail: format!("the path does not name a table: {}", rejection.body_text()),
+    name.map(|Path(name)| name).map_err(|rejection| {
+        ApiError::Request(RequestError::InvalidTable {
+            message: format!("the path does not name a table: {}", rejection.body_text()),
         })
+    })
 }
 
 fn parse_query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
