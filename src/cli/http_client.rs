@@ -1,5 +1,6 @@
 //! A small blocking HTTP client for one ringstore node's API: `get`, `put`, `delete`, `/status`
-//! and the `/admin/*` fault-injection and decommission endpoints.
+//! and the `/admin/*` fault-injection and decommission endpoints (the table and item calls
+//! are in [`super::tables`]).
 //!
 //! This is what `ringstore put/get/delete` and every `ringstore cluster` command use, and what the
 //! end-to-end tests use, so the tests exercise the same code as the command line.
@@ -41,7 +42,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
 /// Bytes left as they are in a key's path segment (RFC 3986 unreserved characters).
-const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -177,6 +178,11 @@ impl HttpClient {
             .build()
             .new_agent();
         HttpClient { agent }
+    }
+
+    /// The agent the calls share (`tables.rs` adds the table and item calls).
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
     }
 
     /// Writes `value` under `key`, superseding what `context` saw (`None`: a blind write that
@@ -397,7 +403,7 @@ fn kv_url(addr: SocketAddr, key: &[u8], quorum_name: &str, quorum: Option<u8>) -
     }
 }
 
-fn unreachable(addr: SocketAddr, error: ureq::Error) -> HttpClientError {
+pub(crate) fn unreachable(addr: SocketAddr, error: ureq::Error) -> HttpClientError {
     let never_sent = match &error {
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
         ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => true,
@@ -411,7 +417,7 @@ fn unreachable(addr: SocketAddr, error: ureq::Error) -> HttpClientError {
     }
 }
 
-fn read_body(
+pub(crate) fn read_body(
     addr: SocketAddr,
     response: &mut ureq::http::Response<ureq::Body>,
 ) -> Result<Vec<u8>, HttpClientError> {
@@ -442,7 +448,7 @@ fn context_header(
     })
 }
 
-fn server_error(
+pub(crate) fn server_error(
     addr: SocketAddr,
     response: &mut ureq::http::Response<ureq::Body>,
 ) -> HttpClientError {

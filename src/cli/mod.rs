@@ -1,4 +1,5 @@
 //! The command line's client and cluster commands: `ringstore put/get/delete`,
+//! `ringstore table ...` and `ringstore item ...` ([`tables`]),
 //! `ringstore cluster up/status/down/add/remove/kill/restart/partition/heal/slow`, and
 //! `ringstore bench` (whose flags and logic are `ringstore_bench`'s).
 //!
@@ -9,13 +10,15 @@
 //! # Guarantees
 //! - Bad input (an unknown node id, a missing `cluster.json`, an unreachable node, a malformed
 //!   address) is a one-line `error: ...` on stderr and a non-zero exit code, never a panic.
-//! - Exit codes: 0 success; 1 error; 2 bad usage (clap); 3 `get` found no value.
+//! - Exit codes: 0 success; 1 error; 2 bad usage (clap); 3 `get` (or `item get`) found no
+//!   value.
 //!
 //! # Limits
 //! - Values are shown as text when they are UTF-8 and as `base64:...` otherwise.
 
 pub mod cluster;
 pub mod http_client;
+pub mod tables;
 
 use clap::{Args, Subcommand};
 use cluster::{Cluster, ClusterError, DEFAULT_CLUSTER_DIR, StopOutcome, UpOptions};
@@ -58,6 +61,12 @@ pub enum Command {
     Get(GetArgs),
     /// Delete KEY (needs the context of a read).
     Delete(DeleteArgs),
+    /// Create, list, describe, update and delete tables (through a node's HTTP API).
+    #[command(subcommand)]
+    Table(tables::TableCommand),
+    /// Put, get, update, delete and query the items of a table (DynamoDB JSON, over HTTP).
+    #[command(subcommand)]
+    Item(tables::ItemCommand),
     /// Start, inspect, break and heal a local multi-process cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -270,6 +279,14 @@ pub enum CliError {
     /// The value could not be read from stdin.
     #[error("cannot read the value from stdin: {0}")]
     Stdin(std::io::Error),
+    /// A command-line argument is not what the command takes.
+    #[error("invalid {what}: {detail}")]
+    BadArgument {
+        /// Which argument.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// `up` on a directory that holds a different cluster than the flags ask for.
     #[error(
         "{dir} already holds a cluster of {nodes} nodes (N={n}, R={r}, W={w}); `cluster up` \
@@ -296,6 +313,8 @@ pub fn run(command: Command) -> ExitCode {
         Command::Put(args) => put(args),
         Command::Get(args) => get(args),
         Command::Delete(args) => delete(args),
+        Command::Table(command) => tables::run_table(command),
+        Command::Item(command) => tables::run_item(command),
         Command::Cluster(command) => run_cluster(command),
         Command::Bench(args) => return ringstore_bench::cli::run(*args),
     };

@@ -11,8 +11,8 @@
 //! - Faults act on this node's transport only: partitioning A from B on A drops A's side of
 //!   the link (both directions as A sees them); B keeps trying and its frames are dropped.
 
-use super::HttpState;
 use super::error::ApiError;
+use super::{HttpState, json_body};
 use crate::runtime::driver::DriverInput;
 use crate::runtime::faults::FaultState;
 use axum::Json;
@@ -48,13 +48,6 @@ pub struct SlowBody {
 pub struct LeaveAnswer {
     /// What the node does now.
     pub status: &'static str,
-}
-
-/// Parses a JSON body whatever its content type (`curl -d` sends a form content type).
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::BadJson {
-        detail: error.to_string(),
-    })
 }
 
 fn node_ids(peers: &[u64]) -> Vec<NodeId> {

@@ -7,6 +7,8 @@
 //! - Client mistakes are 4xx, capacity and quorum failures 503 (retry later or elsewhere),
 //!   storage failures 500.
 
+use super::attribute_json::AttributeJsonError;
+use super::items::ItemCondition;
 use crate::runtime::front_door::DoorError;
 use axum::Json;
 use axum::http::StatusCode;
@@ -69,6 +71,49 @@ pub enum ApiError {
     /// The core answered a read with a write's reply or the reverse (a bug).
     #[error("the node core answered with a reply of the wrong kind")]
     MismatchedReply,
+    /// An item's DynamoDB JSON does not parse as attribute values, or breaks an item limit.
+    #[error("invalid item: {0}")]
+    BadItem(#[from] AttributeJsonError),
+    /// An item's key in the path does not fit the table's key schema.
+    #[error("invalid key: {detail}")]
+    BadItemKey {
+        /// What was wrong, naming the key attribute.
+        detail: String,
+    },
+    /// No item has the key.
+    #[error("table `{table}` has no item with this key")]
+    ItemNotFound {
+        /// The table.
+        table: String,
+    },
+    /// A conditional item write's `?condition=` did not hold.
+    #[error("the condition {condition} failed: {why}", why = if *.exists {
+        "an item with this key exists"
+    } else {
+        "no item has this key"
+    })]
+    ConditionFailed {
+        /// The condition asked for.
+        condition: ItemCondition,
+        /// Whether the item existed when the condition was evaluated.
+        exists: bool,
+    },
+    /// No endpoint has this path.
+    #[error("no endpoint {method} {path} (see docs/http-api.md)")]
+    NoRoute {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+    /// The path's endpoint does not take this method.
+    #[error("{path} does not take {method} (see docs/http-api.md)")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
 }
 
 impl From<DoorError> for ApiError {
@@ -123,7 +168,12 @@ impl ApiError {
             | ApiError::OverwriteWithContext
             | ApiError::BadQuery { .. }
             | ApiError::BadJson { .. }
-            | ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            | ApiError::BodyUnreadable
+            | ApiError::BadItem(_)
+            | ApiError::BadItemKey { .. } => StatusCode::BAD_REQUEST,
+            ApiError::ItemNotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::ConditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded | ApiError::ShuttingDown | ApiError::CoreTimeout => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -148,6 +198,12 @@ impl ApiError {
             ApiError::ShuttingDown => "shutting_down",
             ApiError::CoreTimeout => "core_timeout",
             ApiError::MismatchedReply => "internal",
+            ApiError::BadItem(_) => "invalid_item",
+            ApiError::BadItemKey { .. } => "bad_key",
+            ApiError::ItemNotFound { .. } => "not_found",
+            ApiError::ConditionFailed { .. } => "condition_failed",
+            ApiError::NoRoute { .. } => "no_route",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
 
@@ -249,6 +305,56 @@ mod tests {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "storage",
                 "disk full",
+            ),
+            (
+                ApiError::BadItem(AttributeJsonError::EmptySet {
+                    path: "tags".into(),
+                    descriptor: "SS",
+                }),
+                StatusCode::BAD_REQUEST,
+                "invalid_item",
+                "attribute `tags`",
+            ),
+            (
+                RequestError::TableNotFound {
+                    name: "events".into(),
+                }
+                .into(),
+                StatusCode::NOT_FOUND,
+                "table_not_found",
+                "events",
+            ),
+            (
+                RequestError::TableExists {
+                    name: "events".into(),
+                }
+                .into(),
+                StatusCode::CONFLICT,
+                "table_exists",
+                "events",
+            ),
+            (
+                ApiError::ItemNotFound {
+                    table: "events".into(),
+                },
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "table `events` has no item",
+            ),
+            (
+                ApiError::ConditionFailed {
+                    condition: ItemCondition::NotExists,
+                    exists: true,
+                },
+                StatusCode::PRECONDITION_FAILED,
+                "condition_failed",
+                "not_exists failed: an item with this key exists",
+            ),
+            (
+                RequestError::ConditionFailed { item: None }.into(),
+                StatusCode::PRECONDITION_FAILED,
+                "condition_failed",
+                "conditional request failed",
             ),
         ];
         for (error, status, kind, detail_part) in cases {

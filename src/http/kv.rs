@@ -16,8 +16,8 @@
 //! - A `DELETE` needs a context: without one it would delete nothing (a tombstone concurrent
 //!   with every version), so it is refused with `400 missing_context`.
 
-use super::HttpState;
 use super::error::ApiError;
+use super::{HttpState, call, finish, parse_query};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -147,29 +147,6 @@ pub async fn empty_key() -> Response {
     ApiError::EmptyKey.into_response()
 }
 
-/// Sends a request to the core and waits for its answer (its deadline plus a grace).
-async fn call(state: &HttpState, request: ClientRequest) -> Result<ClientReply, ApiError> {
-    Ok(state.door.request(request).await??)
-}
-
-/// Records the request in the metrics and turns the outcome into a response.
-fn finish(
-    state: &HttpState,
-    kind: &'static str,
-    started: Instant,
-    outcome: Result<(Response, &'static str), ApiError>,
-) -> Response {
-    let (response, label) = match outcome {
-        Ok(ok) => ok,
-        Err(error) => {
-            let label = error.kind();
-            (error.into_response(), label)
-        }
-    };
-    state.metrics.record_request(kind, label, started.elapsed());
-    response
-}
-
 /// The key: the path after `/kv/`, percent-decoded.
 fn key_of(uri: &Uri) -> Result<Vec<u8>, ApiError> {
     let raw = uri.path().strip_prefix(KV_PREFIX).unwrap_or_default();
@@ -178,14 +155,6 @@ fn key_of(uri: &Uri) -> Result<Vec<u8>, ApiError> {
         return Err(ApiError::EmptyKey);
     }
     Ok(key)
-}
-
-fn parse_query(query: Result<Query<KvQuery>, QueryRejection>) -> Result<KvQuery, ApiError> {
-    query
-        .map(|Query(query)| query)
-        .map_err(|rejection| ApiError::BadQuery {
-            detail: rejection.body_text(),
-        })
 }
 
 /// The query of a `GET` or `DELETE`, which take no `overwrite` (so that it is not silently

@@ -25,6 +25,7 @@
 //!   waiting for its answer, so it holds at most one frame per call in flight.
 
 use crate::cluster_file::{ClusterFile, ClusterFileError};
+use crate::tables::TableHandle;
 use crate::tls::{self, ClusterCa, NodeTls, TlsError};
 use crate::{CallError, DEADLINE_MARGIN, KvTarget};
 use futures_util::FutureExt;
@@ -134,6 +135,8 @@ struct Inner {
     /// The dial under way to each node, shared by every call that finds no link, so that
     /// concurrent first calls make one connection (and one TLS handshake), not one each.
     dials: Mutex<HashMap<NodeId, Dial>>,
+    /// What item calls know of tables, by name (`tables.rs`).
+    tables: Mutex<HashMap<String, TableHandle>>,
 }
 
 /// One dial to a node, awaited by every call that needs it.
@@ -166,6 +169,7 @@ impl NativeClient {
                 nodes,
                 links: Mutex::new(HashMap::new()),
                 dials: Mutex::new(HashMap::new()),
+                tables: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -432,6 +436,11 @@ impl NativeClient {
 
     fn dials(&self) -> MutexGuard<'_, HashMap<NodeId, Dial>> {
         self.inner.dials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The table cache of item calls (`tables.rs`).
+    pub(crate) fn table_cache(&self) -> MutexGuard<'_, HashMap<String, TableHandle>> {
+        self.inner.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

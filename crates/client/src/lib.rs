@@ -4,6 +4,9 @@
 //! settings ([`quic`]) and the `cluster.json` a local cluster is found by ([`cluster_file`]).
 //! An application links this crate and `ringstore-core` only, never the node's runtime.
 //!
+//! Tables and items have their own methods (`create_table`, `put_item`, `query`, ...; see
+//! [`TableHandle`] for how the client learns a table's incarnation and key schema).
+//!
 //! `ringstore bench` and the CLI's `put`/`get`/`delete` use it; the HTTP API stays for
 //! interoperability. One [`NativeClient`] holds one QUIC endpoint and at most one connection
 //! per node, dialled on first use and re-dialled after it fails; on each connection one
@@ -26,12 +29,14 @@
 pub mod cluster_file;
 mod connection;
 pub mod quic;
+mod tables;
 pub mod tls;
 
 pub use connection::{
     CLIENT_CERT_FILE, CLIENT_KEY_FILE, ClientIdentity, ClientSetupError, DEFAULT_WAIT,
     NativeClient, NodeAddr,
 };
+pub use tables::{ItemPage, ItemWrite, Query, TableHandle, TablePage};
 
 use ringstore_core::NodeId;
 use ringstore_core::request::{ClientReply, ClientRequest, RequestError};
@@ -107,7 +112,8 @@ pub enum CallError {
         /// What was wrong.
         detail: String,
     },
-    /// A get was answered as a write or the reverse.
+    /// The node answered with a reply of another kind than the request's (a get answered as
+    /// a write, a table request as an item, ...).
     #[error("the node's answer does not match the request")]
     MismatchedReply,
 }
