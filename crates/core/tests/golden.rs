@@ -17,6 +17,15 @@
 //! - `crash NODE [lose_disk=true]`, `restart NODE`, `isolate NODE`, `rejoin NODE`,
 //!   `partition 1,2 3`, `heal`.
 //! - `stored KEY`: each running node's version set of KEY.
+//! - `table NODE NAME pk='NAME:TYPE' [sk='NAME:TYPE']`: CreateTable through NODE (types S, N, B);
+//!   catalog messages are delivered but not printed, like gossip.
+//! - `item put NODE TABLE ATTR='TYPE:VALUE'... [if=not_exists]`, `item set NODE TABLE PK [SK]
+//!   ATTR='TYPE:VALUE'...` (UpdateItem setting constants), `item get NODE TABLE PK [SK]
+//!   [consistent=true]`, `item delete NODE TABLE PK [SK]`, `query NODE TABLE PK`: item requests
+//!   (keys typed by the table's schema). Item versions print as their attributes with the
+//!   write stamp (ms, and `.logical` when the clock counted within one microsecond:
+//!   `{at=1@3012 user=u1@3012} floor@3012`), row deletions as `⊥@ms`; item keys as `item:PK/SK`.
+//! - `stored-item TABLE PK [SK]`: each running node's versions of that item.
 //! - `status`: each node: up or down, keys, hints held, ring size.
 //!
 //! Gossip messages are delivered but not printed (they would bury the rest). Actors (random
@@ -25,10 +34,19 @@
 
 use goldenscript::Command;
 use ringstore_core::NodeId;
+use ringstore_core::catalog::{TableRecord, TableSettings};
 use ringstore_core::harness::{Cluster, Fate, Happening, fast_config};
+use ringstore_core::item::update::{SetValue, UpdateOperand};
+use ringstore_core::item::{
+    AttributePath, AttributeValue, Condition, Item, ItemKey, ItemUpdate, KeySchema, KeyType,
+    KeyValue, Number, PrimaryKey, StampedItem, UpdateAction,
+};
 use ringstore_core::node::ClientId;
 use ringstore_core::protocol::{KeyVersions, PeerMessage};
-use ringstore_core::request::{ClientOp, ClientReply, ClientRequest, ClientResult};
+use ringstore_core::request::{
+    ClientOp, ClientReply, ClientRequest, ClientResult, ItemAction, ItemRequest, QueryRequest,
+    TableRef, TableRequest,
+};
 use ringstore_core::store::{Store, SyncPolicy};
 use ringstore_core::version::{ActorId, CausalContext, Value, VersionSet};
 use std::collections::BTreeMap;
@@ -49,6 +67,8 @@ struct Runner {
     /// Request numbers of the requests in flight, by client handle.
     requests: BTreeMap<ClientId, u64>,
     next_request: u64,
+    /// Tables created by the script, by name.
+    tables: BTreeMap<String, TableRecord>,
 }
 
 type Outcome = Result<String, Box<dyn Error>>;
@@ -189,6 +209,179 @@ impl goldenscript::Runner for Runner {
                 args.reject_next()?;
                 self.status()?
             }
+            "table" => {
+                let node: NodeId = parse(args.next_pos().ok_or("a node")?)?;
+                let name = args.next_pos().ok_or("a table name")?;
+                let key_attribute = |spec: &str| -> Result<(String, KeyType), Box<dyn Error>> {
+                    let (name, ty) = spec.split_once(':').ok_or("NAME:TYPE")?;
+                    let ty = match ty {
+                        "S" => KeyType::S,
+                        "N" => KeyType::N,
+                        "B" => KeyType::B,
+                        other => return Err(format!("key type {other}: S, N or B").into()),
+                    };
+                    Ok((name.to_string(), ty))
+                };
+                let (pk, pk_type) = key_attribute(args.take_key("pk").ok_or("pk=NAME:TYPE")?)?;
+                let mut schema = KeySchema::partition_only(pk, pk_type);
+                if let Some(sk) = args.take_key("sk") {
+                    let (sk, sk_type) = key_attribute(sk)?;
+                    schema = schema.with_sort(sk, sk_type);
+                }
+                args.reject_next()?;
+                let request = ClientRequest::new(ClientOp::Table(TableRequest::Create {
+                    name: name.to_string(),
+                    schema,
+                    settings: TableSettings::default(),
+                }));
+                self.submit(node, request)?
+            }
+            "item" | "query" => {
+                let verb = if command.name == "query" {
+                    "query"
+                } else {
+                    args.next_pos().ok_or("put, set, get or delete")?
+                };
+                let node: NodeId = parse(args.next_pos().ok_or("a node")?)?;
+                let table = args.next_pos().ok_or("a table")?;
+                let record = self
+                    .tables
+                    .get(table)
+                    .cloned()
+                    .ok_or_else(|| format!("table {table} was not created by this script"))?;
+                let table_ref = TableRef {
+                    name: record.name.clone(),
+                    schema: record.schema.clone(),
+                };
+                let op = match verb {
+                    "put" => {
+                        let condition = match args.take_key("if") {
+                            Some("not_exists") => Some(Condition::NotExists(
+                                AttributePath::attribute_named(&record.schema.partition.name),
+                            )),
+                            Some(other) => return Err(format!("if={other}: not_exists").into()),
+                            None => None,
+                        };
+                        let mut attributes = BTreeMap::new();
+                        while let Some((name, value)) = args.next_key() {
+                            attributes.insert(name.to_string(), attribute(value)?);
+                        }
+                        let item = Item::new(attributes)?;
+                        let key = ItemKey {
+                            table: record.id,
+                            key: record.schema.key_of(&item)?,
+                        };
+                        let action = ItemAction::Put { item, condition };
+                        ClientOp::Item(Box::new(ItemRequest {
+                            table: table_ref,
+                            key,
+                            action,
+                        }))
+                    }
+                    "set" | "get" | "delete" | "query" => {
+                        let partition = key_value(
+                            record.schema.partition.key_type,
+                            args.next_pos().ok_or("a partition key")?,
+                        )?;
+                        let sort = match (&record.schema.sort, verb) {
+                            (Some(sort), "set" | "get" | "delete") => Some(key_value(
+                                sort.key_type,
+                                args.next_pos().ok_or("a sort key")?,
+                            )?),
+                            _ => None,
+                        };
+                        let key = ItemKey {
+                            table: record.id,
+                            key: PrimaryKey {
+                                partition: partition.clone(),
+                                sort,
+                            },
+                        };
+                        let consistent = args.take_key("consistent").map(parse).transpose()?;
+                        let action = match verb {
+                            "get" => ItemAction::Get {
+                                consistent: consistent.unwrap_or(false),
+                            },
+                            "delete" => ItemAction::Delete { condition: None },
+                            "set" => {
+                                let mut actions = Vec::new();
+                                while let Some((name, value)) = args.next_key() {
+                                    actions.push(UpdateAction::Set {
+                                        path: AttributePath::attribute_named(name),
+                                        value: SetValue::Operand(UpdateOperand::Value(attribute(
+                                            value,
+                                        )?)),
+                                    });
+                                }
+                                ItemAction::Update {
+                                    update: ItemUpdate { actions },
+                                    condition: None,
+                                }
+                            }
+                            _ => {
+                                args.reject_next()?;
+                                let query = QueryRequest {
+                                    table: table_ref,
+                                    table_id: record.id,
+                                    partition,
+                                    sort: None,
+                                    forward: true,
+                                    limit: None,
+                                    start_after: None,
+                                    consistent: consistent.unwrap_or(false),
+                                    filter: None,
+                                };
+                                let id = ClientOp::Query(Box::new(query));
+                                return Ok(self.submit(node, ClientRequest::new(id))?);
+                            }
+                        };
+                        ClientOp::Item(Box::new(ItemRequest {
+                            table: table_ref,
+                            key,
+                            action,
+                        }))
+                    }
+                    other => return Err(format!("item {other}: put, set, get or delete").into()),
+                };
+                args.reject_next()?;
+                self.submit(node, ClientRequest::new(op))?
+            }
+            "stored-item" => {
+                let table = args.next_pos().ok_or("a table")?;
+                let record = self
+                    .tables
+                    .get(table)
+                    .cloned()
+                    .ok_or_else(|| format!("table {table} was not created by this script"))?;
+                let partition = key_value(
+                    record.schema.partition.key_type,
+                    args.next_pos().ok_or("a partition key")?,
+                )?;
+                let sort = match &record.schema.sort {
+                    Some(sort) => Some(key_value(
+                        sort.key_type,
+                        args.next_pos().ok_or("a sort key")?,
+                    )?),
+                    None => None,
+                };
+                args.reject_next()?;
+                let key = ItemKey {
+                    table: record.id,
+                    key: PrimaryKey { partition, sort },
+                }
+                .encode();
+                let cluster = self.cluster.as_ref().ok_or("no cluster yet")?;
+                let rows: Vec<(NodeId, Option<VersionSet>)> = cluster
+                    .nodes()
+                    .map(|(id, node)| (id, node.store().get(&key).ok().flatten()))
+                    .collect();
+                let mut out = String::new();
+                for (id, set) in rows {
+                    let shown = set.map_or("absent".to_string(), |set| self.versions(&set));
+                    writeln!(out, "{id}: {shown}")?;
+                }
+                out
+            }
             other => return Err(format!("unknown command {other}").into()),
         };
         Ok(out)
@@ -196,6 +389,17 @@ impl goldenscript::Runner for Runner {
 }
 
 impl Runner {
+    /// Submits a request through `node` and prints it and what it caused so far.
+    fn submit(&mut self, node: NodeId, request: ClientRequest) -> Outcome {
+        self.next_request += 1;
+        let number = self.next_request;
+        let id = self.cluster()?.submit(node, request.clone())?;
+        self.requests.insert(id, number);
+        let mut out = format!("c{number} → {node}: {}\n", self.request(&request));
+        out += &self.happenings();
+        Ok(out)
+    }
+
     fn cluster(&mut self) -> Result<&mut Cluster, Box<dyn Error>> {
         self.cluster
             .as_mut()
@@ -238,7 +442,10 @@ impl Runner {
         for happening in cluster.take_recording() {
             match happening {
                 Happening::Message { envelope, fate } => {
-                    if matches!(envelope.message, PeerMessage::Gossip { .. }) {
+                    if matches!(
+                        envelope.message,
+                        PeerMessage::Gossip { .. } | PeerMessage::Catalog { .. }
+                    ) {
                         continue;
                     }
                     let fate = match fate {
@@ -256,6 +463,10 @@ impl Runner {
                     }
                     if let Ok(ClientReply::Read(read)) = &result {
                         self.contexts.insert(number, read.context.clone());
+                    }
+                    if let Ok(ClientReply::Table(table)) = &result {
+                        self.tables
+                            .insert(table.record.name.clone(), table.record.clone());
                     }
                     let shown = self.result(&result);
                     let _ = writeln!(out, "c{number} ← {node}: {shown}");
@@ -284,9 +495,12 @@ impl Runner {
         let mut live: Vec<String> = Vec::new();
         for (dot, value) in set.siblings() {
             let shown = match value {
-                Value::Data(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Value::Data(bytes) => match StampedItem::decode(bytes) {
+                    Ok(item) => stamped(&item),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                },
                 Value::Tombstone => "⊥".to_string(),
-                Value::ItemTombstone(stamp) => format!("⊥@{}", stamp.micros),
+                Value::ItemTombstone(stamp) => format!("⊥@{}", stamp_text(stamp)),
             };
             live.push(format!("{}{}={shown}", self.actor(dot.actor), dot.counter));
         }
@@ -303,11 +517,7 @@ impl Runner {
     }
 
     fn item(&mut self, item: &KeyVersions) -> String {
-        format!(
-            "{}={}",
-            String::from_utf8_lossy(&item.key),
-            self.versions(&item.versions)
-        )
+        format!("{}={}", shown_key(&item.key), self.versions(&item.versions))
     }
 
     fn request(&mut self, request: &ClientRequest) -> String {
@@ -338,9 +548,36 @@ impl Runner {
                 String::from_utf8_lossy(key),
                 self.vector(context)
             ),
-            ClientOp::Item(item) => format!("{:?} {:?}", item.action, item.key.key),
+            ClientOp::Item(item) => {
+                let key = key_text(&item.key.key);
+                match &item.action {
+                    ItemAction::Get { consistent } => {
+                        format!(
+                            "get item {key}{}",
+                            if *consistent { " consistent" } else { "" }
+                        )
+                    }
+                    ItemAction::Put {
+                        item: new,
+                        condition,
+                    } => format!(
+                        "put item {}{}",
+                        item_text(new),
+                        if condition.is_some() {
+                            " if not exists"
+                        } else {
+                            ""
+                        }
+                    ),
+                    ItemAction::Update { update, .. } => {
+                        format!("update item {key} {} actions", update.actions.len())
+                    }
+                    ItemAction::Delete { .. } => format!("delete item {key}"),
+                }
+            }
+            ClientOp::Table(TableRequest::Create { name, .. }) => format!("create table {name}"),
             ClientOp::Table(table) => format!("{table:?}"),
-            ClientOp::Query(query) => format!("query {:?} {:?}", query.partition, query.sort),
+            ClientOp::Query(query) => format!("query {}", key_value_text(&query.partition)),
             ClientOp::Batch(batch) => format!("batch of {}", batch.items.len()),
             ClientOp::Scan(scan) => format!("scan {}/{}", scan.segment, scan.total_segments),
         };
@@ -355,15 +592,29 @@ impl Runner {
                 version.counter,
                 self.vector(context)
             ),
-            Ok(ClientReply::Item(item)) => format!("item {item:?}"),
-            Ok(ClientReply::Items { items, last, .. }) => format!("items {items:?} last {last:?}"),
+            Ok(ClientReply::Item(item)) => match item {
+                Some(item) => format!("item {}", item_text(item)),
+                None => "no item".to_string(),
+            },
+            Ok(ClientReply::Items { items, last, .. }) => {
+                let items: Vec<String> = items.iter().map(item_text).collect();
+                format!("items [{}] last {last:?}", items.join(" "))
+            }
             Ok(ClientReply::Batch(outcomes)) => format!("batch {outcomes:?}"),
             Ok(ClientReply::Table(table)) => {
                 format!("table {} {:?}", table.record.name, table.status)
             }
             Ok(ClientReply::TableList { names, last }) => format!("tables {names:?} last {last:?}"),
-            Ok(ClientReply::ItemWritten { old, new, .. }) => {
-                format!("item written: old {old:?} new {new:?}")
+            Ok(ClientReply::ItemWritten {
+                old, new, stamp, ..
+            }) => {
+                let show = |i: &Option<Item>| i.as_ref().map_or("none".to_string(), item_text);
+                format!(
+                    "item written @{}: old {} new {}",
+                    stamp_text(stamp),
+                    show(old),
+                    show(new)
+                )
             }
             Ok(ClientReply::Read(read)) => {
                 let values: Vec<String> = read
@@ -402,7 +653,7 @@ impl Runner {
                 format!("ReplicateAck op={} {}", op.0, outcome_text(outcome))
             }
             PeerMessage::Read { op, key } => {
-                format!("Read op={} {}", op.0, String::from_utf8_lossy(key))
+                format!("Read op={} {}", op.0, shown_key(key))
             }
             PeerMessage::ReadReply { op, outcome } => {
                 let shown = match outcome {
@@ -441,7 +692,7 @@ impl Runner {
                 format!("TombstoneCheckReply op={} holds={holds}", op.0)
             }
             PeerMessage::TombstonePurge { key, .. } => {
-                format!("TombstonePurge {}", String::from_utf8_lossy(key))
+                format!("TombstonePurge {}", shown_key(key))
             }
             // Anti-entropy and gossip: the kind only; what they carry is tree hashes and
             // fingerprints, which say nothing read as text.
@@ -458,6 +709,96 @@ fn outcome_text<E: std::fmt::Debug>(outcome: &Result<(), E>) -> String {
     match outcome {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("failed: {e:?}"),
+    }
+}
+
+/// A storage key as people read it: an item's as `item:PK/SK`, any other as its text.
+fn shown_key(key: &[u8]) -> String {
+    match ItemKey::decode(key) {
+        Ok(item) => format!("item:{}", key_text(&item.key)),
+        Err(_) => String::from_utf8_lossy(key).into_owned(),
+    }
+}
+
+/// A write stamp: its time in ms, and its logical counter when that is not 0.
+fn stamp_text(stamp: &ringstore_core::item::Stamp) -> String {
+    match stamp.logical {
+        0 => format!("{}", stamp.micros / 1000),
+        logical => format!("{}.{logical}", stamp.micros / 1000),
+    }
+}
+
+/// `TYPE:VALUE` as an attribute value (`S:x`, `N:1.5`, `BOOL:true`, `NULL:`).
+fn attribute(text: &str) -> Result<AttributeValue, Box<dyn Error>> {
+    let (ty, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: TYPE:VALUE"))?;
+    Ok(match ty {
+        "S" => AttributeValue::S(value.to_string()),
+        "N" => AttributeValue::N(Number::parse(value)?),
+        "B" => AttributeValue::B(value.as_bytes().to_vec()),
+        "BOOL" => AttributeValue::Bool(parse(value)?),
+        "NULL" => AttributeValue::Null,
+        other => return Err(format!("attribute type {other}: S, N, B, BOOL or NULL").into()),
+    })
+}
+
+fn key_value(ty: KeyType, text: &str) -> Result<KeyValue, Box<dyn Error>> {
+    Ok(match ty {
+        KeyType::S => KeyValue::S(text.to_string()),
+        KeyType::N => KeyValue::N(Number::parse(text)?),
+        KeyType::B => KeyValue::B(text.as_bytes().to_vec()),
+    })
+}
+
+fn value_text(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::S(s) => s.clone(),
+        AttributeValue::N(n) => n.to_string(),
+        AttributeValue::B(b) => format!("b{:?}", String::from_utf8_lossy(b)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn key_value_text(value: &KeyValue) -> String {
+    value_text(&value.to_value())
+}
+
+fn key_text(key: &PrimaryKey) -> String {
+    match &key.sort {
+        Some(sort) => format!(
+            "{}/{}",
+            key_value_text(&key.partition),
+            key_value_text(sort)
+        ),
+        None => key_value_text(&key.partition),
+    }
+}
+
+fn item_text(item: &Item) -> String {
+    let attributes: Vec<String> = item
+        .attributes()
+        .iter()
+        .map(|(name, value)| format!("{name}={}", value_text(value)))
+        .collect();
+    format!("{{{}}}", attributes.join(" "))
+}
+
+/// A stored version of an item: each attribute with its stamp's ms, and the floor.
+fn stamped(item: &StampedItem) -> String {
+    let attributes: Vec<String> = item
+        .attributes()
+        .iter()
+        .map(|(name, a)| {
+            let value = a.value.as_ref().map_or("⊥".to_string(), value_text);
+            format!("{name}={value}@{}", stamp_text(&a.stamp))
+        })
+        .collect();
+    let floor = item.floor();
+    if floor.micros == 0 {
+        format!("{{{}}}", attributes.join(" "))
+    } else {
+        format!("{{{}}} floor@{}", attributes.join(" "), stamp_text(&floor))
     }
 }
 
@@ -480,6 +821,7 @@ macro_rules! golden {
 }
 
 golden!(
+    items,
     put_get,
     sloppy_quorum,
     read_repair,
