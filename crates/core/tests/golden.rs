@@ -332,7 +332,7 @@ impl goldenscript::Runner for Runner {
                                     filter: None,
                                 };
                                 let id = ClientOp::Query(Box::new(query));
-                                return Ok(self.submit(node, ClientRequest::new(id))?);
+                                return self.submit(node, ClientRequest::new(id));
                             }
                         };
                         ClientOp::Item(Box::new(ItemRequest {
