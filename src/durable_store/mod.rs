@@ -425,11 +425,12 @@ impl Store for DurableStore {
     ) -> Result<ScanPage<ScanEntry>, StoreError> {
         self.scan_with(range, after, limit, |storage_key, record| {
             let (token, key) = split_data_key(storage_key)?;
-            let (_, versions) = decode_record(key, record)?;
+            let (digest, versions) = decode_record(key, record)?;
             Ok(ScanEntry {
                 token,
                 key: key.to_vec(),
                 versions,
+                digest,
             })
         })
     }
@@ -478,11 +479,12 @@ impl Store for DurableStore {
             if !key.starts_with(prefix) {
                 continue;
             }
-            let (_, versions) = decode_record(key, &record)?;
+            let (digest, versions) = decode_record(key, &record)?;
             entries.push(ScanEntry {
                 token,
                 key: key.to_vec(),
                 versions,
+                digest,
             });
             if entries.len() >= limit.max(1) {
                 break;

@@ -18,7 +18,7 @@
 //! - One tokio runtime with one worker thread per core drives every client: on a small machine
 //!   the load generator competes with local nodes for CPU.
 
-use super::items::{ItemsError, ItemsOptions, run_items};
+use super::items::{ItemOperation, ItemsError, ItemsOptions, run_items};
 use super::options::{
     BenchOptions, KeyDistribution, LoopShape, NodeChoice, RequestKnobs, StopAfter, UpdateMode,
 };
@@ -83,6 +83,14 @@ pub struct ItemsArgs {
     /// Closed-loop clients, one measurement per value.
     #[arg(long, value_delimiter = ',', default_value = "16,64")]
     pub clients: Vec<usize>,
+    /// The operations to measure, in order, at each concurrency.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "put,get,query"
+    )]
+    pub operations: Vec<ItemOperation>,
     /// Seed of every random choice (also names the table).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -409,6 +417,7 @@ fn run_inner(args: BenchArgs) -> Result<ExitCode, BenchCliError> {
                     value_bytes: items.value_bytes,
                     duration: items.duration,
                     concurrency: items.clients.clone(),
+                    operations: items.operations.clone(),
                     seed: items.seed,
                 };
                 let client = connect(&items.target).await?;

@@ -47,6 +47,8 @@ pub struct ItemsOptions {
     pub duration: Duration,
     /// The concurrencies (closed-loop clients).
     pub concurrency: Vec<usize>,
+    /// The operations measured, in this order, at each concurrency.
+    pub operations: Vec<ItemOperation>,
     /// Seed of every random choice; also names the table.
     pub seed: u64,
 }
@@ -126,12 +128,18 @@ fn item(partition: u32, sort: i64, value_bytes: usize) -> Option<Item> {
     Item::new(attributes).ok()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Operation {
+/// An operation `ringstore bench items` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ItemOperation {
+    /// PutItem of a whole item.
     Put,
+    /// GetItem, eventually consistent.
     Get,
+    /// A Query of a whole 100-item partition.
     Query,
 }
+
+use ItemOperation as Operation;
 
 impl Operation {
     fn name(self) -> &'static str {
@@ -367,17 +375,21 @@ pub async fn run_items<T: KvTarget>(
     let mut phases = Vec::new();
     let mut query_cost_in_gets = Vec::new();
     for &clients in &options.concurrency {
-        let mut gets = 0.0;
-        for operation in [Operation::Put, Operation::Get, Operation::Query] {
+        let mut gets = None;
+        let mut queries = None;
+        for &operation in &options.operations {
             let phase = measure(&target, &record, options, operation, clients, &mut rng).await;
             match operation {
-                Operation::Get => gets = phase.ops_per_sec,
-                Operation::Query if phase.ops_per_sec > 0.0 => {
-                    query_cost_in_gets.push((clients, gets / phase.ops_per_sec));
-                }
-                _ => {}
+                Operation::Get => gets = Some(phase.ops_per_sec),
+                Operation::Query => queries = Some(phase.ops_per_sec),
+                Operation::Put => {}
             }
             phases.push(phase);
+        }
+        if let (Some(gets), Some(queries)) = (gets, queries)
+            && queries > 0.0
+        {
+            query_cost_in_gets.push((clients, gets / queries));
         }
     }
     // The table goes: a benchmark leaves no data behind.

@@ -367,6 +367,9 @@ impl KeyBound {
 pub struct QueryPage {
     /// The records, in the query's order.
     pub entries: Vec<KeyVersions>,
+    /// Each record's digest, in the same order (replicas that agree are recognised without
+    /// merging or hashing their sets).
+    pub digests: Vec<u64>,
     /// Whether the replica stopped before the range's end (limit or size).
     pub truncated: bool,
 }

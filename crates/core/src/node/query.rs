@@ -285,6 +285,7 @@ impl<S: Store> Node<S> {
         let mut truncated = entries.len() >= limit;
         let mut bytes = 0;
         let mut page = Vec::with_capacity(entries.len());
+        let mut digests = Vec::with_capacity(entries.len());
         for entry in entries {
             let item = KeyVersions {
                 key: entry.key,
@@ -292,6 +293,7 @@ impl<S: Store> Node<S> {
             };
             bytes += item.approx_bytes();
             page.push(item);
+            digests.push(entry.digest);
             if bytes >= MAX_PAGE_BYTES {
                 truncated = true;
                 break;
@@ -299,6 +301,7 @@ impl<S: Store> Node<S> {
         }
         Ok(QueryPage {
             entries: page,
+            digests,
             truncated,
         })
     }
@@ -390,8 +393,24 @@ impl<S: Store> Node<S> {
             Some(c) if forward => key <= c.as_slice(),
             Some(c) => key >= c.as_slice(),
         };
+        // Replicas that agree (the same keys with the same digests, the usual case) need no
+        // merge and no repair: the first page is the answer.
+        let agree = query.responses.windows(2).all(|pair| {
+            let (a, b) = (&pair[0].1, &pair[1].1);
+            a.digests == b.digests
+                && a.entries.len() == b.entries.len()
+                && a.entries
+                    .iter()
+                    .zip(&b.entries)
+                    .all(|(x, y)| x.key == y.key)
+        });
+        let pages = if agree {
+            &query.responses[..query.responses.len().min(1)]
+        } else {
+            &query.responses[..]
+        };
         let mut merged: BTreeMap<Vec<u8>, VersionSet> = BTreeMap::new();
-        for (_, page) in &query.responses {
+        for (_, page) in pages {
             for entry in &page.entries {
                 // A replica's page must lie in the range asked; anything else is ignored.
                 if before_cutoff(&entry.key) && within(&entry.key, &query.from, &query.to) {
@@ -446,7 +465,9 @@ impl<S: Store> Node<S> {
             None => None,
         }
         .map(|k| k.key);
-        self.query_repair(query, &merged);
+        if !agree {
+            self.query_repair(query, &merged);
+        }
         Ok(ClientReply::Items {
             items,
             scanned,
@@ -460,14 +481,16 @@ impl<S: Store> Node<S> {
         if self.config.sabotaged(|s| s.no_read_repair) {
             return;
         }
+        let merged_digests: Vec<u64> = merged.values().map(VersionSet::digest).collect();
         for (node, page) in &query.responses {
             let held: BTreeMap<&[u8], u64> = page
                 .entries
                 .iter()
-                .map(|e| (e.key.as_slice(), e.versions.digest()))
+                .zip(&page.digests)
+                .map(|(e, digest)| (e.key.as_slice(), *digest))
                 .collect();
-            for (key, set) in merged {
-                if held.get(key.as_slice()) == Some(&set.digest()) {
+            for ((key, set), digest) in merged.iter().zip(&merged_digests) {
+                if held.get(key.as_slice()) == Some(digest) {
                     continue;
                 }
                 self.stats.read_repairs += 1;

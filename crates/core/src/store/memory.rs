@@ -310,6 +310,7 @@ impl Store for MemoryStore {
                 token,
                 key: key.to_vec(),
                 versions: record.versions.clone(),
+                digest: record.digest,
             })
         })
     }
@@ -343,6 +344,7 @@ impl Store for MemoryStore {
                 token,
                 key: key.to_vec(),
                 versions: record.versions.clone(),
+                digest: record.digest,
             });
             if entries.len() >= limit.max(1) {
                 break;

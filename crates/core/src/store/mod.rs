@@ -136,6 +136,8 @@ pub struct ScanEntry {
     pub key: Vec<u8>,
     /// The stored version set.
     pub versions: VersionSet,
+    /// Its digest, as stored in the record's header.
+    pub digest: u64,
 }
 
 /// A key and its version set's digest, as returned by [`Store::scan_digests`].
