@@ -489,7 +489,11 @@ fn tables_and_items_over_http_cli_and_the_native_client() {
             .update_item(node(1), "events", key(2), update, None, None)
             .await
             .unwrap();
-        assert_eq!(written.new.unwrap().get("note"), Some(&s("changed")));
+        assert_eq!(
+            written.new.as_ref().and_then(|i| i.get("note")),
+            Some(&s("changed"))
+        );
+        let read_after_update = |w: &ringstore_client::ItemWrite| w.new.clone();
         let exists = Condition::Exists(AttributePath::attribute_named("user"));
         let refused = native
             .delete_item(node(2), "events", key(9), Some(exists), None)
@@ -513,6 +517,47 @@ fn tables_and_items_over_http_cli_and_the_native_client() {
             .await
             .unwrap();
         assert_eq!(deleted.old, Some(event("native", 1, "n")));
+        // A batch of gets (and a key that does not exist), then a scan in pages of two.
+        let gets = vec![
+            (
+                key(2),
+                ringstore_core::request::ItemAction::Get { consistent: true },
+            ),
+            (
+                key(9),
+                ringstore_core::request::ItemAction::Get { consistent: true },
+            ),
+        ];
+        let outcomes = native.batch(node(2), "events", gets).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                ringstore_core::request::BatchOutcome::Read(read_after_update(&written)),
+                ringstore_core::request::BatchOutcome::Read(None),
+            ]
+        );
+        let mut scanned = Vec::new();
+        let mut start_after = None;
+        loop {
+            let page = native
+                .scan(node(1), "events", 0, 1, Some(2), start_after.clone())
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 2);
+            scanned.extend(page.items);
+            match page.last {
+                Some(last) => start_after = Some(last),
+                None => break,
+            }
+        }
+        let natives = scanned
+            .iter()
+            .filter(|i| i.get("user") == Some(&s("native")))
+            .count();
+        assert_eq!(
+            natives, 2,
+            "the scan did not see the native partition's two items"
+        );
         let page = native.list_tables(node(1), None, None).await.unwrap();
         assert_eq!(page.names, vec!["events".to_string()]);
     });

@@ -29,8 +29,9 @@ use ringstore_core::item::{
     Condition, Item, ItemKey, ItemUpdate, KeySchema, KeyValue, PrimaryKey, Stamp, TableId,
 };
 use ringstore_core::request::{
-    ClientOp, ClientReply, ClientRequest, ItemAction, ItemRequest, QueryRequest, RequestError,
-    SortKeyCondition, TableDescription, TableRef, TableRequest,
+    BatchOutcome, BatchRequest, ClientOp, ClientReply, ClientRequest, ItemAction, ItemRequest,
+    QueryRequest, RequestError, ScanRequest, SortKeyCondition, TableDescription, TableRef,
+    TableRequest,
 };
 use ringstore_core::version::Dot;
 
@@ -407,6 +408,78 @@ impl NativeClient {
         }
         let description = self.describe_table(node, name).await?;
         Ok((TableHandle::of(&description), false))
+    }
+
+    /// One page of a scan of `table`'s segment `segment` of `total_segments` (1 for the whole
+    /// table), continuing after `start_after` (the previous page's `last`).
+    pub async fn scan(
+        &self,
+        node: NodeId,
+        table: &str,
+        segment: u32,
+        total_segments: u32,
+        limit: Option<u32>,
+        start_after: Option<PrimaryKey>,
+    ) -> Result<ItemPage, CallError> {
+        let reply = self
+            .item_call(node, table, |handle| {
+                Ok(ClientRequest::new(ClientOp::Scan(Box::new(ScanRequest {
+                    table: handle.table_ref(),
+                    table_id: handle.id,
+                    segment,
+                    total_segments,
+                    limit,
+                    start_after: start_after.clone(),
+                    consistent: false,
+                    filter: None,
+                }))))
+            })
+            .await?;
+        match reply {
+            ClientReply::Items {
+                items,
+                scanned,
+                last,
+            } => Ok(ItemPage {
+                items,
+                scanned,
+                last,
+            }),
+            _ => Err(CallError::MismatchedReply),
+        }
+    }
+
+    /// Several gets (up to 100) or unconditional puts and deletes (up to 25) of one table's
+    /// items in one request; one outcome per operation, in order (`Unprocessed` ones are for
+    /// the caller to retry).
+    pub async fn batch(
+        &self,
+        node: NodeId,
+        table: &str,
+        operations: Vec<(PrimaryKey, ItemAction)>,
+    ) -> Result<Vec<BatchOutcome>, CallError> {
+        let reply = self
+            .item_call(node, table, |handle| {
+                let items = operations
+                    .iter()
+                    .map(|(key, action)| ItemRequest {
+                        table: handle.table_ref(),
+                        key: ItemKey {
+                            table: handle.id,
+                            key: key.clone(),
+                        },
+                        action: action.clone(),
+                    })
+                    .collect();
+                Ok(ClientRequest::new(ClientOp::Batch(Box::new(
+                    BatchRequest { items },
+                ))))
+            })
+            .await?;
+        match reply {
+            ClientReply::Batch(outcomes) => Ok(outcomes),
+            _ => Err(CallError::MismatchedReply),
+        }
     }
 
     /// Runs the request `make` builds for the table's handle; a cached handle that the node
