@@ -26,7 +26,9 @@ use ringstore_core::item::{
     AttributePath, AttributeValue, Condition, Item, ItemKey, ItemUpdate, KeySchema, KeyType,
     KeyValue, Number, PrimaryKey, TableId, UpdateAction,
 };
-use ringstore_core::request::{ClientOp, ClientRequest, ItemAction, ItemRequest, TableRef};
+use ringstore_core::request::{
+    ClientOp, ClientRequest, ItemAction, ItemRequest, QueryRequest, SortKeyCondition, TableRef,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -58,6 +60,10 @@ pub struct ItemMix {
     pub delete: f64,
     /// PutItem with `attribute_not_exists(pk)`: create once.
     pub create: f64,
+    /// Eventually consistent Query of the sorted table (see [`QueryShape`]).
+    pub query: f64,
+    /// Consistent Query of the sorted table (a majority of the partition's home replicas).
+    pub consistent_query: f64,
 }
 
 impl Default for ItemMix {
@@ -69,6 +75,8 @@ impl Default for ItemMix {
             update: 0.3,
             delete: 0.05,
             create: 0.1,
+            query: 0.05,
+            consistent_query: 0.05,
         }
     }
 }
@@ -125,6 +133,10 @@ pub enum ItemOpKind {
     Delete,
     /// PutItem with `attribute_not_exists(pk)`.
     Create,
+    /// Eventually consistent Query, followed page by page.
+    Query,
+    /// Consistent Query, followed page by page.
+    ConsistentQuery,
 }
 
 impl ItemOpKind {
@@ -137,12 +149,20 @@ impl ItemOpKind {
             ItemOpKind::Update => "update-item",
             ItemOpKind::Delete => "delete-item",
             ItemOpKind::Create => "create-item",
+            ItemOpKind::Query => "query",
+            ItemOpKind::ConsistentQuery => "consistent-query",
         }
     }
 
     /// Whether it writes.
     pub fn is_write(self) -> bool {
-        !matches!(self, ItemOpKind::Get | ItemOpKind::ConsistentGet)
+        !matches!(
+            self,
+            ItemOpKind::Get
+                | ItemOpKind::ConsistentGet
+                | ItemOpKind::Query
+                | ItemOpKind::ConsistentQuery
+        )
     }
 
     /// Whether it replaces the row (its stamp is a floor: PutItem and DeleteItem).
@@ -167,7 +187,16 @@ impl ItemWorkload {
             return Err(ItemWorkloadError::Zero("attributes"));
         }
         let m = &self.mix;
-        let weights = [m.get, m.consistent_get, m.put, m.update, m.delete, m.create];
+        let weights = [
+            m.get,
+            m.consistent_get,
+            m.put,
+            m.update,
+            m.delete,
+            m.create,
+            m.query,
+            m.consistent_query,
+        ];
         let all_valid = weights.iter().all(|w| w.is_finite() && *w >= 0.0);
         if !all_valid || weights.iter().sum::<f64>() <= 0.0 {
             return Err(ItemWorkloadError::BadMix);
@@ -186,7 +215,14 @@ impl ItemWorkload {
         (0..self.attributes).map(|i| format!("a{i}")).collect()
     }
 
-    /// Draws the next operation.
+    /// Whether the clients query (and the run ends with the query check, `world/query_check.rs`).
+    pub fn queries_on(&self) -> bool {
+        self.mix.query > 0.0 || self.mix.consistent_query > 0.0
+    }
+
+    /// Draws the next operation. With both query weights zero this draws exactly as before
+    /// queries existed (the query entries come last, and adding 0.0 changes no sum), so older
+    /// item runs stay bit-identical.
     pub fn next_op<R: Rng + ?Sized>(&self, rng: &mut R) -> ItemOpKind {
         let m = &self.mix;
         let weighted = [
@@ -195,6 +231,8 @@ impl ItemWorkload {
             (m.put, ItemOpKind::Put),
             (m.update, ItemOpKind::Update),
             (m.delete, ItemOpKind::Delete),
+            (m.query, ItemOpKind::Query),
+            (m.consistent_query, ItemOpKind::ConsistentQuery),
         ];
         let total = weighted.iter().map(|(w, _)| w).sum::<f64>() + m.create;
         let mut x = rng.random_range(0.0..total);
@@ -337,6 +375,132 @@ impl ItemWorkload {
             all.insert(name.clone(), value_of(id));
         }
         Item::new(all).ok()
+    }
+}
+
+/// Which sort keys of a partition a query asks for (the workload's sort keys are the numbers
+/// `0..sorts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortRange {
+    /// The whole partition (no sort-key condition).
+    All,
+    /// `sk BETWEEN a AND b` (both included).
+    Between(i64, i64),
+    /// `sk >= a`.
+    Ge(i64),
+    /// `sk < a`.
+    Lt(i64),
+}
+
+impl SortRange {
+    /// The core's condition for it.
+    pub fn condition(self) -> Option<SortKeyCondition> {
+        let n = |v: i64| KeyValue::N(Number::from_i64(v));
+        match self {
+            SortRange::All => None,
+            SortRange::Between(a, b) => Some(SortKeyCondition::Between(n(a), n(b))),
+            SortRange::Ge(a) => Some(SortKeyCondition::Ge(n(a))),
+            SortRange::Lt(a) => Some(SortKeyCondition::Lt(n(a))),
+        }
+    }
+
+    /// Whether sort key `sort` lies in it.
+    pub fn contains(self, sort: i64) -> bool {
+        match self {
+            SortRange::All => true,
+            SortRange::Between(a, b) => a <= sort && sort <= b,
+            SortRange::Ge(a) => sort >= a,
+            SortRange::Lt(a) => sort < a,
+        }
+    }
+}
+
+impl std::fmt::Display for SortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SortRange::All => write!(f, "all sort keys"),
+            SortRange::Between(a, b) => write!(f, "sk between {a} and {b}"),
+            SortRange::Ge(a) => write!(f, "sk >= {a}"),
+            SortRange::Lt(a) => write!(f, "sk < {a}"),
+        }
+    }
+}
+
+/// One query of the sorted table: a partition, a sort-key range, a direction and a page limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryShape {
+    /// The partition number (`p<partition>`).
+    pub partition: u64,
+    /// The sort keys.
+    pub range: SortRange,
+    /// Ascending sort-key order (`false`: descending).
+    pub forward: bool,
+    /// Items per page (`None`: the core's page bound, a whole partition here).
+    pub limit: Option<u32>,
+    /// Read a majority of the partition's home replicas.
+    pub consistent: bool,
+}
+
+impl ItemWorkload {
+    /// Draws a query: a partition uniformly; the whole partition half of the time, else a
+    /// `Between`, `Ge` or `Lt` range over `0..=sorts`; either direction; a limit of 1 or 2 a
+    /// third of the time.
+    pub fn draw_query<R: Rng + ?Sized>(&self, rng: &mut R, consistent: bool) -> QueryShape {
+        let partition = rng.random_range(0..self.partitions);
+        let top = i64::try_from(self.sorts).unwrap_or(i64::MAX);
+        let range = match rng.random_range(0..6u8) {
+            0..=2 => SortRange::All,
+            3 => {
+                let a = rng.random_range(0..=top);
+                SortRange::Between(a, rng.random_range(a..=top))
+            }
+            4 => SortRange::Ge(rng.random_range(0..=top)),
+            _ => SortRange::Lt(rng.random_range(0..=top)),
+        };
+        let forward = rng.random_bool(0.5);
+        let limit = (rng.random_range(0..3u8) == 0).then(|| rng.random_range(1..=2u32));
+        QueryShape {
+            partition,
+            range,
+            forward,
+            limit,
+            consistent,
+        }
+    }
+
+    /// The item numbers of partition `partition` of the sorted table whose sort key lies in
+    /// `range`, in ascending sort-key order, with their sort keys.
+    pub fn items_in(&self, partition: u64, range: SortRange) -> Vec<(u64, i64)> {
+        (0..self.sorts)
+            .filter_map(|s| {
+                let sort = i64::try_from(s).ok()?;
+                let index = self
+                    .partitions
+                    .checked_add(partition.checked_mul(self.sorts)?)?
+                    .checked_add(s)?;
+                range.contains(sort).then_some((index, sort))
+            })
+            .collect()
+    }
+
+    /// A readable name of a sorted partition: `sorted/p1`.
+    pub fn partition_label(partition: u64) -> String {
+        format!("sorted/p{partition}")
+    }
+
+    /// The Query request for `shape`, continuing after `start_after`.
+    pub fn query_request(&self, shape: &QueryShape, start_after: Option<PrimaryKey>) -> QueryRequest {
+        QueryRequest {
+            table: Self::table_ref(SORTED),
+            table_id: SORTED,
+            partition: KeyValue::S(format!("p{}", shape.partition)),
+            sort: shape.range.condition(),
+            forward: shape.forward,
+            limit: shape.limit,
+            start_after,
+            consistent: shape.consistent,
+            filter: None,
+        }
     }
 }
 

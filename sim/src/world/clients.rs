@@ -171,6 +171,7 @@ impl World {
         let reads = match &request.op {
             ClientOp::Get { .. } => true,
             ClientOp::Item(item) => !item.action.is_write(),
+            ClientOp::Query(_) => true,
             _ => false,
         };
         if !reads && let Some(key) = request.op.key() {
