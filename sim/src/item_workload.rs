@@ -581,7 +581,8 @@ mod tests {
         let updates = (0..n)
             .filter(|_| w.next_op(&mut rng) == ItemOpKind::Update)
             .count();
-        assert!((updates as f64 / n as f64 - 0.3).abs() < 0.02, "{updates}");
+        // 0.3 of a mix summing to 1.1.
+        assert!((updates as f64 / n as f64 - 0.3 / 1.1).abs() < 0.02, "{updates}");
         for _ in 0..1000 {
             let names = w.draw_attributes(&mut rng, 1, 2);
             assert!((1..=2).contains(&names.len()));
@@ -592,5 +593,58 @@ mod tests {
             ..ItemWorkload::default()
         };
         assert_eq!(bad.validate(), Err(ItemWorkloadError::Zero("attributes")));
+    }
+
+    #[test]
+    fn zero_query_weights_draw_as_before_and_query_ranges_name_their_items() {
+        let seed = 9;
+        println!("seed {seed}");
+        let mut with = ItemWorkload::default();
+        with.mix.query = 0.0;
+        with.mix.consistent_query = 0.0;
+        assert!(!with.queries_on());
+        // The mix before queries existed, drawn by hand: the same thresholds, the same draws.
+        let m = with.mix.clone();
+        let mut a = ChaCha8Rng::seed_from_u64(seed);
+        let mut b = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..5000 {
+            // `next_op` as it was before queries existed.
+            let weighted = [
+                (m.get, ItemOpKind::Get),
+                (m.consistent_get, ItemOpKind::ConsistentGet),
+                (m.put, ItemOpKind::Put),
+                (m.update, ItemOpKind::Update),
+                (m.delete, ItemOpKind::Delete),
+            ];
+            let total = weighted.iter().map(|(w, _)| w).sum::<f64>() + m.create;
+            let mut x = b.random_range(0.0..total);
+            let mut by_hand = ItemOpKind::Create;
+            for (w, kind) in weighted {
+                if x < w {
+                    by_hand = kind;
+                    break;
+                }
+                x -= w;
+            }
+            let drawn = with.next_op(&mut a);
+            assert_eq!(drawn, by_hand);
+            assert!(!matches!(drawn, ItemOpKind::Query | ItemOpKind::ConsistentQuery));
+        }
+        let w = ItemWorkload::default();
+        assert!(w.queries_on());
+        // Partition 1 of the sorted table starts at item 4 + 3 = 7.
+        assert_eq!(w.items_in(1, SortRange::All), vec![(7, 0), (8, 1), (9, 2)]);
+        assert_eq!(w.items_in(1, SortRange::Between(1, 5)), vec![(8, 1), (9, 2)]);
+        assert_eq!(w.items_in(0, SortRange::Ge(3)), vec![]);
+        assert_eq!(w.items_in(3, SortRange::Lt(1)), vec![(13, 0)]);
+        assert_eq!(w.label(13), "sorted/p3/0");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..200 {
+            let shape = w.draw_query(&mut rng, true);
+            assert!(shape.partition < w.partitions);
+            let q = w.query_request(&shape, None);
+            assert_eq!(q.sort, shape.range.condition());
+            assert!(shape.limit.is_none_or(|l| (1..=2).contains(&l)));
+        }
     }
 }
