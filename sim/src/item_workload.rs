@@ -489,7 +489,11 @@ impl ItemWorkload {
     }
 
     /// The Query request for `shape`, continuing after `start_after`.
-    pub fn query_request(&self, shape: &QueryShape, start_after: Option<PrimaryKey>) -> QueryRequest {
+    pub fn query_request(
+        &self,
+        shape: &QueryShape,
+        start_after: Option<PrimaryKey>,
+    ) -> QueryRequest {
         QueryRequest {
             table: Self::table_ref(SORTED),
             table_id: SORTED,
@@ -582,7 +586,10 @@ mod tests {
             .filter(|_| w.next_op(&mut rng) == ItemOpKind::Update)
             .count();
         // 0.3 of a mix summing to 1.1.
-        assert!((updates as f64 / n as f64 - 0.3 / 1.1).abs() < 0.02, "{updates}");
+        assert!(
+            (updates as f64 / n as f64 - 0.3 / 1.1).abs() < 0.02,
+            "{updates}"
+        );
         for _ in 0..1000 {
             let names = w.draw_attributes(&mut rng, 1, 2);
             assert!((1..=2).contains(&names.len()));
@@ -628,13 +635,19 @@ mod tests {
             }
             let drawn = with.next_op(&mut a);
             assert_eq!(drawn, by_hand);
-            assert!(!matches!(drawn, ItemOpKind::Query | ItemOpKind::ConsistentQuery));
+            assert!(!matches!(
+                drawn,
+                ItemOpKind::Query | ItemOpKind::ConsistentQuery
+            ));
         }
         let w = ItemWorkload::default();
         assert!(w.queries_on());
         // Partition 1 of the sorted table starts at item 4 + 3 = 7.
         assert_eq!(w.items_in(1, SortRange::All), vec![(7, 0), (8, 1), (9, 2)]);
-        assert_eq!(w.items_in(1, SortRange::Between(1, 5)), vec![(8, 1), (9, 2)]);
+        assert_eq!(
+            w.items_in(1, SortRange::Between(1, 5)),
+            vec![(8, 1), (9, 2)]
+        );
         assert_eq!(w.items_in(0, SortRange::Ge(3)), vec![]);
         assert_eq!(w.items_in(3, SortRange::Lt(1)), vec![(13, 0)]);
         assert_eq!(w.label(13), "sorted/p3/0");

@@ -115,8 +115,9 @@ impl World {
         let Some(items) = self.scenario.workload.items.as_ref() else {
             return;
         };
-        let mut request =
-            ClientRequest::new(ClientOp::Query(Box::new(items.query_request(&shape, start_after))));
+        let mut request = ClientRequest::new(ClientOp::Query(Box::new(
+            items.query_request(&shape, start_after),
+        )));
         request.r = self.scenario.workload.r;
         self.clients[client].state = ClientState::Item(ItemCall {
             item,
@@ -146,7 +147,9 @@ impl World {
         let now = self.now;
         if let Some((shape, pages)) = call.query {
             match result {
-                Ok(ClientReply::Items { last: Some(last), .. }) if pages + 1 < MAX_QUERY_PAGES => {
+                Ok(ClientReply::Items {
+                    last: Some(last), ..
+                }) if pages + 1 < MAX_QUERY_PAGES => {
                     *self.counters.ok.entry("query-page").or_default() += 1;
                     self.clients[client].op += 1;
                     self.send_query(client, call.item, call.kind, shape, Some(last), pages + 1);

@@ -138,7 +138,12 @@ impl World {
         self.run_until(self.now + SETTLE_US);
         let after = self.snapshot(items, &shape);
         let n = self.scenario.node.n;
-        let quorum = self.scenario.workload.r.unwrap_or(self.scenario.node.r).max(n / 2 + 1);
+        let quorum = self
+            .scenario
+            .workload
+            .r
+            .unwrap_or(self.scenario.node.r)
+            .max(n / 2 + 1);
         let oracle = self.item_oracle.as_mut()?;
         oracle.counts_mut().final_queries_checked += 1;
         let claims: BTreeMap<u64, Vec<(String, AttributeClaim)>> = items
@@ -332,10 +337,7 @@ pub fn judge(
         let first = snapshots.first().map(resolved).unwrap_or_default();
         let all: Vec<StampedItem> = snapshots.iter().flat_map(resolved).collect();
         for (attribute, claim) in claims.get(&index).map_or(&[][..], |c| c) {
-            let holders = first
-                .iter()
-                .filter(|s| holds(s, attribute, claim))
-                .count();
+            let holders = first.iter().filter(|s| holds(s, attribute, claim)).count();
             if holders < n.saturating_sub(quorum) + 1 {
                 continue;
             }
@@ -343,9 +345,8 @@ pub fn judge(
             let ok = match shown {
                 Some(value) if *value == claim.value => true,
                 Some(value) => all.iter().any(|s| {
-                    s.attribute(attribute).is_some_and(|a| {
-                        a.value.as_ref() == Some(value) && a.stamp > claim.stamp
-                    })
+                    s.attribute(attribute)
+                        .is_some_and(|a| a.value.as_ref() == Some(value) && a.stamp > claim.stamp)
                 }),
                 None => all.iter().any(|s| {
                     s.floor() > claim.stamp
@@ -366,7 +367,11 @@ pub fn judge(
             }
         }
     }
-    if ordered && extra.is_empty() && missing.is_empty() && different.is_empty() && missed.is_empty()
+    if ordered
+        && extra.is_empty()
+        && missing.is_empty()
+        && different.is_empty()
+        && missed.is_empty()
     {
         return None;
     }
