@@ -11,12 +11,17 @@
 //! - Items are numbered `0..items()`: first the simple table's partitions, then the sorted
 //!   table's (partition, sort) pairs. Checkers and reports use the number; [`ItemWorkload::label`]
 //!   names it.
+//! - Queries ([`QueryShape`]) read one partition of [`SORTED`]: the whole partition or a
+//!   `Between` / `Ge` / `Lt` sort-key range ([`SortRange`]), either direction, sometimes a small
+//!   limit; [`ItemWorkload::items_in`] names the items a range holds.
 //! - Every value a write sets is the string `w<id>`, where `id` is the write's unique id (the
 //!   kv workload's ids, from the same counter), so a value read back names the write that set
 //!   it, and so does an attribute of a converged item.
 //!
 //! # Invariants
 //! - [`ItemWorkload::key`] and [`ItemWorkload::index_of`] are inverse on `0..items()`.
+//! - With both query weights zero, [`ItemWorkload::next_op`] draws as it did before queries
+//!   existed (older item runs stay bit-identical).
 //! - Writes name attributes from the pool `a0..a{attributes-1}` only; key attributes are never
 //!   updated (DynamoDB refuses it).
 
