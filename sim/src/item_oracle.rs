@@ -199,6 +199,10 @@ pub struct ItemCounts {
     pub consistent_attributes_judged: u64,
     /// Attributes not judged: the read returned a value whose stamp was no longer known.
     pub consistent_attributes_unjudged: u64,
+    /// End-of-run queries checked (`world/query_check.rs`).
+    pub final_queries_checked: u64,
+    /// End-of-run queries that got no complete answer (not judged).
+    pub final_queries_failed: u64,
 }
 
 impl ItemCounts {
@@ -213,6 +217,8 @@ impl ItemCounts {
         self.consistent_reads_judged += other.consistent_reads_judged;
         self.consistent_attributes_judged += other.consistent_attributes_judged;
         self.consistent_attributes_unjudged += other.consistent_attributes_unjudged;
+        self.final_queries_checked += other.final_queries_checked;
+        self.final_queries_failed += other.final_queries_failed;
     }
 }
 
@@ -297,6 +303,30 @@ pub enum ItemViolation {
         /// The home replicas that held the write (or newer) from the read's start to its end.
         holders: Vec<NodeId>,
     },
+    /// Checker (c): an end-of-run consistent query returned other items than the home replicas
+    /// resolve to (no majority of them merges to its answer), or missed an acknowledged write a
+    /// majority must show, or broke its order or range.
+    QueryMismatch {
+        /// The first item concerned.
+        item: u64,
+        /// The partition (`sorted/p1`).
+        partition: String,
+        /// The query: range, direction, limit.
+        query: String,
+        /// The node each page was sent to.
+        via: Vec<NodeId>,
+        /// Items in the range the answer lacks, with what a majority of replicas resolves to.
+        missing: Vec<String>,
+        /// Items the answer holds that no majority of replicas resolves to (or outside the
+        /// range).
+        extra: Vec<String>,
+        /// Items whose attributes differ from every majority's, with both.
+        different: Vec<String>,
+        /// Acknowledged writes a majority of home replicas held that the answer does not show.
+        missed: Vec<String>,
+        /// Order breaches: the sort keys as returned, when not strictly in the query's order.
+        order: Option<Vec<i64>>,
+    },
     /// A client was told an item write succeeded while fewer than W nodes held it durably.
     AckedBeforeDurable {
         /// The item number.
@@ -323,6 +353,7 @@ impl ItemViolation {
             | ItemViolation::Diverged { item, .. }
             | ItemViolation::Corrupt { item, .. }
             | ItemViolation::StaleConsistentRead { item, .. }
+            | ItemViolation::QueryMismatch { item, .. }
             | ItemViolation::AckedBeforeDurable { item, .. } => *item,
         }
     }
@@ -335,6 +366,7 @@ impl ItemViolation {
             ItemViolation::Diverged { .. } => "item-diverged",
             ItemViolation::Corrupt { .. } => "corrupt-item",
             ItemViolation::StaleConsistentRead { .. } => "stale-consistent-read",
+            ItemViolation::QueryMismatch { .. } => "query-mismatch",
             ItemViolation::AckedBeforeDurable { .. } => "item-acked-before-durable",
         }
     }
@@ -427,6 +459,37 @@ impl fmt::Display for ItemViolation {
                     claim.write,
                     claim.stamp
                 )
+            }
+            ItemViolation::QueryMismatch {
+                partition,
+                query,
+                via,
+                missing,
+                extra,
+                different,
+                missed,
+                order,
+                ..
+            } => {
+                write!(
+                    f,
+                    "query mismatch: the end-of-run consistent query of {partition} ({query}, pages sent to {via:?}) does not match its home replicas"
+                )?;
+                let lists = [
+                    ("missing", missing),
+                    ("extra", extra),
+                    ("different", different),
+                    ("missed acknowledged writes", missed),
+                ];
+                for (name, list) in lists {
+                    if !list.is_empty() {
+                        write!(f, "; {name}: {}", list.join(", "))?;
+                    }
+                }
+                if let Some(order) = order {
+                    write!(f, "; sort keys returned out of order: {order:?}")?;
+                }
+                Ok(())
             }
             ItemViolation::AckedBeforeDurable {
                 label,

@@ -11,12 +11,17 @@
 //! - Items are numbered `0..items()`: first the simple table's partitions, then the sorted
 //!   table's (partition, sort) pairs. Checkers and reports use the number; [`ItemWorkload::label`]
 //!   names it.
+//! - Queries ([`QueryShape`]) read one partition of [`SORTED`]: the whole partition or a
+//!   `Between` / `Ge` / `Lt` sort-key range ([`SortRange`]), either direction, sometimes a small
+//!   limit; [`ItemWorkload::items_in`] names the items a range holds.
 //! - Every value a write sets is the string `w<id>`, where `id` is the write's unique id (the
 //!   kv workload's ids, from the same counter), so a value read back names the write that set
 //!   it, and so does an attribute of a converged item.
 //!
 //! # Invariants
 //! - [`ItemWorkload::key`] and [`ItemWorkload::index_of`] are inverse on `0..items()`.
+//! - With both query weights zero, [`ItemWorkload::next_op`] draws as it did before queries
+//!   existed (older item runs stay bit-identical).
 //! - Writes name attributes from the pool `a0..a{attributes-1}` only; key attributes are never
 //!   updated (DynamoDB refuses it).
 
@@ -26,7 +31,9 @@ use ringstore_core::item::{
     AttributePath, AttributeValue, Condition, Item, ItemKey, ItemUpdate, KeySchema, KeyType,
     KeyValue, Number, PrimaryKey, TableId, UpdateAction,
 };
-use ringstore_core::request::{ClientOp, ClientRequest, ItemAction, ItemRequest, TableRef};
+use ringstore_core::request::{
+    ClientOp, ClientRequest, ItemAction, ItemRequest, QueryRequest, SortKeyCondition, TableRef,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -58,6 +65,10 @@ pub struct ItemMix {
     pub delete: f64,
     /// PutItem with `attribute_not_exists(pk)`: create once.
     pub create: f64,
+    /// Eventually consistent Query of the sorted table (see [`QueryShape`]).
+    pub query: f64,
+    /// Consistent Query of the sorted table (a majority of the partition's home replicas).
+    pub consistent_query: f64,
 }
 
 impl Default for ItemMix {
@@ -69,6 +80,8 @@ impl Default for ItemMix {
             update: 0.3,
             delete: 0.05,
             create: 0.1,
+            query: 0.05,
+            consistent_query: 0.05,
         }
     }
 }
@@ -125,6 +138,10 @@ pub enum ItemOpKind {
     Delete,
     /// PutItem with `attribute_not_exists(pk)`.
     Create,
+    /// Eventually consistent Query, followed page by page.
+    Query,
+    /// Consistent Query, followed page by page.
+    ConsistentQuery,
 }
 
 impl ItemOpKind {
@@ -137,12 +154,20 @@ impl ItemOpKind {
             ItemOpKind::Update => "update-item",
             ItemOpKind::Delete => "delete-item",
             ItemOpKind::Create => "create-item",
+            ItemOpKind::Query => "query",
+            ItemOpKind::ConsistentQuery => "consistent-query",
         }
     }
 
     /// Whether it writes.
     pub fn is_write(self) -> bool {
-        !matches!(self, ItemOpKind::Get | ItemOpKind::ConsistentGet)
+        !matches!(
+            self,
+            ItemOpKind::Get
+                | ItemOpKind::ConsistentGet
+                | ItemOpKind::Query
+                | ItemOpKind::ConsistentQuery
+        )
     }
 
     /// Whether it replaces the row (its stamp is a floor: PutItem and DeleteItem).
@@ -167,7 +192,16 @@ impl ItemWorkload {
             return Err(ItemWorkloadError::Zero("attributes"));
         }
         let m = &self.mix;
-        let weights = [m.get, m.consistent_get, m.put, m.update, m.delete, m.create];
+        let weights = [
+            m.get,
+            m.consistent_get,
+            m.put,
+            m.update,
+            m.delete,
+            m.create,
+            m.query,
+            m.consistent_query,
+        ];
         let all_valid = weights.iter().all(|w| w.is_finite() && *w >= 0.0);
         if !all_valid || weights.iter().sum::<f64>() <= 0.0 {
             return Err(ItemWorkloadError::BadMix);
@@ -186,7 +220,14 @@ impl ItemWorkload {
         (0..self.attributes).map(|i| format!("a{i}")).collect()
     }
 
-    /// Draws the next operation.
+    /// Whether the clients query (and the run ends with the query check, `world/query_check.rs`).
+    pub fn queries_on(&self) -> bool {
+        self.mix.query > 0.0 || self.mix.consistent_query > 0.0
+    }
+
+    /// Draws the next operation. With both query weights zero this draws exactly as before
+    /// queries existed (the query entries come last, and adding 0.0 changes no sum), so older
+    /// item runs stay bit-identical.
     pub fn next_op<R: Rng + ?Sized>(&self, rng: &mut R) -> ItemOpKind {
         let m = &self.mix;
         let weighted = [
@@ -195,6 +236,8 @@ impl ItemWorkload {
             (m.put, ItemOpKind::Put),
             (m.update, ItemOpKind::Update),
             (m.delete, ItemOpKind::Delete),
+            (m.query, ItemOpKind::Query),
+            (m.consistent_query, ItemOpKind::ConsistentQuery),
         ];
         let total = weighted.iter().map(|(w, _)| w).sum::<f64>() + m.create;
         let mut x = rng.random_range(0.0..total);
@@ -340,6 +383,136 @@ impl ItemWorkload {
     }
 }
 
+/// Which sort keys of a partition a query asks for (the workload's sort keys are the numbers
+/// `0..sorts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortRange {
+    /// The whole partition (no sort-key condition).
+    All,
+    /// `sk BETWEEN a AND b` (both included).
+    Between(i64, i64),
+    /// `sk >= a`.
+    Ge(i64),
+    /// `sk < a`.
+    Lt(i64),
+}
+
+impl SortRange {
+    /// The core's condition for it.
+    pub fn condition(self) -> Option<SortKeyCondition> {
+        let n = |v: i64| KeyValue::N(Number::from_i64(v));
+        match self {
+            SortRange::All => None,
+            SortRange::Between(a, b) => Some(SortKeyCondition::Between(n(a), n(b))),
+            SortRange::Ge(a) => Some(SortKeyCondition::Ge(n(a))),
+            SortRange::Lt(a) => Some(SortKeyCondition::Lt(n(a))),
+        }
+    }
+
+    /// Whether sort key `sort` lies in it.
+    pub fn contains(self, sort: i64) -> bool {
+        match self {
+            SortRange::All => true,
+            SortRange::Between(a, b) => a <= sort && sort <= b,
+            SortRange::Ge(a) => sort >= a,
+            SortRange::Lt(a) => sort < a,
+        }
+    }
+}
+
+impl std::fmt::Display for SortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SortRange::All => write!(f, "all sort keys"),
+            SortRange::Between(a, b) => write!(f, "sk between {a} and {b}"),
+            SortRange::Ge(a) => write!(f, "sk >= {a}"),
+            SortRange::Lt(a) => write!(f, "sk < {a}"),
+        }
+    }
+}
+
+/// One query of the sorted table: a partition, a sort-key range, a direction and a page limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryShape {
+    /// The partition number (`p<partition>`).
+    pub partition: u64,
+    /// The sort keys.
+    pub range: SortRange,
+    /// Ascending sort-key order (`false`: descending).
+    pub forward: bool,
+    /// Items per page (`None`: the core's page bound, a whole partition here).
+    pub limit: Option<u32>,
+    /// Read a majority of the partition's home replicas.
+    pub consistent: bool,
+}
+
+impl ItemWorkload {
+    /// Draws a query: a partition uniformly; the whole partition half of the time, else a
+    /// `Between`, `Ge` or `Lt` range over `0..=sorts`; either direction; a limit of 1 or 2 a
+    /// third of the time.
+    pub fn draw_query<R: Rng + ?Sized>(&self, rng: &mut R, consistent: bool) -> QueryShape {
+        let partition = rng.random_range(0..self.partitions);
+        let top = i64::try_from(self.sorts).unwrap_or(i64::MAX);
+        let range = match rng.random_range(0..6u8) {
+            0..=2 => SortRange::All,
+            3 => {
+                let a = rng.random_range(0..=top);
+                SortRange::Between(a, rng.random_range(a..=top))
+            }
+            4 => SortRange::Ge(rng.random_range(0..=top)),
+            _ => SortRange::Lt(rng.random_range(0..=top)),
+        };
+        let forward = rng.random_bool(0.5);
+        let limit = (rng.random_range(0..3u8) == 0).then(|| rng.random_range(1..=2u32));
+        QueryShape {
+            partition,
+            range,
+            forward,
+            limit,
+            consistent,
+        }
+    }
+
+    /// The item numbers of partition `partition` of the sorted table whose sort key lies in
+    /// `range`, in ascending sort-key order, with their sort keys.
+    pub fn items_in(&self, partition: u64, range: SortRange) -> Vec<(u64, i64)> {
+        (0..self.sorts)
+            .filter_map(|s| {
+                let sort = i64::try_from(s).ok()?;
+                let index = self
+                    .partitions
+                    .checked_add(partition.checked_mul(self.sorts)?)?
+                    .checked_add(s)?;
+                range.contains(sort).then_some((index, sort))
+            })
+            .collect()
+    }
+
+    /// A readable name of a sorted partition: `sorted/p1`.
+    pub fn partition_label(partition: u64) -> String {
+        format!("sorted/p{partition}")
+    }
+
+    /// The Query request for `shape`, continuing after `start_after`.
+    pub fn query_request(
+        &self,
+        shape: &QueryShape,
+        start_after: Option<PrimaryKey>,
+    ) -> QueryRequest {
+        QueryRequest {
+            table: Self::table_ref(SORTED),
+            table_id: SORTED,
+            partition: KeyValue::S(format!("p{}", shape.partition)),
+            sort: shape.range.condition(),
+            forward: shape.forward,
+            limit: shape.limit,
+            start_after,
+            consistent: shape.consistent,
+            filter: None,
+        }
+    }
+}
+
 /// The update that sets each of `attributes` to write `id`'s value.
 pub fn set_update(id: u64, attributes: &[String]) -> ItemUpdate {
     ItemUpdate {
@@ -417,7 +590,11 @@ mod tests {
         let updates = (0..n)
             .filter(|_| w.next_op(&mut rng) == ItemOpKind::Update)
             .count();
-        assert!((updates as f64 / n as f64 - 0.3).abs() < 0.02, "{updates}");
+        // 0.3 of a mix summing to 1.1.
+        assert!(
+            (updates as f64 / n as f64 - 0.3 / 1.1).abs() < 0.02,
+            "{updates}"
+        );
         for _ in 0..1000 {
             let names = w.draw_attributes(&mut rng, 1, 2);
             assert!((1..=2).contains(&names.len()));
@@ -428,5 +605,64 @@ mod tests {
             ..ItemWorkload::default()
         };
         assert_eq!(bad.validate(), Err(ItemWorkloadError::Zero("attributes")));
+    }
+
+    #[test]
+    fn zero_query_weights_draw_as_before_and_query_ranges_name_their_items() {
+        let seed = 9;
+        println!("seed {seed}");
+        let mut with = ItemWorkload::default();
+        with.mix.query = 0.0;
+        with.mix.consistent_query = 0.0;
+        assert!(!with.queries_on());
+        // The mix before queries existed, drawn by hand: the same thresholds, the same draws.
+        let m = with.mix.clone();
+        let mut a = ChaCha8Rng::seed_from_u64(seed);
+        let mut b = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..5000 {
+            // `next_op` as it was before queries existed.
+            let weighted = [
+                (m.get, ItemOpKind::Get),
+                (m.consistent_get, ItemOpKind::ConsistentGet),
+                (m.put, ItemOpKind::Put),
+                (m.update, ItemOpKind::Update),
+                (m.delete, ItemOpKind::Delete),
+            ];
+            let total = weighted.iter().map(|(w, _)| w).sum::<f64>() + m.create;
+            let mut x = b.random_range(0.0..total);
+            let mut by_hand = ItemOpKind::Create;
+            for (w, kind) in weighted {
+                if x < w {
+                    by_hand = kind;
+                    break;
+                }
+                x -= w;
+            }
+            let drawn = with.next_op(&mut a);
+            assert_eq!(drawn, by_hand);
+            assert!(!matches!(
+                drawn,
+                ItemOpKind::Query | ItemOpKind::ConsistentQuery
+            ));
+        }
+        let w = ItemWorkload::default();
+        assert!(w.queries_on());
+        // Partition 1 of the sorted table starts at item 4 + 3 = 7.
+        assert_eq!(w.items_in(1, SortRange::All), vec![(7, 0), (8, 1), (9, 2)]);
+        assert_eq!(
+            w.items_in(1, SortRange::Between(1, 5)),
+            vec![(8, 1), (9, 2)]
+        );
+        assert_eq!(w.items_in(0, SortRange::Ge(3)), vec![]);
+        assert_eq!(w.items_in(3, SortRange::Lt(1)), vec![(13, 0)]);
+        assert_eq!(w.label(13), "sorted/p3/0");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..200 {
+            let shape = w.draw_query(&mut rng, true);
+            assert!(shape.partition < w.partitions);
+            let q = w.query_request(&shape, None);
+            assert_eq!(q.sort, shape.range.condition());
+            assert!(shape.limit.is_none_or(|l| (1..=2).contains(&l)));
+        }
     }
 }

@@ -144,7 +144,7 @@ pub fn summary(result: &RunResult, invocation: &Invocation, wall: Duration) -> S
 /// The item workload's line of the summary (and of a sweep's totals).
 pub fn item_line(i: &ItemCounts) -> String {
     format!(
-        "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute ({} would be lost under whole-item last-writer-wins), {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not)",
+        "items: {} attribute updates acked, {} lost to a newer stamp of the same attribute ({} would be lost under whole-item last-writer-wins), {} to a newer row put/delete, {} undecided, {} overwritten after being read; {} consistent reads held to the majority's promise ({} attributes judged, {} not); {} end-of-run queries checked ({} unanswered)",
         i.attribute_writes_acked,
         i.lost_to_newer_stamp,
         i.whole_item_would_lose,
@@ -153,7 +153,9 @@ pub fn item_line(i: &ItemCounts) -> String {
         i.overwritten_after_seen,
         i.consistent_reads_judged,
         i.consistent_attributes_judged,
-        i.consistent_attributes_unjudged
+        i.consistent_attributes_unjudged,
+        i.final_queries_checked,
+        i.final_queries_failed
     )
 }
 

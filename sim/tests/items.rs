@@ -153,3 +153,34 @@ fn item_divergence_checker_catches_no_repair() {
     println!("violations by seed of {SEEDS:?}: {kinds:?}");
     assert!(!seeds_with(&kinds, "item-diverged").is_empty());
 }
+
+// Checker (c) of queries: with repair off, home replicas stay behind after the faults; a query
+// that answers from its first replica's page alone then returns what no majority of home
+// replicas resolves to, and the end-of-run query check reports it within 40 seeds. The same
+// runs without the query sabotage (replicas just as far apart) report no query mismatch: the
+// check holds a query to what some majority holds, not to one replica.
+#[test]
+fn query_checker_catches_a_query_answered_by_one_replica() {
+    let no_repair = |query_one_replica| {
+        let mut s = scenario(Sabotage {
+            no_read_repair: true,
+            no_anti_entropy: true,
+            query_one_replica,
+            ..Sabotage::default()
+        });
+        s.quiesce = Duration::from_secs(5);
+        s
+    };
+    let sabotaged = no_repair(true);
+    let caught = (1..41).find(|&seed| {
+        let result = World::new(sabotaged.clone(), seed).run();
+        let kinds: BTreeSet<&str> = result.violations.iter().map(|v| v.kind()).collect();
+        println!("seed {seed}: {kinds:?}");
+        kinds.contains("query-mismatch")
+    });
+    println!("query-one-replica caught at seed {caught:?}");
+    assert!(caught.is_some(), "no query mismatch in seeds 1..41");
+    let kinds = kinds_by_seed(&no_repair(false), SEEDS);
+    println!("without the query sabotage, violations by seed of {SEEDS:?}: {kinds:?}");
+    assert_eq!(seeds_with(&kinds, "query-mismatch"), Vec::<u64>::new());
+}

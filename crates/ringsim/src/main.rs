@@ -517,7 +517,7 @@ struct Shape {
     items: bool,
     /// Break a mechanism on purpose (test the checkers): no-hint-replay, no-repair
     /// (no read repair and no anti-entropy), single-sibling, purge-tombstones, read-first-answer,
-    /// item-whole-version-wins, item-deletion-wins.
+    /// item-whole-version-wins, item-deletion-wins, query-one-replica.
     #[arg(long)]
     sabotage: Vec<String>,
 }
@@ -617,9 +617,10 @@ fn parse_sabotage(names: &[String]) -> Result<Sabotage, String> {
             "read-first-answer" => s.read_first_answer = true,
             "item-whole-version-wins" => s.item_whole_version_wins = true,
             "item-deletion-wins" => s.item_deletion_wins = true,
+            "query-one-replica" => s.query_one_replica = true,
             other => {
                 return Err(format!(
-                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones, read-first-answer, item-whole-version-wins or item-deletion-wins"
+                    "unknown sabotage {other:?}: expected no-hint-replay, no-repair, single-sibling, purge-tombstones, read-first-answer, item-whole-version-wins, item-deletion-wins or query-one-replica"
                 ));
             }
         }

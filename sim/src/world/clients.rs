@@ -171,6 +171,7 @@ impl World {
         let reads = match &request.op {
             ClientOp::Get { .. } => true,
             ClientOp::Item(item) => !item.action.is_write(),
+            ClientOp::Query(_) => true,
             _ => false,
         };
         if !reads && let Some(key) = request.op.key() {
@@ -192,6 +193,12 @@ impl World {
 
     pub(super) fn on_reply(&mut self, id: ClientId, result: ClientResult) {
         self.acks_owed.remove(&id);
+        if let Some((query, answer)) = self.final_query.as_mut()
+            && *query == id
+        {
+            *answer = Some(result);
+            return;
+        }
         let Some(client) = self.in_flight.remove(&id) else {
             return;
         };

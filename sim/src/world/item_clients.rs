@@ -1,13 +1,15 @@
 //! The world's item clients (item workload): each draws an item operation and an item, sends
 //! the request to a random node as the kv clients do, and records what happened in the item
-//! oracle. Also the world's side of the item oracle: which item a storage key is, and how far
+//! oracle. A query is followed page by page (`start_after` = the previous page's `last`, each
+//! page to a new random node) until `last` is `None`; what it returns is judged at the end of
+//! the run, not here (`query_check.rs`). Also the world's side of the item oracle: which item a storage key is, and how far
 //! behind virtual time a node's clock can be (the oracle's measurement horizon).
 
 use super::clients::failure_kind;
 use super::*;
 use crate::item_oracle::ItemWriteRecord;
-use crate::item_workload::{ItemOpKind, create_once, set_update};
-use ringstore_core::item::ItemKey;
+use crate::item_workload::{ItemOpKind, QueryShape, create_once, set_update};
+use ringstore_core::item::{ItemKey, PrimaryKey};
 
 /// An item operation in flight.
 pub(in crate::world) struct ItemCall {
@@ -19,7 +21,13 @@ pub(in crate::world) struct ItemCall {
     pub(in crate::world) write: Option<u64>,
     /// When the client sent it.
     pub(in crate::world) issued: u64,
+    /// A query's shape and the pages answered so far.
+    pub(in crate::world) query: Option<(QueryShape, u32)>,
 }
+
+/// The most pages a workload query follows (a partition holds at most `sorts` items, so a
+/// correct core never gets near it).
+const MAX_QUERY_PAGES: u32 = 64;
 
 impl World {
     /// Starts the next item operation of `client`.
@@ -32,6 +40,11 @@ impl World {
         self.clients[client].op += 1;
         let mut write = None;
         let mut attributes = Vec::new();
+        if matches!(kind, ItemOpKind::Query | ItemOpKind::ConsistentQuery) {
+            let shape = items.draw_query(&mut self.rng, kind == ItemOpKind::ConsistentQuery);
+            self.send_query(client, item, kind, shape, None, 0);
+            return;
+        }
         let action = match kind {
             ItemOpKind::Get => Some(ItemAction::Get { consistent: false }),
             ItemOpKind::ConsistentGet => Some(ItemAction::Get { consistent: true }),
@@ -57,6 +70,8 @@ impl World {
                 write = Some(self.new_write_id());
                 Some(ItemAction::Delete { condition: None })
             }
+            // Sent above.
+            ItemOpKind::Query | ItemOpKind::ConsistentQuery => None,
         };
         let Some(mut request) = action.and_then(|action| items.request(item, action)) else {
             // Not reached: the workload numbers only items it can build.
@@ -70,6 +85,7 @@ impl World {
             kind,
             write,
             issued: self.now,
+            query: None,
         });
         let via = self.send_request(client, request);
         if let (Some(id), Some(oracle)) = (write, self.item_oracle.as_mut()) {
@@ -82,6 +98,35 @@ impl World {
                 via,
             });
         }
+        self.schedule_timeout(client);
+    }
+
+    /// Sends page `pages + 1` of query `shape` for client `client` (the operation's `item` is
+    /// unused by queries; it is the draw the other operations use).
+    fn send_query(
+        &mut self,
+        client: usize,
+        item: u64,
+        kind: ItemOpKind,
+        shape: QueryShape,
+        start_after: Option<PrimaryKey>,
+        pages: u32,
+    ) {
+        let Some(items) = self.scenario.workload.items.as_ref() else {
+            return;
+        };
+        let mut request = ClientRequest::new(ClientOp::Query(Box::new(
+            items.query_request(&shape, start_after),
+        )));
+        request.r = self.scenario.workload.r;
+        self.clients[client].state = ClientState::Item(ItemCall {
+            item,
+            kind,
+            write: None,
+            issued: self.now,
+            query: Some((shape, pages)),
+        });
+        self.send_request(client, request);
         self.schedule_timeout(client);
     }
 
@@ -100,6 +145,37 @@ impl World {
         result: ClientResult,
     ) {
         let now = self.now;
+        if let Some((shape, pages)) = call.query {
+            match result {
+                Ok(ClientReply::Items {
+                    last: Some(last), ..
+                }) if pages + 1 < MAX_QUERY_PAGES => {
+                    *self.counters.ok.entry("query-page").or_default() += 1;
+                    self.clients[client].op += 1;
+                    self.send_query(client, call.item, call.kind, shape, Some(last), pages + 1);
+                    return;
+                }
+                Ok(ClientReply::Items { last: None, .. }) => {
+                    *self.counters.ok.entry("query-page").or_default() += 1;
+                    *self.counters.ok.entry(call.kind.name()).or_default() += 1;
+                }
+                other => {
+                    let kind = match &other {
+                        Err(e) => failure_kind(e),
+                        Ok(ClientReply::Items { .. }) => "query without end".to_string(),
+                        Ok(_) => "mismatched reply".to_string(),
+                    };
+                    *self.counters.failed.entry(kind).or_default() += 1;
+                    *self
+                        .counters
+                        .failed_ops
+                        .entry(call.kind.name())
+                        .or_default() += 1;
+                }
+            }
+            self.client_done(client);
+            return;
+        }
         match (call.write, result) {
             (None, Ok(ClientReply::Item(found))) => {
                 self.check_item_read(id, found.as_ref());

@@ -24,7 +24,8 @@
 //! With the item workload (`WorkloadConfig::items`) the clients run item operations
 //! (`item_clients.rs`), the item oracle (`crate::item_oracle`) records them, consistent reads
 //! are judged as they answer (`consistent_reads.rs`), and the convergence probe and the final
-//! check cover the items' keys too. Without it, none of this draws from the RNG or changes an
+//! check cover the items' keys too; when the item clients query, the run ends with the
+//! end-of-run query check (`query_check.rs`). Without it, none of this draws from the RNG or changes an
 //! event, so a kv run is the same run, bit for bit.
 
 mod clients;
@@ -32,6 +33,7 @@ mod consistent_reads;
 mod faults;
 mod item_clients;
 mod nodes;
+pub mod query_check;
 mod quorum_reads;
 
 use crate::item_oracle::{ItemOracle, ItemViolation};
@@ -204,6 +206,8 @@ pub struct World {
     workload_running: bool,
     end_of_workload_us: u64,
     convergence_us: Option<u64>,
+    /// The end-of-run query in flight and its answer once it arrived (`query_check.rs`).
+    final_query: Option<(ClientId, Option<ClientResult>)>,
 }
 
 // The queue moves events on every push and pop: keep them small.
@@ -253,6 +257,7 @@ impl World {
             workload_running: true,
             end_of_workload_us: micros(scenario.duration),
             convergence_us: None,
+            final_query: None,
             rng: ChaCha8Rng::seed_from_u64(0),
             scenario,
         };
@@ -699,6 +704,7 @@ impl World {
         if let Some(oracle) = self.item_oracle.as_mut() {
             violations.extend(oracle.check(&item_replicas, self.now));
         }
+        violations.extend(self.check_queries());
         let mut node_stats = ringstore_core::node::NodeStats::default();
         for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
             node_stats.accumulate(n.stats());
