@@ -176,7 +176,7 @@ impl World {
         };
         if !reads && let Some(key) = request.op.key() {
             let w = request.w.unwrap_or(self.scenario.node.w);
-            self.acks_owed.insert(id, (key.to_vec(), w));
+            self.acks_owed.insert(id, (key.to_vec(), w, self.now));
         }
         let delay = self.network.client_delay(&mut self.rng);
         self.schedule(

@@ -28,6 +28,9 @@ impl World {
                 let Some(index) = self.index_of(NodeId(node)) else {
                     return;
                 };
+                if lose_disk {
+                    self.nodes[index].disk_lost_at = Some(self.now);
+                }
                 if lose_disk && self.nodes[index].node.is_none() {
                     // Already down: its disk goes now.
                     self.nodes[index].crashed_store = Some(MemoryStore::new(self.store_policy()));

@@ -190,8 +190,9 @@ pub struct World {
     next_write_id: u64,
     /// ClientId → client index.
     in_flight: BTreeMap<ClientId, usize>,
-    /// Writes in flight: their key and W, for the durability check at acknowledgement.
-    acks_owed: BTreeMap<ClientId, (Vec<u8>, u8)>,
+    /// Writes in flight: their key, W and when they were sent, for the durability check at
+    /// acknowledgement.
+    acks_owed: BTreeMap<ClientId, (Vec<u8>, u8, u64)>,
     /// Gets in flight that must reflect some acknowledged write (the quorum-read checker).
     reads_watched: BTreeMap<ClientId, quorum_reads::ReadWatch>,
     /// Consistent GetItems in flight that must reflect some acknowledged attribute write.
@@ -278,6 +279,7 @@ impl World {
                 id: NodeId(id),
                 node: None,
                 crashed_store: Some(MemoryStore::new(world.store_policy())),
+                disk_lost_at: None,
                 incarnation: 0,
                 skew_us,
                 drift_ppm,
@@ -546,11 +548,19 @@ impl World {
     /// Every key's replica sets under the final ring of the first running node.
     /// Durability at acknowledgement: when node `by` tells client request `id` its write
     /// succeeded, at least W distinct nodes (home or fallback, each once) must hold the version
-    /// in storage a crash would keep. Hints count; copies not yet synced do not.
+    /// in storage a crash would keep. Hints count; copies not yet synced do not. A node that
+    /// lost its disk while the write was in flight may have acknowledged it and lost it since,
+    /// rightly (its acknowledgement was true when it was made): each such node lowers the
+    /// count required by one.
     fn check_ack(&mut self, by: NodeId, id: ClientId, version: Dot) {
-        let Some((key, w)) = self.acks_owed.remove(&id) else {
+        let Some((key, w, sent_at)) = self.acks_owed.remove(&id) else {
             return;
         };
+        let lost_disks = self
+            .nodes
+            .iter()
+            .filter(|slot| slot.disk_lost_at.is_some_and(|at| at >= sent_at))
+            .count();
         let holders: Vec<NodeId> = self
             .nodes
             .iter()
@@ -564,7 +574,7 @@ impl World {
             })
             .map(|slot| slot.id)
             .collect();
-        if holders.len() < usize::from(w) {
+        if holders.len() + lost_disks < usize::from(w) {
             let violation = match self.item_of(&key) {
                 Some(item) => Violation::Item(Box::new(ItemViolation::AckedBeforeDurable {
                     item,

@@ -9,6 +9,9 @@ pub(super) struct SimNode {
     pub(super) id: NodeId,
     pub(super) node: Option<Node<MemoryStore>>,
     pub(super) crashed_store: Option<MemoryStore>,
+    /// When the node last lost its disk (virtual µs): copies it acknowledged before are gone,
+    /// rightly, and the durability check at acknowledgement does not count on them.
+    pub(super) disk_lost_at: Option<u64>,
     pub(super) incarnation: u64,
     pub(super) skew_us: i64,
     pub(super) drift_ppm: i64,
