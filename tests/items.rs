@@ -396,6 +396,42 @@ fn tables_and_items_over_http_cli_and_the_native_client() {
     assert_eq!(code, 0, "{out}{err}");
     let page: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 3, "{out}");
+    // A scan of the whole table in pages of two, through the CLI: every item once.
+    let mut scanned = Vec::new();
+    let mut start: Option<(String, Option<String>)> = None;
+    for _ in 0..100 {
+        let mut args = vec!["item", "scan", "events", "--limit", "2", "--dir", &dir_arg];
+        let (partition, sort);
+        if let Some((p, s)) = &start {
+            partition = p.clone();
+            args.extend(["--start-after", &partition]);
+            if let Some(s) = s {
+                sort = s.clone();
+                args.extend(["--start-after-sort", &sort]);
+            }
+        }
+        let (code, out, err) = ringstore(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{out}");
+        scanned.extend(items.iter().map(|i| i.to_string()));
+        match page["last"].as_object() {
+            Some(last) => {
+                let partition = last["partition"].as_str().unwrap().to_string();
+                let sort = last["sort"].as_str().map(str::to_string);
+                start = Some((partition, sort));
+            }
+            None => {
+                start = None;
+                break;
+            }
+        }
+    }
+    assert!(start.is_none(), "the scan did not end in 100 pages");
+    let unique: std::collections::BTreeSet<&String> = scanned.iter().collect();
+    assert_eq!(unique.len(), scanned.len(), "a scan returned an item twice");
+    assert!(scanned.len() >= 3, "{scanned:?}");
     let (code, _, err) = ringstore(&[
         "item",
         "put",

@@ -20,7 +20,7 @@ use super::http_client::{
 };
 use super::{CliError, EXIT_NOT_FOUND};
 use crate::http::attribute_json::JsonItem;
-use crate::http::items::{DeletedBody, ItemCondition, QueryPageBody, UpdateItemBody};
+use crate::http::items::{DeletedBody, ItemCondition, QueryPageBody, ScanPageBody, UpdateItemBody};
 use crate::http::tables::{
     CreateTableBody, KeyAttributeBody, KeySchemaBody, TableDescriptionBody, TableListBody,
     UpdateTableBody,
@@ -149,6 +149,36 @@ pub enum ItemCommand {
     Delete(DeleteItemArgs),
     /// Read a partition in sort-key order, a page at a time.
     Query(QueryArgs),
+    /// Read a segment of the whole table, a page at a time: `item scan events [--segment 0
+    /// --total-segments 4] [--limit 100]`.
+    Scan(ScanArgs),
+}
+
+/// `item scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The table.
+    pub table: String,
+    /// Which segment (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub segment: u32,
+    /// How many segments the table is cut into.
+    #[arg(long, default_value_t = 1)]
+    pub total_segments: u32,
+    /// At most this many items in the page.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Continue after this item's partition key (the previous page's `last.partition`).
+    #[arg(long)]
+    pub start_after: Option<String>,
+    /// With --start-after: the item's sort key (`last.sort`).
+    #[arg(long, requires = "start_after")]
+    pub start_after_sort: Option<String>,
+    /// Read a majority of each range's home replicas.
+    #[arg(long)]
+    pub consistent: bool,
+    #[command(flatten)]
+    pub target: HttpTargetArgs,
 }
 
 /// `item put`.
@@ -468,6 +498,10 @@ pub fn run_item(command: ItemCommand) -> Result<ExitCode, CliError> {
                 last: page.last,
             });
         }
+        ItemCommand::Scan(args) => {
+            let page = on_nodes(&args.target, true, |a| client.scan(a, &args))?;
+            print_json(&page);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -731,6 +765,28 @@ impl HttpClient {
             scanned: page.scanned,
             last: page.last,
         })
+    }
+
+    /// `GET /tables/{table}/items`: one page of a scan.
+    pub fn scan(&self, addr: SocketAddr, args: &ScanArgs) -> Result<ScanPageBody, HttpClientError> {
+        let mut request = self
+            .agent()
+            .get(&table_url(addr, &args.table, "/items"))
+            .query("segment", args.segment.to_string())
+            .query("total_segments", args.total_segments.to_string());
+        if let Some(limit) = args.limit {
+            request = request.query("limit", limit.to_string());
+        }
+        if let Some(start) = &args.start_after {
+            request = request.query("start_after", start);
+        }
+        if let Some(sort) = &args.start_after_sort {
+            request = request.query("start_after_sort", sort);
+        }
+        if args.consistent {
+            request = request.query("consistent", "true");
+        }
+        self.answer(addr, request.call(), &[200])
     }
 
     /// The JSON body of a response with one of the `expected` statuses, or the node's error.

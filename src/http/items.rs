@@ -48,7 +48,7 @@ use ringstore_core::item::{
 };
 use ringstore_core::request::{
     ClientOp, ClientReply, ClientRequest, ItemAction, ItemRequest, QueryRequest, RequestError,
-    SortKeyCondition, TableRef,
+    ScanRequest, SortKeyCondition, TableRef,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -160,6 +160,51 @@ pub struct PartitionQuery {
     pub limit: Option<u32>,
     /// Continue after this sort key (the previous page's `last`).
     pub start_after: Option<String>,
+}
+
+/// `GET /tables/{t}/items`'s query string: a scan.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanQuery {
+    /// Read quorum.
+    pub r: Option<u8>,
+    /// Deadline of the request.
+    pub timeout_ms: Option<u64>,
+    /// Read a majority of each range's home replicas.
+    #[serde(default)]
+    pub consistent: bool,
+    /// Which segment (0-based; default 0).
+    pub segment: Option<u32>,
+    /// How many segments the table is cut into (default 1: the whole table).
+    pub total_segments: Option<u32>,
+    /// At most this many items.
+    pub limit: Option<u32>,
+    /// Continue after this item: its partition key, as text (the previous page's
+    /// `last.partition`).
+    pub start_after: Option<String>,
+    /// With `start_after`, the item's sort key (`last.sort`).
+    pub start_after_sort: Option<String>,
+}
+
+/// The key of a scan page's last item, as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastKeyBody {
+    /// The partition key.
+    pub partition: String,
+    /// The sort key, when the table has one.
+    pub sort: Option<String>,
+}
+
+/// A page of a scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPageBody {
+    /// The items, in ring order.
+    pub items: Vec<JsonItem>,
+    /// How many items were read for this page.
+    pub scanned: u32,
+    /// The last item's key when more may follow (pass it as `start_after` and
+    /// `start_after_sort`); `null` at the segment's end.
+    pub last: Option<LastKeyBody>,
 }
 
 /// `PATCH /tables/{t}/items/...`'s body: what to change, by top-level attribute name.
@@ -381,6 +426,70 @@ pub async fn query(
     }
     .await;
     finish(&state, "query", started, outcome)
+}
+
+/// `GET /tables/{table}/items`: a page of a scan of one segment.
+pub async fn scan(
+    State(state): State<Arc<HttpState>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ScanQuery>, QueryRejection>,
+) -> Response {
+    let started = Instant::now();
+    let outcome = async {
+        let table = path
+            .map(|Path(p)| p)
+            .map_err(|rejection| ApiError::BadItemKey {
+                detail: rejection.body_text(),
+            })?;
+        let query = parse_query(query)?;
+        let record = describe_record(&state, &table, query.timeout_ms).await?;
+        let start_after = match &query.start_after {
+            None => None,
+            Some(partition) => {
+                let path = ItemPath {
+                    table: table.clone(),
+                    partition: partition.clone(),
+                    sort: query.start_after_sort.clone(),
+                };
+                Some(key_from_path(&record.schema, &path)?)
+            }
+        };
+        let mut request = ClientRequest::new(ClientOp::Scan(Box::new(ScanRequest {
+            table: TableRef {
+                name: record.name.clone(),
+                schema: record.schema.clone(),
+            },
+            table_id: record.id,
+            segment: query.segment.unwrap_or(0),
+            total_segments: query.total_segments.unwrap_or(1),
+            limit: query.limit,
+            start_after,
+            consistent: query.consistent,
+            filter: None,
+        })));
+        request.r = query.r;
+        request.timeout_ms = query.timeout_ms;
+        match call(&state, request).await? {
+            ClientReply::Items {
+                items,
+                scanned,
+                last,
+            } => {
+                let body = ScanPageBody {
+                    items: items.into_iter().map(JsonItem).collect(),
+                    scanned,
+                    last: last.map(|key| LastKeyBody {
+                        partition: key_value_text(&key.partition),
+                        sort: key.sort.as_ref().map(key_value_text),
+                    }),
+                };
+                Ok((Json(body).into_response(), "ok"))
+            }
+            _ => Err(ApiError::MismatchedReply),
+        }
+    }
+    .await;
+    finish(&state, "scan", started, outcome)
 }
 
 /// The item operation on `key` of the table `record`.

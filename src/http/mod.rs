@@ -119,7 +119,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
                 .delete(tables::delete)
                 .patch(tables::update),
         )
-        .route("/tables/{table}/items", put(items::put))
+        .route("/tables/{table}/items", put(items::put).get(items::scan))
         .route(
             "/tables/{table}/items/{partition}",
             get(items::get).delete(items::delete).patch(items::update),
