@@ -13,7 +13,7 @@
 //!   merged item at the coordinator, and writes the result with that read's causal context. It
 //!   is not isolated from a concurrent writer: two conditional writes racing on an eventual
 //!   table may both succeed, and the merge keeps the newer stamp of each attribute (the
-//!   linearizable tables of a later issue close this).
+//!   linearizable tables, not built yet, would close this).
 //! - **An unconditional PutItem or DeleteItem** writes at once, superseding the coordinator's
 //!   own copy (as `ClientOp::Overwrite`): one round trip.
 //!
