@@ -338,18 +338,7 @@ impl NativeClient {
                 Ok(request)
             })
             .await?;
-        match reply {
-            ClientReply::Items {
-                items,
-                scanned,
-                last,
-            } => Ok(ItemPage {
-                items,
-                scanned,
-                last,
-            }),
-            _ => Err(CallError::MismatchedReply),
-        }
+        item_page(reply)
     }
 
     /// The cached handle of `name`, if any.
@@ -435,18 +424,7 @@ impl NativeClient {
                 }))))
             })
             .await?;
-        match reply {
-            ClientReply::Items {
-                items,
-                scanned,
-                last,
-            } => Ok(ItemPage {
-                items,
-                scanned,
-                last,
-            }),
-            _ => Err(CallError::MismatchedReply),
-        }
+        item_page(reply)
     }
 
     /// Several gets (up to 100) or unconditional puts and deletes (up to 25) of one table's
@@ -503,6 +481,21 @@ impl NativeClient {
             }
             other => other,
         }
+    }
+}
+
+fn item_page(reply: ClientReply) -> Result<ItemPage, CallError> {
+    match reply {
+        ClientReply::Items {
+            items,
+            scanned,
+            last,
+        } => Ok(ItemPage {
+            items,
+            scanned,
+            last,
+        }),
+        _ => Err(CallError::MismatchedReply),
     }
 }
 

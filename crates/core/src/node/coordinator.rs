@@ -164,15 +164,15 @@ impl<S: Store> Node<S> {
                 context,
             } => {
                 let basis = Supersedes::Context(&context);
-                self.start_put(reply_to, key, Value::Data(value), basis, w, timeout);
+                self.start_put(reply_to, key, Value::Data(value), basis, w, timeout, None);
             }
             ClientOp::Overwrite { key, value } => {
                 let basis = Supersedes::LocalCopy;
-                self.start_put(reply_to, key, Value::Data(value), basis, w, timeout);
+                self.start_put(reply_to, key, Value::Data(value), basis, w, timeout, None);
             }
             ClientOp::Delete { key, context } => {
                 let basis = Supersedes::Context(&context);
-                self.start_put(reply_to, key, Value::Tombstone, basis, w, timeout);
+                self.start_put(reply_to, key, Value::Tombstone, basis, w, timeout, None);
             }
         }
     }

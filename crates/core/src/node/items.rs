@@ -182,12 +182,13 @@ impl<S: Store> Node<S> {
             Ok(local) => {
                 let local = local.unwrap_or_default();
                 self.compute_write(&item.request, read.as_ref(), &local)
+                    .map(|computed| (computed, local))
             }
             Err(e) => Err(RequestError::Storage {
                 detail: e.to_string(),
             }),
         };
-        let (old, new, state, stamp) = match computed {
+        let ((old, new, state, stamp), local) = match computed {
             Ok(computed) => computed,
             Err(e) => {
                 self.ops.insert(op, Operation::Item(item));
@@ -209,11 +210,27 @@ impl<S: Store> Node<S> {
             Some(read) => {
                 let context = read.context();
                 let basis = Supersedes::Context(&context);
-                self.start_put(ReplyTo::Item(op), key, value, basis, w, timeout);
+                self.start_put(
+                    ReplyTo::Item(op),
+                    key,
+                    value,
+                    basis,
+                    w,
+                    timeout,
+                    Some(local),
+                );
             }
             None => {
                 let basis = Supersedes::LocalCopy;
-                self.start_put(ReplyTo::Item(op), key, value, basis, w, timeout);
+                self.start_put(
+                    ReplyTo::Item(op),
+                    key,
+                    value,
+                    basis,
+                    w,
+                    timeout,
+                    Some(local),
+                );
             }
         }
     }

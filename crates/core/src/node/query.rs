@@ -21,6 +21,7 @@
 //!   outside the range is dropped, whatever the replica sent.
 
 use super::coordinator::{Operation, ReplyTo};
+use super::quorum_read::read_quorum_error;
 use super::{Node, Release, Timer};
 use crate::NodeId;
 use crate::item::key::{ItemKey, partition_prefix};
@@ -53,20 +54,8 @@ pub(super) struct QueryOp {
 
 impl QueryOp {
     pub(super) fn quorum_error(&self) -> RequestError {
-        let mut failures = self.failures.clone();
-        for &node in &self.targets {
-            let answered = self.responses.iter().any(|(n, _)| *n == node)
-                || self.failures.iter().any(|(n, _)| *n == node);
-            if !answered {
-                failures.push((node, ReplicaFailure::TimedOut));
-            }
-        }
-        RequestError::Quorum {
-            needed: self.r,
-            acks: u8::try_from(self.responses.len()).unwrap_or(u8::MAX),
-            tried: self.targets.clone(),
-            failures,
-        }
+        let answered = self.responses.iter().map(|(n, _)| *n);
+        read_quorum_error(self.r, &self.targets, answered, &self.failures)
     }
 }
 

@@ -44,20 +44,8 @@ impl GetOp {
     }
 
     pub(super) fn quorum_error(&self) -> RequestError {
-        let mut failures = self.failures.clone();
-        for &node in &self.targets {
-            let answered = self.responses.iter().any(|(n, _)| *n == node)
-                || self.failures.iter().any(|(n, _)| *n == node);
-            if !answered {
-                failures.push((node, ReplicaFailure::TimedOut));
-            }
-        }
-        RequestError::Quorum {
-            needed: self.r,
-            acks: u8::try_from(self.responses.len()).unwrap_or(u8::MAX),
-            tried: self.targets.clone(),
-            failures,
-        }
+        let answered = self.responses.iter().map(|(n, _)| *n);
+        read_quorum_error(self.r, &self.targets, answered, &self.failures)
     }
 
     /// Every target asked so far has answered.
@@ -69,6 +57,29 @@ impl GetOp {
     /// asked (or the client has its answer, so none will be).
     pub(super) fn all_answered(&self) -> bool {
         self.asked_all_answered() && (self.replied || self.spares.is_empty())
+    }
+}
+
+/// A read's quorum failure (a get's, a query's, a scan step's): R needed, the targets asked,
+/// how each failed, and every target that has not answered as timed out.
+pub(super) fn read_quorum_error(
+    r: u8,
+    targets: &[NodeId],
+    answered: impl Iterator<Item = NodeId>,
+    failures: &[(NodeId, ReplicaFailure)],
+) -> RequestError {
+    let answered: Vec<NodeId> = answered.collect();
+    let mut all_failures = failures.to_vec();
+    for &node in targets {
+        if !answered.contains(&node) && !failures.iter().any(|(n, _)| *n == node) {
+            all_failures.push((node, ReplicaFailure::TimedOut));
+        }
+    }
+    RequestError::Quorum {
+        needed: r,
+        acks: u8::try_from(answered.len()).unwrap_or(u8::MAX),
+        tried: targets.to_vec(),
+        failures: all_failures,
     }
 }
 

@@ -23,6 +23,7 @@
 
 use super::coordinator::{Operation, ReplyTo};
 use super::query::MAX_PAGE_BYTES;
+use super::quorum_read::read_quorum_error;
 use super::{Node, Release, Timer};
 use crate::NodeId;
 use crate::item::TableId;
@@ -73,6 +74,14 @@ pub(super) struct ScanOp {
     scanned: u32,
     bytes: usize,
     last: Option<Vec<u8>>,
+}
+
+impl ScanOp {
+    /// The current step's quorum failure.
+    fn quorum_error(&self) -> RequestError {
+        let answered = self.responses.iter().map(|(n, _)| *n);
+        read_quorum_error(self.r, &self.targets, answered, &self.failures)
+    }
 }
 
 /// The slice of the token circle `segment` of `total` covers: `[start, end]`.
@@ -338,12 +347,7 @@ impl<S: Store> Node<S> {
         let r = usize::from(scan.r);
         if scan.responses.len() < r {
             if scan.targets.len() - scan.failures.len() < r {
-                let e = RequestError::Quorum {
-                    needed: scan.r,
-                    acks: u8::try_from(scan.responses.len()).unwrap_or(u8::MAX),
-                    tried: scan.targets.clone(),
-                    failures: scan.failures.clone(),
-                };
+                let e = scan.quorum_error();
                 self.finish_scan(op, Err(e));
             }
             return;
@@ -465,12 +469,7 @@ impl<S: Store> Node<S> {
 
     pub(super) fn on_scan_deadline(&mut self, scan: ScanOp) {
         self.stats.requests_failed += 1;
-        let e = RequestError::Quorum {
-            needed: scan.r,
-            acks: u8::try_from(scan.responses.len()).unwrap_or(u8::MAX),
-            tried: scan.targets.clone(),
-            failures: scan.failures.clone(),
-        };
+        let e = scan.quorum_error();
         self.answer(scan.reply_to, Err(e), Release::Now);
     }
 }

@@ -21,7 +21,7 @@ use crate::NodeId;
 use crate::protocol::{KeyVersions, OpId, PeerMessage};
 use crate::request::{ClientReply, ReplicaFailure, RequestError};
 use crate::store::Store;
-use crate::version::{Dot, MAX_SIBLINGS, Value};
+use crate::version::{Dot, MAX_SIBLINGS, Value, VersionSet};
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +88,9 @@ impl PutOp {
 }
 
 impl<S: Store> Node<S> {
+    /// Starts a put. `local` is the coordinator's copy of the key when the caller has just
+    /// read it (an item write), so that it is not read twice; `None` reads it here.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start_put(
         &mut self,
         reply_to: ReplyTo,
@@ -96,8 +99,13 @@ impl<S: Store> Node<S> {
         basis: Supersedes<'_>,
         w: u8,
         timeout: Duration,
+        local: Option<VersionSet>,
     ) {
-        let local = match self.store.get(&key) {
+        let read = match local {
+            Some(local) => Ok(Some(local)),
+            None => self.store.get(&key),
+        };
+        let local = match read {
             Ok(local) => local,
             Err(e) => {
                 self.stats.requests_failed += 1;
